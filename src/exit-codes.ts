@@ -1,0 +1,27 @@
+// Exit codes of every RAAS process (master, worker, control command), named once.
+// Runs in: all processes.
+
+export const EXIT = {
+  /** Clean exit: graceful stop finished, or a control command succeeded. */
+  OK: 0,
+  /** Unexpected crash (an uncaught exception in the master or control command). */
+  FATAL: 1,
+  /** A setting was refused (flag, env var or config file); nothing was started. */
+  CONFIG: 2,
+  /** A listening socket could not be bound or inherited. */
+  BIND: 3,
+  /** Workers could not boot at all: the master gave up instead of respawning forever. */
+  WORKERS_CANNOT_BOOT: 4,
+  /** Another live master already owns the pid file. */
+  ALREADY_RUNNING: 5,
+  /** A control command's operation failed (a reload was aborted, no master answered). */
+  CONTROL_FAILED: 6,
+  /** Worker only: it could not start (bad inherited fd, app module failed to load). */
+  WORKER_BOOT_ERROR: 10,
+  /** Worker only: it drained and left after an uncaught exception or unhandled rejection. */
+  WORKER_CRASHED: 11,
+  /** Worker only: its master went away. */
+  WORKER_ORPHANED: 12,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -1,0 +1,154 @@
+// The logger shared by every RAAS process: one line per event, `key=value`, with role and pid.
+// Runs in: master, workers and control commands (each process owns its own Logger).
+//
+// Each line goes out in a single write(2): lines from the master and its workers appended to the
+// same file or pipe never interleave mid-line (O_APPEND writes below PIPE_BUF are atomic).
+
+import * as fs from 'node:fs';
+
+/** Event names that tests and operators wait for: never spell them inline. */
+export const LOG = {
+  READY: 'ready',
+  SIGNAL: 'signal',
+  WORKER_SPAWN: 'worker-spawn',
+  WORKER_READY: 'worker-ready',
+  WORKER_EXIT: 'worker-exit',
+  WORKER_TIMEOUT: 'worker-timeout',
+  WORKER_BOOT_TIMEOUT: 'worker-boot-timeout',
+  WORKER_BOOT_FAILED: 'worker-boot-failed',
+  WORKERS_CANNOT_BOOT: 'workers-cannot-boot',
+  MASTER_STALLED: 'master-stalled',
+  STOPPING: 'stopping',
+  STOP_ESCALATE: 'stop-escalate',
+  STOPPED: 'stopped',
+  TITLE_TRUNCATED: 'title-truncated',
+  LOGS_REOPENED: 'logs-reopened',
+  CONFIG_ERROR: 'config-error',
+  BIND_ERROR: 'bind-error',
+  LISTENER_CLOSED: 'listener-closed',
+  RELOAD_START: 'reload-start',
+  RELOAD_DONE: 'reload-done',
+  RELOAD_ABORTED: 'reload-aborted',
+  RELOAD_REFUSED: 'reload-refused',
+  SCALE: 'scale',
+  REEXEC_START: 'reexec-start',
+  REEXEC_IGNORED: 'reexec-ignored',
+  REEXEC_FAILED: 'reexec-failed',
+  REEXEC_HANDOVER: 'reexec-handover',
+  REEXEC_BACKOUT: 'reexec-backout',
+  WORKERS_STOPPED: 'workers-stopped',
+  REAPED_UNKNOWN: 'reaped-unknown',
+  PIDFILE_ERROR: 'pidfile-error',
+  // worker side
+  WORKER_LISTENING: 'listening',
+  WORKER_DRAINING: 'draining',
+  WORKER_DRAINED: 'drained',
+  WORKER_ORPHANED: 'orphaned',
+  UNCAUGHT: 'uncaught-exception',
+  CLIENT_ERROR: 'client-error',
+  HANDLER_ERROR: 'handler-error',
+} as const;
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type Fields = Record<string, string | number | boolean | null | undefined>;
+
+/** Formats one value so that the line stays `key=value` parseable (quotes when needed). */
+export function formatValue(value: string | number | boolean | null): string {
+  if (value === null) return '-';
+  const text = String(value);
+  if (text === '' || /[\s"=\\]/.test(text)) return JSON.stringify(text);
+  return text;
+}
+
+export function formatLine(level: LogLevel, base: Fields, event: string, fields: Fields): string {
+  let line = `time=${new Date().toISOString()} level=${level}`;
+  for (const [key, value] of Object.entries(base)) {
+    if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
+  }
+  line += ` event=${formatValue(event)}`;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
+  }
+  return line + '\n';
+}
+
+/** Parses a line written by formatLine back into fields (tests and control commands read logs). */
+export function parseLine(line: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /([\w.-]+)=("(?:[^"\\]|\\.)*"|\S*)/g;
+  for (let m = re.exec(line); m !== null; m = re.exec(line)) {
+    const raw = m[2] ?? '';
+    out[m[1] as string] = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+  }
+  return out;
+}
+
+export class Logger {
+  private fd: number | null = null;
+  private readonly base: Fields;
+
+  constructor(
+    base: Fields,
+    private path: string | null = null,
+  ) {
+    this.base = { ...base };
+    this.open();
+  }
+
+  /** Adds or changes fields written on every line (a worker learns its slot, say). */
+  setBase(fields: Fields): void {
+    Object.assign(this.base, fields);
+  }
+
+  /** Points the logger at another file (a reload changed `log-file`), or back at stderr. */
+  setPath(path: string | null): void {
+    if (path === this.path) return;
+    this.close();
+    this.path = path;
+    this.open();
+  }
+
+  /** Reopens the log file by name, for logrotate (USR1). stderr needs nothing. */
+  reopen(): void {
+    this.close();
+    this.open();
+  }
+
+  debug(event: string, fields: Fields = {}): void {
+    if (process.env.RAAS_DEBUG) this.write('debug', event, fields);
+  }
+  info(event: string, fields: Fields = {}): void {
+    this.write('info', event, fields);
+  }
+  warn(event: string, fields: Fields = {}): void {
+    this.write('warn', event, fields);
+  }
+  error(event: string, fields: Fields = {}): void {
+    this.write('error', event, fields);
+  }
+
+  private write(level: LogLevel, event: string, fields: Fields): void {
+    const line = formatLine(level, this.base, event, fields);
+    try {
+      if (this.fd !== null) fs.writeSync(this.fd, line);
+      else process.stderr.write(line);
+    } catch {
+      // A log sink that fails (disk full, closed pipe) must never take the process down.
+    }
+  }
+
+  private open(): void {
+    if (this.path === null) return;
+    this.fd = fs.openSync(this.path, 'a');
+  }
+
+  private close(): void {
+    if (this.fd === null) return;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    this.fd = null;
+  }
+}

@@ -1,0 +1,48 @@
+// The master's single inbox: every signal, worker message, worker exit and timer tick becomes a
+// typed event here, and the master handles them one at a time, then does its duties once.
+// Runs in: master.
+//
+// Why the turn runs from setImmediate: libuv runs timers, then polls I/O, then immediates. A
+// timer tick and the heartbeats that arrived in the same loop iteration therefore land in one
+// batch, and the duties (which may kill a silent worker) only run after every beat was counted.
+// Without this, a master resumed after SIGSTOP would see its tick before the queued beats and
+// kill healthy workers.
+
+import type { ResolvedConfig } from '../config/load.js';
+import type { BoundListener } from './listeners.js';
+import type { WorkerMessage } from '../ipc.js';
+
+export type MasterEvent =
+  | { kind: 'signal'; signal: NodeJS.Signals }
+  | { kind: 'tick' }
+  | { kind: 'worker-message'; id: number; message: WorkerMessage }
+  | { kind: 'worker-exit'; id: number; code: number | null; signal: NodeJS.Signals | null; error?: Error }
+  | { kind: 'config-loaded'; config: ResolvedConfig; listeners: BoundListener[] }
+  | { kind: 'config-refused'; error: string }
+  | { kind: 'successor-ready'; pid: number }
+  | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null };
+
+export class Inbox {
+  private readonly queue: MasterEvent[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly handle: (event: MasterEvent) => void,
+    private readonly duties: () => void,
+  ) {}
+
+  post(event: MasterEvent): void {
+    this.queue.push(event);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.turn());
+  }
+
+  private turn(): void {
+    this.scheduled = false;
+    for (let event = this.queue.shift(); event !== undefined; event = this.queue.shift()) {
+      this.handle(event);
+    }
+    this.duties();
+  }
+}

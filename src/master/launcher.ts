@@ -1,0 +1,103 @@
+// Starts worker processes: a fresh Node process per worker (Node has no fork(2)) with the
+// listening sockets as inherited fds, an IPC channel, and its boot configuration.
+// Runs in: master. The master loop depends only on the Launcher interface, so tests can
+// replace it.
+
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Settings } from '../config/settings.js';
+import {
+  heartbeatInterval,
+  isWorkerMessage,
+  WORKER_CONFIG_ENV,
+  type MasterMessage,
+  type WorkerBootConfig,
+  type WorkerMessage,
+} from '../ipc.js';
+import { titleCapacity, workerTitle } from '../process-title.js';
+import type { BoundListener } from './listeners.js';
+
+export interface SpawnRequest {
+  slot: number;
+  generation: number;
+  settings: Settings;
+  listeners: readonly BoundListener[];
+}
+
+export interface WorkerEvents {
+  message(message: WorkerMessage): void;
+  /** Called exactly once, also when the process could not be started at all (pid undefined). */
+  exit(code: number | null, signal: NodeJS.Signals | null, error?: Error): void;
+}
+
+export interface WorkerHandle {
+  readonly pid: number | undefined;
+  send(message: MasterMessage): void;
+  kill(signal: NodeJS.Signals): void;
+}
+
+export interface Launcher {
+  spawn(request: SpawnRequest, events: WorkerEvents): WorkerHandle;
+}
+
+const WORKER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'worker', 'main.js');
+/** The IPC channel is fd 3; listening sockets follow from fd 4 in the order given. */
+const FIRST_LISTENER_FD = 4;
+
+export function workerArgv(name: string, slot: number): string[] {
+  const argv = [process.execPath, WORKER_SCRIPT];
+  // Room for the title: Node can only reuse the bytes of the original command line.
+  const missing = Buffer.byteLength(workerTitle(name, slot)) - titleCapacity(argv);
+  if (missing > 0) argv.push('-'.repeat(missing));
+  return argv.slice(1);
+}
+
+export const processLauncher: Launcher = {
+  spawn(request, events) {
+    const { slot, generation, settings, listeners } = request;
+    const config: WorkerBootConfig = {
+      slot,
+      generation,
+      masterPid: process.pid,
+      heartbeatMs: heartbeatInterval(settings.timeout),
+      settings,
+      listeners: listeners.map((l, i) => ({
+        fd: FIRST_LISTENER_FD + i,
+        protocol: l.address.protocol,
+        address: l.bound,
+      })),
+    };
+    const child = spawn(process.execPath, workerArgv(settings.name, slot), {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd)],
+      env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config) },
+    });
+    let exited = false;
+    const exit = (code: number | null, signal: NodeJS.Signals | null, error?: Error): void => {
+      if (exited) return;
+      exited = true;
+      events.exit(code, signal, error);
+    };
+    child.on('message', (message) => {
+      if (isWorkerMessage(message)) events.message(message);
+    });
+    child.on('exit', (code, signal) => exit(code, signal));
+    child.on('error', (error) => {
+      // 'error' without a pid: the process never started, so no 'exit' will follow.
+      if (child.pid === undefined) exit(null, null, error);
+    });
+    return {
+      pid: child.pid,
+      send(message) {
+        if (!child.connected) return;
+        child.send(message, (err: Error | null) => {
+          // The worker may exit between the check and the write; its exit event tells the story.
+          void err;
+        });
+      },
+      kill(signal) {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      },
+    };
+  },
+};

@@ -1,0 +1,113 @@
+// The master's listening sockets: bound here, never listened on or accepted from here.
+// Workers (and a re-exec'd master) receive them as inherited file descriptors.
+// Runs in: master.
+//
+// A master that calls listen() on a socket polls it and accepts connections itself (a quarter of
+// them in a test). So the master only binds, through the same internal helper Node's cluster
+// module uses; the first worker's listen(2) puts the socket in LISTEN state, and from then on the
+// kernel queue lives as long as the master holds the fd, whatever happens to the workers.
+
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as util from 'node:util';
+import type { ListenAddress } from '../config/listen-address.js';
+
+/** The libuv handle Node wraps a socket in; we only need its fd, its address and close(). */
+interface RawHandle {
+  fd: number;
+  close(cb?: () => void): void;
+  getsockname?(out: Record<string, unknown>): number;
+}
+
+export interface BoundListener {
+  address: ListenAddress;
+  /** What the socket is really bound to (the port when 0 was asked for). */
+  bound: string;
+  fd: number;
+  handle: RawHandle | null;
+}
+
+type CreateServerHandle = (address: string, port: number, addressType: number) => RawHandle | number;
+
+function createServerHandle(): CreateServerHandle {
+  const fn = (net as unknown as { _createServerHandle?: unknown })._createServerHandle;
+  if (typeof fn !== 'function') {
+    throw new Error(
+      `this Node.js (${process.version}) has no net._createServerHandle, which RAAS needs to bind a socket without accepting on it`,
+    );
+  }
+  return fn as CreateServerHandle;
+}
+
+export async function bindListener(address: ListenAddress): Promise<BoundListener> {
+  const create = createServerHandle();
+  let result: RawHandle | number;
+  if (address.kind === 'unix') {
+    await removeStaleUnixSocket(address.path);
+    result = create(address.path, -1, -1);
+  } else {
+    result = create(address.host, address.port, address.family);
+  }
+  if (typeof result === 'number') {
+    const name = util.getSystemErrorName(result);
+    throw new Error(`cannot bind ${address.spec}: ${name}`);
+  }
+  return { address, bound: describeBound(address, result), fd: result.fd, handle: result };
+}
+
+/** A listener inherited from a previous master or systemd: we know only the fd. */
+export function adoptListener(address: ListenAddress, fd: number): BoundListener {
+  return { address, bound: address.spec, fd, handle: null };
+}
+
+/**
+ * Final shutdown (no successor master holds the sockets): close them and remove Unix socket files.
+ * A master handing over to a new one must not call this: libuv would unlink the path the new
+ * master is serving on.
+ */
+export function closeListener(listener: BoundListener): void {
+  listener.handle?.close();
+  if (listener.handle === null) {
+    try {
+      fs.closeSync(listener.fd);
+    } catch {
+      // already closed
+    }
+  }
+  if (listener.address.kind === 'unix') {
+    try {
+      fs.unlinkSync(listener.address.path);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/** Removes a socket file nothing answers on (a crashed run); refuses to touch a live one. */
+async function removeStaleUnixSocket(path: string): Promise<void> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw new Error(`cannot bind unix:${path}: the path exists and is not a socket`);
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'ECONNREFUSED'));
+  });
+  if (live) throw new Error(`cannot bind unix:${path}: something is already serving on it`);
+  fs.unlinkSync(path);
+}
+
+function describeBound(address: ListenAddress, handle: RawHandle): string {
+  if (address.kind === 'unix' || !handle.getsockname) return address.spec;
+  const out: Record<string, unknown> = {};
+  if (handle.getsockname(out) !== 0) return address.spec;
+  const host = address.family === 6 ? `[${String(out.address)}]` : String(out.address);
+  return `${address.protocol}://${host}:${String(out.port)}`;
+}

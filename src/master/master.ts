@@ -1,0 +1,514 @@
+// The master: one loop over one inbox. It keeps the wanted number of workers of the current
+// generation, kills silent ones, and runs stop, reload and re-exec as phases of the same loop.
+// Knows nothing of protocols.
+// Runs in: master.
+
+import * as fs from 'node:fs';
+import type { MasterHooks, ResolvedConfig } from '../config/load.js';
+import { parseListenAddress, type ListenAddress } from '../config/listen-address.js';
+import type { Settings } from '../config/settings.js';
+import { EXIT } from '../exit-codes.js';
+import type { WorkerMessage } from '../ipc.js';
+import { LOG, type Logger } from '../log.js';
+import { SIGNALS, type MasterAction } from '../signals.js';
+import { Inbox, type MasterEvent } from './inbox.js';
+import type { Launcher } from './launcher.js';
+import { closeListener, type BoundListener } from './listeners.js';
+import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
+
+const TICK_MS = 100;
+/** A gap between ticks this long means the master itself was stopped or stalled. */
+const STALL_MS = 1000;
+const IMMEDIATE_KILL_AFTER_MS = 1000;
+/** Consecutive boot failures after which a master with no serving worker gives up. */
+const MAX_BOOT_FAILURES = 5;
+/** New-generation boot failures after which a reload is aborted. */
+const MAX_RELOAD_BOOT_FAILURES = 3;
+
+export interface MasterDeps {
+  launcher: Launcher;
+  log: Logger;
+  clock: () => number;
+  /** Re-reads settings for HUP (same argv and env, the config file as it is now). */
+  loadConfig: () => Promise<ResolvedConfig>;
+  bind: (address: ListenAddress) => Promise<BoundListener>;
+  exit: (code: number) => void;
+  /** Extra work at final exit (the pid file). */
+  onExit?: () => void;
+}
+
+type Phase =
+  | { kind: 'running' }
+  | { kind: 'stopping'; order: StopOrder; deadline: number | null; exitCode: number };
+
+interface Reload {
+  previousGeneration: number;
+  previousSettings: Settings;
+  previousHooks: MasterHooks;
+  previousListeners: BoundListener[];
+  previousTarget: number;
+  deadline: number;
+  bootFailures: number;
+}
+
+export class Master {
+  private readonly inbox: Inbox;
+  private readonly workers = new WorkerTable();
+  private phase: Phase = { kind: 'running' };
+  private generation = 1;
+  private target: number;
+  private reload: Reload | null = null;
+  private reloadPending = false;
+  private bootFailures = 0;
+  private nextSpawnAt = 0;
+  private readyAnnounced = false;
+  private lastTick: number;
+  private tickTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private settings: Settings,
+    private hooks: MasterHooks,
+    private listeners: BoundListener[],
+    private readonly deps: MasterDeps,
+  ) {
+    this.target = settings.workers;
+    this.lastTick = deps.clock();
+    this.inbox = new Inbox(
+      (event) => this.handle(event),
+      () => this.duties(),
+    );
+  }
+
+  start(): void {
+    for (const spec of SIGNALS) process.on(spec.signal, () => this.inbox.post({ kind: 'signal', signal: spec.signal }));
+    this.tickTimer = setInterval(() => this.inbox.post({ kind: 'tick' }), TICK_MS);
+    this.inbox.post({ kind: 'tick' });
+  }
+
+  post(event: MasterEvent): void {
+    this.inbox.post(event);
+  }
+
+  private get log(): Logger {
+    return this.deps.log;
+  }
+
+  private handle(event: MasterEvent): void {
+    const now = this.deps.clock();
+    switch (event.kind) {
+      case 'tick':
+        if (now - this.lastTick > STALL_MS) this.forgiveSilence(now, now - this.lastTick);
+        this.lastTick = now;
+        return;
+      case 'signal':
+        return this.onSignal(event.signal);
+      case 'worker-message':
+        return this.onWorkerMessage(event.id, event.message, now);
+      case 'worker-exit':
+        return this.onWorkerExit(event, now);
+      case 'config-loaded':
+        return this.applyReload(event.config, event.listeners, now);
+      case 'config-refused':
+        this.reloadPending = false;
+        this.log.error(LOG.RELOAD_REFUSED, { error: event.error });
+        return;
+      case 'successor-ready':
+      case 'successor-exit':
+        return;
+    }
+  }
+
+  private onSignal(signal: NodeJS.Signals): void {
+    const spec = SIGNALS.find((s) => s.signal === signal);
+    if (!spec) return;
+    this.log.info(LOG.SIGNAL, { signal, action: spec.master });
+    const actions: Record<MasterAction, () => void> = {
+      'graceful-stop': () => this.stop('graceful', null),
+      'bounded-stop': () => this.stop('graceful', this.settings.shutdownTimeout * 1000),
+      'immediate-stop': () => this.stop('immediate', null),
+      reload: () => this.startReload(),
+      reexec: () => {},
+      'stop-workers': () => this.stopAllWorkers(),
+      'add-worker': () => this.scale(this.target + 1),
+      'remove-worker': () => this.scale(Math.max(0, this.target - 1)),
+      'reopen-logs': () => this.reopenLogs(),
+    };
+    actions[spec.master]();
+  }
+
+  // ---- stop ----------------------------------------------------------------------------------
+
+  private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
+    const now = this.deps.clock();
+    if (this.phase.kind === 'stopping') {
+      // A second TERM or INT during a graceful stop makes it immediate; a second QUIT changes nothing.
+      if (this.phase.order !== 'graceful' || (order === 'graceful' && boundMs === null)) return;
+      order = 'immediate';
+    }
+    const deadline = boundMs === null ? null : now + boundMs;
+    this.phase = { kind: 'stopping', order, deadline, exitCode };
+    this.log.info(LOG.STOPPING, { mode: order, deadline_s: boundMs === null ? undefined : boundMs / 1000 });
+    for (const worker of this.workers.all()) this.order(worker, order, 'shutdown');
+  }
+
+  private advanceStop(phase: Extract<Phase, { kind: 'stopping' }>, now: number): void {
+    for (const worker of this.workers.all()) {
+      if (worker.stopOrder === 'immediate' && now - worker.stopSentAt > IMMEDIATE_KILL_AFTER_MS) {
+        this.order(worker, 'kill', 'shutdown');
+      }
+    }
+    if (phase.deadline !== null && now >= phase.deadline && this.workers.size > 0) {
+      this.log.warn(LOG.STOP_ESCALATE, { remaining: this.workers.size, pids: this.workers.pids().join(',') });
+      for (const worker of this.workers.all()) this.order(worker, 'kill', 'shutdown-timeout');
+      phase.deadline = null;
+    }
+    // The master never exits while a worker it started is alive.
+    if (this.workers.size === 0) this.finish(phase.exitCode);
+  }
+
+  private finish(exitCode: number): void {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+    for (const listener of this.listeners) closeListener(listener);
+    this.deps.onExit?.();
+    this.log.info(LOG.STOPPED, { exit_code: exitCode });
+    this.deps.exit(exitCode);
+  }
+
+  // ---- workers -------------------------------------------------------------------------------
+
+  private onWorkerMessage(id: number, message: WorkerMessage, now: number): void {
+    const worker = this.workers.get(id);
+    if (!worker) return;
+    if (message.type === 'beat') {
+      worker.lastBeat = now;
+    } else if (message.type === 'ready') {
+      worker.state = 'ready';
+      worker.lastBeat = now;
+      this.bootFailures = 0;
+      this.log.info(LOG.WORKER_READY, this.describe(worker, { boot_ms: Math.round(now - worker.spawnedAt) }));
+      this.callHook('afterWorkerReady', { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation });
+    } else if (message.type === 'retiring') {
+      worker.retiring = true;
+      worker.stopReason ??= message.reason;
+    }
+  }
+
+  private onWorkerExit(event: Extract<MasterEvent, { kind: 'worker-exit' }>, now: number): void {
+    const worker = this.workers.remove(event.id);
+    if (!worker) return;
+    const expected = worker.stopOrder !== null || worker.retiring;
+    const fields = this.describe(worker, {
+      code: event.code,
+      signal: event.signal,
+      reason: worker.stopReason ?? 'unexpected',
+      uptime_ms: Math.round(now - worker.spawnedAt),
+      error: event.error?.message,
+    });
+    if (expected && worker.stopReason !== 'timeout' && worker.stopReason !== 'boot-timeout') {
+      this.log.info(LOG.WORKER_EXIT, fields);
+    } else {
+      this.log.error(LOG.WORKER_EXIT, fields);
+    }
+    const failedBoot = worker.state === 'booting' && (worker.stopOrder === null || worker.stopReason === 'boot-timeout');
+    if (failedBoot && this.phase.kind === 'running') {
+      this.bootFailures += 1;
+      // Growing back-off so a worker that cannot boot does not spin: 100 ms, 200 ms, ... 10 s.
+      this.nextSpawnAt = now + Math.min(10_000, 100 * 2 ** (this.bootFailures - 1));
+      this.log.warn(LOG.WORKER_BOOT_FAILED, { slot: worker.slot, failures: this.bootFailures });
+      if (this.reload && worker.generation === this.generation) this.reload.bootFailures += 1;
+    }
+    this.callHook('afterWorkerExit', { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation }, {
+      code: event.code,
+      signal: event.signal,
+    });
+  }
+
+  private spawn(slot: number, now: number): void {
+    const generation = this.generation;
+    this.callHook('beforeSpawn', { slot, generation });
+    let id = 0;
+    const handle = this.deps.launcher.spawn(
+      { slot, generation, settings: this.settings, listeners: this.listeners },
+      {
+        message: (message) => this.inbox.post({ kind: 'worker-message', id, message }),
+        exit: (code, signal, error) => this.inbox.post({ kind: 'worker-exit', id, code, signal, error }),
+      },
+    );
+    const worker = this.workers.add({
+      slot,
+      generation,
+      handle,
+      state: 'booting',
+      spawnedAt: now,
+      lastBeat: now,
+      stopOrder: null,
+      stopReason: null,
+      stopSentAt: 0,
+      retiring: false,
+    });
+    id = worker.id;
+    this.log.info(LOG.WORKER_SPAWN, this.describe(worker));
+  }
+
+  /** Sends a stop order unless a stronger one was already sent. */
+  private order(worker: WorkerRecord, order: StopOrder, reason: string): void {
+    const strength: Record<StopOrder, number> = { graceful: 1, immediate: 2, kill: 3 };
+    if (worker.stopOrder !== null && strength[worker.stopOrder] >= strength[order]) return;
+    worker.stopOrder = order;
+    worker.stopReason ??= reason;
+    worker.stopSentAt = this.deps.clock();
+    const signal = order === 'graceful' ? 'SIGQUIT' : order === 'immediate' ? 'SIGINT' : 'SIGKILL';
+    worker.handle.kill(signal);
+  }
+
+  private describe(worker: WorkerRecord, extra: Record<string, string | number | null | undefined> = {}) {
+    return { slot: worker.slot, worker_pid: worker.handle.pid, gen: worker.generation, ...extra };
+  }
+
+  private callHook(
+    name: keyof MasterHooks & string,
+    worker: { slot: number; pid?: number; generation: number },
+    exit?: { code: number | null; signal: string | null },
+  ): void {
+    const hook = this.hooks[name] as ((w: typeof worker, e?: typeof exit) => unknown) | undefined;
+    if (!hook) return;
+    try {
+      const result = hook(worker, exit);
+      if (result instanceof Promise) result.catch((err: unknown) => this.hookFailed(name, err));
+    } catch (err) {
+      this.hookFailed(name, err);
+    }
+  }
+
+  private hookFailed(name: string, err: unknown): void {
+    this.log.error(LOG.HANDLER_ERROR, { hook: name, error: err instanceof Error ? err.stack : String(err) });
+  }
+
+  // ---- duties, after every batch of events ----------------------------------------------------
+
+  private duties(): void {
+    const now = this.deps.clock();
+    this.killSilentWorkers(now);
+    if (this.phase.kind === 'stopping') return this.advanceStop(this.phase, now);
+    if (this.reload) this.advanceReload(this.reload, now);
+    this.keepWorkerCount(now);
+    this.retireSurplus();
+    this.announceReady();
+    if (this.bootFailures >= MAX_BOOT_FAILURES && this.workers.readyCount() === 0 && !this.reload) {
+      this.log.error(LOG.WORKERS_CANNOT_BOOT, { failures: this.bootFailures });
+      this.stop('immediate', null, EXIT.WORKERS_CANNOT_BOOT);
+    }
+  }
+
+  private killSilentWorkers(now: number): void {
+    const timeoutMs = this.settings.timeout * 1000;
+    for (const worker of this.workers.all()) {
+      if (worker.stopOrder === 'kill') continue;
+      if (worker.state === 'booting') {
+        if (now - worker.spawnedAt > this.settings.bootTimeout * 1000) {
+          this.log.error(LOG.WORKER_BOOT_TIMEOUT, this.describe(worker, { boot_timeout_s: this.settings.bootTimeout }));
+          this.order(worker, 'kill', 'boot-timeout');
+        }
+      } else if (now - worker.lastBeat > timeoutMs) {
+        this.log.error(
+          LOG.WORKER_TIMEOUT,
+          this.describe(worker, { silent_ms: Math.round(now - worker.lastBeat), timeout_s: this.settings.timeout }),
+        );
+        this.order(worker, 'kill', 'timeout');
+      }
+    }
+  }
+
+  /** After the master itself was stopped, no beat could be read: give every worker a fresh start. */
+  private forgiveSilence(now: number, gapMs: number): void {
+    this.log.warn(LOG.MASTER_STALLED, { gap_ms: Math.round(gapMs) });
+    for (const worker of this.workers.all()) {
+      worker.lastBeat = Math.max(worker.lastBeat, now);
+      if (worker.state === 'booting') worker.spawnedAt = Math.max(worker.spawnedAt, now);
+    }
+  }
+
+  private keepWorkerCount(now: number): void {
+    for (let slot = 0; slot < this.target; slot++) {
+      if (this.workers.inSlot(this.generation, slot)) continue;
+      if (now < this.nextSpawnAt) return;
+      this.spawn(slot, now);
+    }
+  }
+
+  /** Stops workers no longer wanted: above the target count, or of an older generation once replaced. */
+  private retireSurplus(): void {
+    const allReady = this.currentGenerationReady();
+    for (const worker of this.workers.wanted()) {
+      if (worker.generation === this.generation) {
+        if (worker.slot >= this.target) this.order(worker, 'graceful', 'scale-down');
+        continue;
+      }
+      const successor = this.workers.inSlot(this.generation, worker.slot);
+      if (successor?.state === 'ready' || (worker.slot >= this.target && allReady)) {
+        this.order(worker, 'graceful', 'reload');
+      }
+    }
+  }
+
+  private currentGenerationReady(): boolean {
+    for (let slot = 0; slot < this.target; slot++) {
+      if (this.workers.inSlot(this.generation, slot)?.state !== 'ready') return false;
+    }
+    return true;
+  }
+
+  private announceReady(): void {
+    if (this.readyAnnounced || !this.currentGenerationReady()) return;
+    this.readyAnnounced = true;
+    this.log.info(LOG.READY, {
+      listen: this.listeners.map((l) => l.bound).join(','),
+      workers: this.target,
+      master_pid: process.pid,
+    });
+  }
+
+  private scale(count: number): void {
+    this.log.info(LOG.SCALE, { from: this.target, to: count });
+    this.target = count;
+  }
+
+  private stopAllWorkers(): void {
+    if (hasControllingTerminal()) {
+      this.log.warn(LOG.SIGNAL, { signal: 'SIGWINCH', ignored: 'controlling terminal (resize)' });
+      return;
+    }
+    this.scale(0);
+    this.log.info(LOG.WORKERS_STOPPED);
+  }
+
+  private reopenLogs(): void {
+    this.log.reopen();
+    for (const worker of this.workers.all()) worker.handle.send({ type: 'reopen-logs' });
+    this.log.info(LOG.LOGS_REOPENED);
+  }
+
+  // ---- reload (HUP) ----------------------------------------------------------------------------
+
+  private startReload(): void {
+    if (this.reload || this.reloadPending) {
+      this.log.warn(LOG.RELOAD_REFUSED, { error: 'a reload is already in progress' });
+      return;
+    }
+    this.reloadPending = true;
+    // Loading the file and binding new addresses are asynchronous; their result comes back as
+    // one event, and nothing changes until it is handled. reloadPending keeps a second HUP out.
+    this.deps
+      .loadConfig()
+      .then(async (config) => {
+        const listeners = await this.reconcileListeners(config.settings.listen);
+        this.inbox.post({ kind: 'config-loaded', config, listeners });
+      })
+      .catch((err: unknown) =>
+        this.inbox.post({ kind: 'config-refused', error: err instanceof Error ? err.message : String(err) }),
+      );
+  }
+
+  private applyReload(config: ResolvedConfig, listeners: BoundListener[], now: number): void {
+    this.reloadPending = false;
+    const { settings, hooks } = config;
+    if (this.phase.kind !== 'running') {
+      this.closeDropped(listeners, this.listeners);
+      return;
+    }
+    this.reload = {
+      previousGeneration: this.generation,
+      previousSettings: this.settings,
+      previousHooks: this.hooks,
+      previousListeners: this.listeners,
+      previousTarget: this.target,
+      deadline: now + settings.bootTimeout * 1000,
+      bootFailures: 0,
+    };
+    this.settings = settings;
+    this.hooks = hooks;
+    this.listeners = listeners;
+    this.target = settings.workers;
+    this.generation += 1;
+    this.log.setPath(settings.logFile);
+    this.log.info(LOG.RELOAD_START, { gen: this.generation, workers: this.target });
+    this.inbox.post({ kind: 'tick' });
+  }
+
+  /** Keeps the sockets of addresses still wanted, binds new ones. Nothing is closed here. */
+  private async reconcileListeners(specs: string[]): Promise<BoundListener[]> {
+    const result: BoundListener[] = [];
+    const fresh: BoundListener[] = [];
+    try {
+      for (const spec of specs) {
+        const address = parseListenAddress(spec);
+        const kept = this.listeners.find((l) => l.address.spec === address.spec || l.bound === address.spec);
+        if (kept) {
+          result.push(kept);
+        } else {
+          const bound = await this.deps.bind(address);
+          fresh.push(bound);
+          result.push(bound);
+        }
+      }
+    } catch (err) {
+      for (const listener of fresh) closeListener(listener);
+      throw err;
+    }
+    return result;
+  }
+
+  private advanceReload(reload: Reload, now: number): void {
+    if (this.currentGenerationReady()) {
+      this.reload = null;
+      this.closeDropped(reload.previousListeners, this.listeners);
+      this.log.info(LOG.RELOAD_DONE, { gen: this.generation, workers: this.target });
+      return;
+    }
+    const failed = reload.bootFailures >= MAX_RELOAD_BOOT_FAILURES;
+    if (!failed && now < reload.deadline) return;
+    this.log.error(LOG.RELOAD_ABORTED, {
+      gen: this.generation,
+      reason: failed ? `new workers failed to boot ${reload.bootFailures} times` : 'boot-timeout',
+    });
+    for (const worker of this.workers.wanted()) {
+      if (worker.generation === this.generation) {
+        this.order(worker, worker.state === 'ready' ? 'graceful' : 'kill', 'reload-aborted');
+      }
+    }
+    const dropped = this.listeners;
+    this.settings = reload.previousSettings;
+    this.hooks = reload.previousHooks;
+    this.listeners = reload.previousListeners;
+    this.target = reload.previousTarget;
+    this.generation = reload.previousGeneration;
+    this.bootFailures = 0;
+    this.nextSpawnAt = 0;
+    this.log.setPath(this.settings.logFile);
+    this.closeDropped(dropped, this.listeners);
+    this.reload = null;
+  }
+
+  /**
+   * Closes the master's copy of sockets no longer configured. Workers still holding them keep
+   * them open until they drain and exit.
+   */
+  private closeDropped(before: BoundListener[], after: BoundListener[]): void {
+    for (const listener of before) {
+      if (after.includes(listener)) continue;
+      closeListener(listener);
+      this.log.info(LOG.LISTENER_CLOSED, { listen: listener.bound });
+    }
+  }
+}
+
+/** Terminals send WINCH on every resize; only a master without one takes it as an order. */
+function hasControllingTerminal(): boolean {
+  try {
+    fs.closeSync(fs.openSync('/dev/tty', 'r'));
+    return true;
+  } catch {
+    return false;
+  }
+}

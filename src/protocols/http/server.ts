@@ -1,0 +1,102 @@
+// Builds one node:http server for a listener: limits and timeouts from the settings, and the
+// answer to requests llhttp refuses (431, 408, 400) before any handler sees them.
+// Runs in: workers.
+
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { LOG, type Logger } from '../../log.js';
+import type { Settings } from '../../config/settings.js';
+
+/** How long a refused client may keep sending before we drop it (see onClientError). */
+const LINGER_MS = 1000;
+
+export function serverOptions(settings: Settings): http.ServerOptions {
+  const headersTimeout = Math.max(1, Math.round(settings.headersTimeout * 1000));
+  return {
+    maxHeaderSize: settings.maxHeaderSize,
+    headersTimeout,
+    // Node's default (5 min) for the whole request incl. body; node throws if it is below
+    // headersTimeout, hence the max.
+    requestTimeout: Math.max(300_000, headersTimeout),
+    // 0 would mean "never time out" to node; for RAAS it means "no keep-alive" (index.ts).
+    keepAliveTimeout: Math.round(settings.keepAliveTimeout * 1000),
+    // Node enforces headersTimeout only when this timer fires (default every 30 s, so a
+    // slowloris would get up to 30 s more): check at least twice per headersTimeout.
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeout / 2))),
+  };
+}
+
+/** The status answering a client error, or null when there is nobody to answer (a reset). */
+export function statusFor(code: string): number | null {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 431;
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 413;
+    case 'ERR_HTTP_REQUEST_TIMEOUT': // headersTimeout or requestTimeout expired
+      return 408;
+    default:
+      return code.startsWith('HPE_') ? 400 : null;
+  }
+}
+
+// llhttp stays failed after an error, so every later chunk from the same client reports it again.
+const answered = new WeakSet<net.Socket>();
+
+/**
+ * node:http's 'clientError': answer once, then close. Instead of node's write-then-destroy we
+ * end() and keep reading for a moment: destroying a socket with unread input makes the kernel
+ * send RST, and a client still uploading (an oversized head, say) would lose our 431.
+ */
+export function onClientError(err: NodeJS.ErrnoException, socket: net.Socket, log: Logger): void {
+  if (answered.has(socket)) return;
+  answered.add(socket);
+  const code = err.code ?? 'UNKNOWN';
+  const status = statusFor(code);
+  if (status === null) {
+    log.debug(LOG.CLIENT_ERROR, { code, remote: socket.remoteAddress });
+    socket.destroy();
+    return;
+  }
+  log.info(LOG.CLIENT_ERROR, { code, status, remote: socket.remoteAddress });
+  // Like node: never write into the middle of a response already on the wire.
+  const inFlight = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  if (!socket.writable || (inFlight != null && inFlight.headersSent)) {
+    socket.destroy();
+    return;
+  }
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n` +
+      'Connection: close\r\nContent-Length: 0\r\n\r\n',
+  );
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/**
+ * Stops accepting and resolves once every connection of `server` is gone; also for a server
+ * that never listened (net emits 'close' as soon as it has no handle and no connection).
+ *
+ * Why net.Server#close and not http.Server#close: on Node 20 the latter also stops the timer
+ * that enforces headersTimeout, so one slowloris client would hold the whole drain until the
+ * master's deadline. http.Server#close's other step, closing idle keep-alive connections, we
+ * do ourselves.
+ */
+export function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.once('close', () => {
+      stopConnectionsCheck(server);
+      resolve();
+    });
+    net.Server.prototype.close.call(server);
+    server.closeIdleConnections();
+  });
+}
+
+// Best effort: node keeps that (unref'd) timer in a symbol-keyed property.
+function stopConnectionsCheck(server: http.Server): void {
+  for (const sym of Object.getOwnPropertySymbols(server)) {
+    if (sym.description === 'http.server.connectionsCheckingInterval') {
+      clearInterval((server as unknown as Record<symbol, NodeJS.Timeout>)[sym]);
+    }
+  }
+}

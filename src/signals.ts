@@ -1,0 +1,130 @@
+// The one signal table: what each signal means to the master and to a worker. The master's and
+// the worker's handlers are installed from it, and docs/SIGNALS.md is generated from it.
+// Runs in: master and workers.
+
+export type MasterAction =
+  | 'graceful-stop'
+  | 'bounded-stop'
+  | 'immediate-stop'
+  | 'reload'
+  | 'reexec'
+  | 'stop-workers'
+  | 'add-worker'
+  | 'remove-worker'
+  | 'reopen-logs';
+
+export type WorkerAction = 'graceful-stop' | 'immediate-stop' | 'reopen-logs' | 'ignore';
+
+export interface SignalSpec {
+  signal: NodeJS.Signals;
+  master: MasterAction;
+  worker: WorkerAction;
+  masterDoc: string;
+  workerDoc: string;
+}
+
+export const SIGNALS: readonly SignalSpec[] = [
+  {
+    signal: 'SIGQUIT',
+    master: 'graceful-stop',
+    worker: 'graceful-stop',
+    masterDoc:
+      'Graceful stop: workers stop accepting, finish every accepted connection, then the master exits 0. ' +
+      'A worker that stops beating is still killed after `timeout`.',
+    workerDoc: 'Graceful stop of this worker; the master replaces it.',
+  },
+  {
+    signal: 'SIGTERM',
+    master: 'bounded-stop',
+    worker: 'graceful-stop',
+    masterDoc:
+      'Graceful stop bounded by `shutdown-timeout`; workers still running then are killed (what systemd, ' +
+      'Docker and Kubernetes expect). A second TERM or INT makes it immediate.',
+    workerDoc: 'Graceful stop of this worker; the master replaces it.',
+  },
+  {
+    signal: 'SIGINT',
+    master: 'immediate-stop',
+    worker: 'immediate-stop',
+    masterDoc:
+      'Immediate stop: workers exit at once (in-flight connections are cut), SIGKILL after 1 s for any that ' +
+      'does not. A second INT or TERM during a graceful stop also makes it immediate.',
+    workerDoc: 'Immediate exit of this worker; the master replaces it.',
+  },
+  {
+    signal: 'SIGHUP',
+    master: 'reload',
+    worker: 'ignore',
+    masterDoc:
+      'Re-read the config file and roll the workers: each old worker is stopped gracefully once a new one ' +
+      'is ready. A config that does not parse or validate, or new workers that miss `boot-timeout`, abort the ' +
+      'reload and keep the old workers serving.',
+    workerDoc: 'Ignored.',
+  },
+  {
+    signal: 'SIGUSR2',
+    master: 'reexec',
+    worker: 'ignore',
+    masterDoc:
+      'Upgrade: start a new master (same command line and directory) that inherits every listening socket. ' +
+      'The pid file becomes `<pid>.oldbin`. Then WINCH and QUIT the old master, or back out with HUP to the ' +
+      'old master and QUIT to the new one. With `upgrade-handover auto` the new master quits the old one ' +
+      'once all its workers are ready.',
+    workerDoc: 'Ignored.',
+  },
+  {
+    signal: 'SIGWINCH',
+    master: 'stop-workers',
+    worker: 'ignore',
+    masterDoc:
+      'Gracefully stop every worker; the master keeps its sockets (connections queue in the kernel). ' +
+      'Ignored when the master has a controlling terminal, which sends WINCH on every resize. TTIN or HUP ' +
+      'brings workers back.',
+    workerDoc: 'Ignored.',
+  },
+  {
+    signal: 'SIGTTIN',
+    master: 'add-worker',
+    worker: 'ignore',
+    masterDoc: 'One worker more.',
+    workerDoc: 'Ignored (without a handler it would stop the process).',
+  },
+  {
+    signal: 'SIGTTOU',
+    master: 'remove-worker',
+    worker: 'ignore',
+    masterDoc: 'One worker fewer (never fewer than 0): the highest slot stops gracefully.',
+    workerDoc: 'Ignored (without a handler it would stop the process).',
+  },
+  {
+    signal: 'SIGUSR1',
+    master: 'reopen-logs',
+    worker: 'reopen-logs',
+    masterDoc:
+      'Reopen log files (log-file, access-log) in the master and every worker, for logrotate. Because RAAS ' +
+      'handles USR1, it does not start the Node inspector as Node does by default.',
+    workerDoc: 'Reopen this worker\'s log files.',
+  },
+];
+
+export function renderSignalsDoc(): string {
+  const rows = SIGNALS.map(
+    (s) => `| \`${s.signal.slice(3)}\` | ${s.masterDoc} | ${s.workerDoc} |`,
+  );
+  return [
+    '# Signals',
+    '',
+    '<!-- Generated from src/signals.ts by renderSignalsDoc(); test/unit/signals-doc.test.ts keeps them equal. -->',
+    '',
+    'Send them to the master (its pid is in the `pid` file) unless the column says worker. The control',
+    'command (`raas reload`, `raas upgrade`, ...) sends them for you; see the README.',
+    '',
+    '| signal | master | worker |',
+    '|---|---|---|',
+    ...rows,
+    '',
+    'Every other signal a whole process group may receive (for example TTIN and TTOU from a terminal) is',
+    'harmless to workers. Workers also leave on their own, within a second, when their master dies.',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,161 @@
+// The worker runtime: listens on the inherited sockets, reports readiness, beats, obeys the
+// master's commands and signals, drains and exits. Knows nothing of any protocol's details.
+// Runs in: workers.
+
+import * as net from 'node:net';
+import { EXIT } from '../exit-codes.js';
+import { isMasterMessage, type WorkerBootConfig, type WorkerMessage } from '../ipc.js';
+import { LOG, Logger } from '../log.js';
+import { setProcessTitle, workerTitle } from '../process-title.js';
+import type { Protocol } from '../protocols/types.js';
+import { SIGNALS, type WorkerAction } from '../signals.js';
+import { startHeartbeat } from './heartbeat.js';
+import { protocolFactory } from './protocols.js';
+
+/** How long a worker whose master died may spend finishing connections before it leaves. */
+const ORPHAN_GRACE_MS = 500;
+const PARENT_POLL_MS = 250;
+
+export class WorkerRuntime {
+  private readonly log: Logger;
+  private readonly protocols = new Map<string, Protocol>();
+  private stopping = false;
+
+  constructor(private readonly config: WorkerBootConfig) {
+    const { settings, slot, generation } = config;
+    this.log = new Logger({ role: 'worker', pid: process.pid, slot, gen: generation }, settings.logFile);
+  }
+
+  async run(): Promise<void> {
+    const { settings, slot } = this.config;
+    const cut = setProcessTitle(workerTitle(settings.name, slot));
+    if (cut !== null) this.log.warn(LOG.TITLE_TRUNCATED, { title: cut });
+    this.installSignalHandlers();
+    this.watchMaster();
+    this.installCrashHandlers();
+    process.on('message', (message) => {
+      if (!isMasterMessage(message)) return;
+      if (message.type === 'reopen-logs') this.reopenLogs();
+      else this.stop(message.mode === 'graceful' ? EXIT.OK : null);
+    });
+
+    try {
+      await this.listenAll();
+      for (const protocol of this.protocols.values()) await protocol.start?.();
+    } catch (err) {
+      this.log.error(LOG.WORKER_BOOT_FAILED, { error: describe(err) });
+      process.exit(EXIT.WORKER_BOOT_ERROR);
+    }
+    if (this.stopping) return;
+    this.send({ type: 'ready' });
+    startHeartbeat(this.config.heartbeatMs, (m) => this.send(m));
+    this.log.info(LOG.WORKER_LISTENING, {
+      listen: this.config.listeners.map((l) => l.address).join(','),
+    });
+  }
+
+  private async listenAll(): Promise<void> {
+    const { listeners, settings } = this.config;
+    const waits: Promise<void>[] = [];
+    for (const listener of listeners) {
+      let protocol = this.protocols.get(listener.protocol);
+      if (!protocol) {
+        protocol = await protocolFactory(listener.protocol)({ settings, log: this.log, slot: this.config.slot });
+        this.protocols.set(listener.protocol, protocol);
+      }
+      const server = protocol.createServer();
+      waits.push(listen(server, listener.fd, settings.backlog, listener.address));
+    }
+    await Promise.all(waits);
+  }
+
+  /** exitCode null: immediate. Otherwise drain every protocol, run stop hooks, exit with it. */
+  private stop(exitCode: number | null): void {
+    if (exitCode === null) process.exit(EXIT.OK);
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info(LOG.WORKER_DRAINING);
+    void (async () => {
+      try {
+        await Promise.all([...this.protocols.values()].map((p) => p.drain()));
+        for (const protocol of this.protocols.values()) await protocol.stop?.();
+      } catch (err) {
+        this.log.error(LOG.HANDLER_ERROR, { during: 'drain', error: describe(err) });
+      }
+      this.log.info(LOG.WORKER_DRAINED);
+      process.exit(exitCode);
+    })();
+  }
+
+  private reopenLogs(): void {
+    this.log.reopen();
+    for (const protocol of this.protocols.values()) protocol.reopenLogs?.();
+  }
+
+  private installSignalHandlers(): void {
+    const actions: Record<WorkerAction, () => void> = {
+      'graceful-stop': () => this.stop(EXIT.OK),
+      'immediate-stop': () => this.stop(null),
+      'reopen-logs': () => this.reopenLogs(),
+      // A no-op handler matters: without one, TTIN/TTOU sent to the process group stop the worker.
+      ignore: () => {},
+    };
+    for (const spec of SIGNALS) process.on(spec.signal, actions[spec.worker]);
+  }
+
+  /** Leaves within a second of the master's death, however it died: no orphans. */
+  private watchMaster(): void {
+    const orphaned = (how: string): void => {
+      if (this.stopping) return;
+      this.log.warn(LOG.WORKER_ORPHANED, { detected_by: how });
+      setTimeout(() => process.exit(EXIT.WORKER_ORPHANED), ORPHAN_GRACE_MS);
+      this.stop(EXIT.WORKER_ORPHANED);
+    };
+    process.on('disconnect', () => orphaned('channel-closed'));
+    // Backstop for a channel that stays open although the parent is gone (it never should).
+    setInterval(() => {
+      if (process.ppid !== this.config.masterPid) orphaned('ppid');
+    }, PARENT_POLL_MS).unref();
+  }
+
+  /**
+   * An uncaught exception leaves the worker in an unknown state: log it, ask the master for a
+   * replacement at once, and drain so no client of this worker notices.
+   */
+  private installCrashHandlers(): void {
+    const crashed = (kind: string, err: unknown): void => {
+      this.log.error(LOG.UNCAUGHT, { kind, error: describe(err) });
+      if (this.stopping) return;
+      this.send({ type: 'retiring', reason: kind });
+      this.stop(EXIT.WORKER_CRASHED);
+    };
+    process.on('uncaughtException', (err) => crashed('uncaughtException', err));
+    process.on('unhandledRejection', (err) => crashed('unhandledRejection', err));
+  }
+
+  private send(message: WorkerMessage): void {
+    if (!process.connected || !process.send) return;
+    try {
+      process.send(message);
+    } catch {
+      // The channel closed between the check and the send: 'disconnect' handles that.
+    }
+  }
+}
+
+function listen(server: net.Server, fd: number, backlog: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(new Error(`cannot listen on ${address} (fd ${fd}): ${err.message}`));
+    server.once('error', onError);
+    // The backlog must be positional: `{ fd, backlog }` is silently ignored (511), and the last
+    // listen(2) on a shared socket sets the queue length for everyone.
+    server.listen({ fd }, backlog, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
