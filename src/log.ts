@@ -33,6 +33,7 @@ export const LOG = {
   SCALE: 'scale',
   REEXEC_START: 'reexec-start',
   REEXEC_IGNORED: 'reexec-ignored',
+  REEXEC_READY: 'reexec-ready',
   REEXEC_FAILED: 'reexec-failed',
   REEXEC_HANDOVER: 'reexec-handover',
   REEXEC_BACKOUT: 'reexec-backout',

@@ -1,5 +1,5 @@
-// Starts a master: settings are already resolved; bind (or inherit) the sockets, name the
-// process, and hand everything to the master loop.
+// Starts a master: settings are already resolved; claim the pid file, bind (or inherit) the
+// sockets, name the process, and hand everything to the master loop.
 // Runs in: master.
 
 import { parseListenAddress } from '../config/listen-address.js';
@@ -7,9 +7,11 @@ import type { ResolvedConfig } from '../config/load.js';
 import { EXIT } from '../exit-codes.js';
 import { LOG, Logger } from '../log.js';
 import { masterTitle, setProcessTitle } from '../process-title.js';
+import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './inherit.js';
 import { processLauncher } from './launcher.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
 import { Master } from './master.js';
+import { claimPidFile, isLiveMaster, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './pidfile.js';
 
 export interface BootOptions {
   config: ResolvedConfig;
@@ -23,15 +25,38 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
   const cut = setProcessTitle(masterTitle(settings.name));
   if (cut !== null) log.warn(LOG.TITLE_TRUNCATED, { title: cut });
 
+  const parentMaster = Number(process.env[PARENT_ENV]) || null;
+  delete process.env[PARENT_ENV];
+  if (settings.pid !== null) {
+    try {
+      claimPidFile(settings.pid);
+    } catch (err) {
+      log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
+      process.exit(EXIT.ALREADY_RUNNING);
+    }
+  }
+
+  const inherited = takeInheritedListeners();
   const listeners: BoundListener[] = [];
   try {
-    for (const spec of settings.listen) listeners.push(await bindListener(parseListenAddress(spec)));
+    if (inherited?.source === 'systemd') {
+      listeners.push(...inherited.listeners);
+    } else {
+      for (const spec of settings.listen) {
+        const address = parseListenAddress(spec);
+        const adopted = inherited?.listeners.find((l) => l.spec === address.spec || l.bound === address.spec);
+        listeners.push(adopted ?? (await bindListener(address)));
+      }
+      if (inherited) closeUnwanted(inherited.listeners, listeners);
+    }
   } catch (err) {
-    for (const listener of listeners) closeListener(listener);
+    for (const listener of listeners) if (listener.handle) closeListener(listener);
     log.error(LOG.BIND_ERROR, { error: err instanceof Error ? err.message : String(err) });
+    if (settings.pid !== null) releasePidFile(settings.pid);
     process.exit(EXIT.BIND);
   }
 
+  const pidFile = settings.pid;
   const master = new Master(settings, config.hooks, listeners, {
     launcher: processLauncher,
     log,
@@ -39,6 +64,16 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
     loadConfig: reloadConfig,
     bind: bindListener,
     exit: (code) => process.exit(code),
+    onExit: () => {
+      if (pidFile === null) return;
+      releasePidFile(pidFile);
+      // Backing out of an upgrade: the old master we replace serves on, so its pid file returns.
+      const old = readPid(oldbinPath(pidFile));
+      if (old !== null && old === parentMaster && isLiveMaster(old)) restoreFromOldbin(pidFile, old);
+    },
+    pidFile,
+    parentMaster,
+    listenersFixed: inherited?.source === 'systemd',
   });
   master.start();
   return master;

@@ -64,7 +64,7 @@ export const processLauncher: Launcher = {
       settings,
       listeners: listeners.map((l, i) => ({
         fd: FIRST_LISTENER_FD + i,
-        protocol: l.address.protocol,
+        protocol: l.protocol,
         address: l.bound,
       })),
     };

@@ -20,10 +20,16 @@ interface RawHandle {
 }
 
 export interface BoundListener {
-  address: ListenAddress;
-  /** What the socket is really bound to (the port when 0 was asked for). */
+  /** Opaque to the master, carried to the workers: 'line' or 'http'. */
+  protocol: string;
+  /** The address as configured (normalized), to match it against a reloaded config. */
+  spec: string;
+  /** What the socket is really bound to (the port when 0 was asked for); used in logs. */
   bound: string;
+  /** The socket file to remove at final shutdown; null when it is not ours to remove. */
+  unixPath: string | null;
   fd: number;
+  /** Null for a socket inherited as a bare fd (from a previous master or systemd). */
   handle: RawHandle | null;
 }
 
@@ -52,12 +58,14 @@ export async function bindListener(address: ListenAddress): Promise<BoundListene
     const name = util.getSystemErrorName(result);
     throw new Error(`cannot bind ${address.spec}: ${name}`);
   }
-  return { address, bound: describeBound(address, result), fd: result.fd, handle: result };
-}
-
-/** A listener inherited from a previous master or systemd: we know only the fd. */
-export function adoptListener(address: ListenAddress, fd: number): BoundListener {
-  return { address, bound: address.spec, fd, handle: null };
+  return {
+    protocol: address.protocol,
+    spec: address.spec,
+    bound: describeBound(address, result),
+    unixPath: address.kind === 'unix' ? address.path : null,
+    fd: result.fd,
+    handle: result,
+  };
 }
 
 /**
@@ -74,9 +82,9 @@ export function closeListener(listener: BoundListener): void {
       // already closed
     }
   }
-  if (listener.address.kind === 'unix') {
+  if (listener.unixPath !== null) {
     try {
-      fs.unlinkSync(listener.address.path);
+      fs.unlinkSync(listener.unixPath);
     } catch {
       // gone already
     }

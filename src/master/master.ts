@@ -14,6 +14,9 @@ import { SIGNALS, type MasterAction } from '../signals.js';
 import { Inbox, type MasterEvent } from './inbox.js';
 import type { Launcher } from './launcher.js';
 import { closeListener, type BoundListener } from './listeners.js';
+import { isLiveMaster, moveToOldbin, restoreFromOldbin } from './pidfile.js';
+import { notifyParentReady, startSuccessor, type Successor } from './reexec.js';
+import { masterTitle, setProcessTitle } from '../process-title.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
 
 const TICK_MS = 100;
@@ -35,6 +38,12 @@ export interface MasterDeps {
   exit: (code: number) => void;
   /** Extra work at final exit (the pid file). */
   onExit?: () => void;
+  /** The pid file, if any: renamed to `.oldbin` while a successor master boots. */
+  pidFile: string | null;
+  /** Set when this master was started by USR2: the old master to notify (and maybe quit). */
+  parentMaster: number | null;
+  /** Sockets came from systemd: they are fixed, a reload does not rebind them. */
+  listenersFixed: boolean;
 }
 
 type Phase =
@@ -64,6 +73,7 @@ export class Master {
   private readyAnnounced = false;
   private lastTick: number;
   private tickTimer: NodeJS.Timeout | null = null;
+  private successor: Successor | null = null;
 
   constructor(
     private settings: Settings,
@@ -113,8 +123,10 @@ export class Master {
         this.log.error(LOG.RELOAD_REFUSED, { error: event.error });
         return;
       case 'successor-ready':
-      case 'successor-exit':
+        this.log.info(LOG.REEXEC_READY, { new_master_pid: event.pid, handover: this.settings.upgradeHandover });
         return;
+      case 'successor-exit':
+        return this.onSuccessorExit(event.pid, event.code, event.signal);
     }
   }
 
@@ -127,7 +139,7 @@ export class Master {
       'bounded-stop': () => this.stop('graceful', this.settings.shutdownTimeout * 1000),
       'immediate-stop': () => this.stop('immediate', null),
       reload: () => this.startReload(),
-      reexec: () => {},
+      reexec: () => this.reexec(),
       'stop-workers': () => this.stopAllWorkers(),
       'add-worker': () => this.scale(this.target + 1),
       'remove-worker': () => this.scale(Math.max(0, this.target - 1)),
@@ -169,7 +181,11 @@ export class Master {
   private finish(exitCode: number): void {
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
-    for (const listener of this.listeners) closeListener(listener);
+    // Another master serving from the same sockets (our successor, or the master we were to
+    // replace, after a back-out) needs them and their Unix socket files: leave them alone.
+    const parent = this.deps.parentMaster;
+    const shared = this.successorAlive() || (parent !== null && isLiveMaster(parent));
+    if (!shared) for (const listener of this.listeners) closeListener(listener);
     this.deps.onExit?.();
     this.log.info(LOG.STOPPED, { exit_code: exitCode });
     this.deps.exit(exitCode);
@@ -367,6 +383,60 @@ export class Master {
       workers: this.target,
       master_pid: process.pid,
     });
+    const parent = this.deps.parentMaster;
+    if (parent === null) return;
+    notifyParentReady();
+    if (this.settings.upgradeHandover === 'auto') {
+      this.log.info(LOG.REEXEC_HANDOVER, { old_master_pid: parent });
+      try {
+        process.kill(parent, 'SIGQUIT');
+      } catch {
+        // the old master is gone already
+      }
+    }
+  }
+
+  // ---- re-exec (USR2) ------------------------------------------------------------------------
+
+  private reexec(): void {
+    if (this.phase.kind !== 'running') return;
+    if (this.successor) {
+      this.log.warn(LOG.REEXEC_IGNORED, { new_master_pid: this.successor.pid, ready: this.successor.ready });
+      return;
+    }
+    try {
+      if (this.deps.pidFile) moveToOldbin(this.deps.pidFile);
+    } catch (err) {
+      this.log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
+    }
+    this.successor = startSuccessor(this.listeners, {
+      ready: (pid) => this.inbox.post({ kind: 'successor-ready', pid }),
+      exit: (pid, code, signal) => this.inbox.post({ kind: 'successor-exit', pid, code, signal }),
+    });
+    setProcessTitle(masterTitle(this.settings.name, true));
+    this.log.info(LOG.REEXEC_START, { new_master_pid: this.successor.pid });
+  }
+
+  private onSuccessorExit(pid: number, code: number | null, signal: NodeJS.Signals | null): void {
+    const successor = this.successor;
+    this.successor = null;
+    setProcessTitle(masterTitle(this.settings.name));
+    if (successor && !successor.ready) {
+      // It never took over: the pid file is ours again and we carry on as before.
+      this.log.error(LOG.REEXEC_FAILED, { new_master_pid: pid, code, signal });
+      try {
+        if (this.deps.pidFile) restoreFromOldbin(this.deps.pidFile);
+      } catch (err) {
+        this.log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
+      }
+      return;
+    }
+    this.log.info(LOG.REEXEC_BACKOUT, { new_master_pid: pid, code, signal });
+  }
+
+  private successorAlive(): boolean {
+    const child = this.successor?.child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
   }
 
   private scale(count: number): void {
@@ -438,12 +508,13 @@ export class Master {
 
   /** Keeps the sockets of addresses still wanted, binds new ones. Nothing is closed here. */
   private async reconcileListeners(specs: string[]): Promise<BoundListener[]> {
+    if (this.deps.listenersFixed) return this.listeners;
     const result: BoundListener[] = [];
     const fresh: BoundListener[] = [];
     try {
       for (const spec of specs) {
         const address = parseListenAddress(spec);
-        const kept = this.listeners.find((l) => l.address.spec === address.spec || l.bound === address.spec);
+        const kept = this.listeners.find((l) => l.spec === address.spec || l.bound === address.spec);
         if (kept) {
           result.push(kept);
         } else {
