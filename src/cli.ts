@@ -31,8 +31,9 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (parsed.positionals.length > 0) {
-    process.stderr.write(`raas: unexpected argument "${parsed.positionals[0]}" (see raas --help)\n`);
-    process.exit(EXIT.CONFIG);
+    const { runControlCommand } = await import('./control/command.js');
+    process.exitCode = await runControlCommand(parsed.positionals, argv);
+    return;
   }
   const input = { argv, env: { ...process.env }, cwd: process.cwd() };
   const config = await resolveSettings(input).catch(fail);

@@ -15,6 +15,7 @@ import { Inbox, type MasterEvent } from './inbox.js';
 import type { Launcher } from './launcher.js';
 import { closeListener, type BoundListener } from './listeners.js';
 import { isLiveMaster, moveToOldbin, restoreFromOldbin } from './pidfile.js';
+import { StatusFile, statusPath } from './status-file.js';
 import { notifyParentReady, startSuccessor, type Successor } from './reexec.js';
 import { masterTitle, setProcessTitle } from '../process-title.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
@@ -74,6 +75,9 @@ export class Master {
   private lastTick: number;
   private tickTimer: NodeJS.Timeout | null = null;
   private successor: Successor | null = null;
+  private readonly reloads = { done: 0, aborted: 0, refused: 0, lastError: null as string | null };
+  private readonly upgrades = { started: 0, failed: 0 };
+  private readonly status: StatusFile | null;
 
   constructor(
     private settings: Settings,
@@ -83,6 +87,7 @@ export class Master {
   ) {
     this.target = settings.workers;
     this.lastTick = deps.clock();
+    this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
     this.inbox = new Inbox(
       (event) => this.handle(event),
       () => this.duties(),
@@ -120,6 +125,8 @@ export class Master {
         return this.applyReload(event.config, event.listeners, now);
       case 'config-refused':
         this.reloadPending = false;
+        this.reloads.refused += 1;
+        this.reloads.lastError = event.error;
         this.log.error(LOG.RELOAD_REFUSED, { error: event.error });
         return;
       case 'successor-ready':
@@ -186,6 +193,7 @@ export class Master {
     const parent = this.deps.parentMaster;
     const shared = this.successorAlive() || (parent !== null && isLiveMaster(parent));
     if (!shared) for (const listener of this.listeners) closeListener(listener);
+    this.status?.remove();
     this.deps.onExit?.();
     this.log.info(LOG.STOPPED, { exit_code: exitCode });
     this.deps.exit(exitCode);
@@ -304,6 +312,11 @@ export class Master {
   // ---- duties, after every batch of events ----------------------------------------------------
 
   private duties(): void {
+    this.runDuties();
+    this.publishStatus();
+  }
+
+  private runDuties(): void {
     const now = this.deps.clock();
     this.killSilentWorkers(now);
     if (this.phase.kind === 'stopping') return this.advanceStop(this.phase, now);
@@ -315,6 +328,27 @@ export class Master {
       this.log.error(LOG.WORKERS_CANNOT_BOOT, { failures: this.bootFailures });
       this.stop('immediate', null, EXIT.WORKERS_CANNOT_BOOT);
     }
+  }
+
+  private publishStatus(): void {
+    if (!this.status || this.phase.kind === 'stopping' && this.workers.size === 0) return;
+    this.status.publish({
+      pid: process.pid,
+      name: this.settings.name,
+      phase: this.phase.kind,
+      ready: this.currentGenerationReady(),
+      generation: this.generation,
+      target: this.target,
+      workers: this.workers.all().map((w) => ({
+        slot: w.slot,
+        pid: w.handle.pid ?? null,
+        generation: w.generation,
+        state: w.stopOrder === null && !w.retiring ? w.state : 'stopping',
+      })),
+      reloads: this.reloads,
+      successor: this.successor ? { pid: this.successor.pid, ready: this.successor.ready } : null,
+      upgrades: this.upgrades,
+    });
   }
 
   private killSilentWorkers(now: number): void {
@@ -413,6 +447,7 @@ export class Master {
       ready: (pid) => this.inbox.post({ kind: 'successor-ready', pid }),
       exit: (pid, code, signal) => this.inbox.post({ kind: 'successor-exit', pid, code, signal }),
     });
+    this.upgrades.started += 1;
     setProcessTitle(masterTitle(this.settings.name, true));
     this.log.info(LOG.REEXEC_START, { new_master_pid: this.successor.pid });
   }
@@ -423,6 +458,7 @@ export class Master {
     setProcessTitle(masterTitle(this.settings.name));
     if (successor && !successor.ready) {
       // It never took over: the pid file is ours again and we carry on as before.
+      this.upgrades.failed += 1;
       this.log.error(LOG.REEXEC_FAILED, { new_master_pid: pid, code, signal });
       try {
         if (this.deps.pidFile) restoreFromOldbin(this.deps.pidFile);
@@ -534,15 +570,16 @@ export class Master {
     if (this.currentGenerationReady()) {
       this.reload = null;
       this.closeDropped(reload.previousListeners, this.listeners);
+      this.reloads.done += 1;
       this.log.info(LOG.RELOAD_DONE, { gen: this.generation, workers: this.target });
       return;
     }
     const failed = reload.bootFailures >= MAX_RELOAD_BOOT_FAILURES;
     if (!failed && now < reload.deadline) return;
-    this.log.error(LOG.RELOAD_ABORTED, {
-      gen: this.generation,
-      reason: failed ? `new workers failed to boot ${reload.bootFailures} times` : 'boot-timeout',
-    });
+    const reason = failed ? `new workers failed to boot ${reload.bootFailures} times` : 'boot-timeout';
+    this.reloads.aborted += 1;
+    this.reloads.lastError = reason;
+    this.log.error(LOG.RELOAD_ABORTED, { gen: this.generation, reason });
     for (const worker of this.workers.wanted()) {
       if (worker.generation === this.generation) {
         this.order(worker, worker.state === 'ready' ? 'graceful' : 'kill', 'reload-aborted');
