@@ -40,8 +40,11 @@ export class WorkerRuntime {
     });
 
     try {
-      await this.listenAll();
+      // Everything that can fail (loading the app, its workerStart hook) happens before the first
+      // listen(): a worker that accepted connections and then died at boot would reset them.
+      await this.createProtocols();
       for (const protocol of this.protocols.values()) await protocol.start?.();
+      await this.listenAll();
     } catch (err) {
       this.log.error(LOG.WORKER_BOOT_FAILED, { error: describe(err) });
       process.exit(EXIT.WORKER_BOOT_ERROR);
@@ -54,19 +57,20 @@ export class WorkerRuntime {
     });
   }
 
+  private async createProtocols(): Promise<void> {
+    const { listeners, settings, slot } = this.config;
+    for (const { protocol: name } of listeners) {
+      if (!this.protocols.has(name)) {
+        this.protocols.set(name, await protocolFactory(name)({ settings, log: this.log, slot }));
+      }
+    }
+  }
+
   private async listenAll(): Promise<void> {
     const { listeners, settings } = this.config;
-    const waits: Promise<void>[] = [];
-    for (const listener of listeners) {
-      let protocol = this.protocols.get(listener.protocol);
-      if (!protocol) {
-        protocol = await protocolFactory(listener.protocol)({ settings, log: this.log, slot: this.config.slot });
-        this.protocols.set(listener.protocol, protocol);
-      }
-      const server = protocol.createServer();
-      waits.push(listen(server, listener.fd, settings.backlog, listener.address));
-    }
-    await Promise.all(waits);
+    await Promise.all(
+      listeners.map((l) => listen(this.protocols.get(l.protocol)!.createServer(), l.fd, settings.backlog, l.address)),
+    );
   }
 
   /** exitCode null: immediate. Otherwise drain every protocol, run stop hooks, exit with it. */
