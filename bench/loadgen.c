@@ -1,5 +1,5 @@
 /*
- * RAAS bench load generator for the line protocol: one thread, epoll, non-blocking connect.
+ * RAAS bench load generator for the line protocol: epoll, non-blocking connect, 1..T threads.
  * Runs in: its own process, started by bench/run.ts (compiled by bench/loadgen.ts with cc -O2).
  *
  * Keeps C connections in flight for D seconds against host:port. Each connection: connect, send
@@ -8,6 +8,7 @@
  * {conns, errors, errorsByKind:{...}, seconds, connsPerSec, p50us, p99us, maxus, ...}.
  *
  * Usage: loadgen -h 127.0.0.1 -p PORT [-c 50] [-d 10] [-m "hello world"] [-t 5000 (timeout ms)]
+ *                [-T 1 (threads: each runs its own epoll loop over its share of the C connections)]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,24 +48,33 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Shared, read-only once the threads start. */
 static struct sockaddr_in addr;
-static int ep;
 static char *msg;       /* payload + "\n" */
 static size_t msg_len;
 static char *expect;    /* reversed payload + "\n" */
 static size_t expect_len;
+static uint64_t t0, deadline, timeout_ns;
 
-static uint64_t n_ok, n_err[E_COUNT];
-static uint32_t *lat;   /* latencies in microseconds, one per success */
-static size_t lat_len, lat_cap;
+/* One per thread: its own epoll set, connections and counters; merged after join. */
+struct worker {
+  pthread_t tid;
+  int ep;
+  int nconns;
+  struct conn *conns;
+  uint64_t n_ok, n_err[E_COUNT];
+  uint32_t *lat;   /* latencies in microseconds, one per success */
+  size_t lat_len, lat_cap;
+  int in_flight;
+};
 
-static void record_latency(uint64_t us) {
-  if (lat_len == lat_cap) {
-    lat_cap = lat_cap ? lat_cap * 2 : 1 << 16;
-    lat = realloc(lat, lat_cap * sizeof *lat);
-    if (!lat) { perror("realloc"); exit(2); }
+static void record_latency(struct worker *w, uint64_t us) {
+  if (w->lat_len == w->lat_cap) {
+    w->lat_cap = w->lat_cap ? w->lat_cap * 2 : 1 << 16;
+    w->lat = realloc(w->lat, w->lat_cap * sizeof *w->lat);
+    if (!w->lat) { perror("realloc"); exit(2); }
   }
-  lat[lat_len++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+  w->lat[w->lat_len++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
 static enum kind kind_of_errno(int e) {
@@ -75,47 +86,47 @@ static enum kind kind_of_errno(int e) {
   }
 }
 
-static void finish(struct conn *c, int counted, enum kind k) {
+static void finish(struct worker *w, struct conn *c, int counted, enum kind k) {
   if (c->fd >= 0) close(c->fd); /* close(2) also removes it from the epoll set */
   c->fd = -1;
   c->st = S_FREE;
-  if (counted) n_err[k]++;
+  if (counted) w->n_err[k]++;
 }
 
 /* Starts a connection in slot c (index idx is the epoll cookie). */
-static void start(struct conn *c, uint32_t idx) {
+static void start(struct worker *w, struct conn *c, uint32_t idx) {
   c->got = 0;
   c->start_ns = now_ns();
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) { c->fd = -1; c->st = S_FREE; n_err[E_OTHER]++; return; }
+  if (fd < 0) { c->fd = -1; c->st = S_FREE; w->n_err[E_OTHER]++; return; }
   c->fd = fd;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = idx};
   if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 || errno == EINPROGRESS) {
     c->st = S_CONNECTING;
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) finish(c, 1, E_OTHER);
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) finish(w, c, 1, E_OTHER);
     return;
   }
-  finish(c, 1, kind_of_errno(errno));
+  finish(w, c, 1, kind_of_errno(errno));
 }
 
 /* The connection is established: send the payload (small: one write) and wait for the reply. */
-static void on_connected(struct conn *c, uint32_t idx) {
+static void on_connected(struct worker *w, struct conn *c, uint32_t idx) {
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-  if (err) { finish(c, 1, kind_of_errno(err)); return; }
-  ssize_t w = send(c->fd, msg, msg_len, MSG_NOSIGNAL);
-  if (w < 0) { finish(c, 1, kind_of_errno(errno)); return; }
-  if ((size_t)w != msg_len) { finish(c, 1, E_OTHER); return; } /* payloads are small */
+  if (err) { finish(w, c, 1, kind_of_errno(err)); return; }
+  ssize_t sent = send(c->fd, msg, msg_len, MSG_NOSIGNAL);
+  if (sent < 0) { finish(w, c, 1, kind_of_errno(errno)); return; }
+  if ((size_t)sent != msg_len) { finish(w, c, 1, E_OTHER); return; } /* payloads are small */
   struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = idx};
-  if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) { finish(c, 1, E_OTHER); return; }
+  if (epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) { finish(w, c, 1, E_OTHER); return; }
   c->st = S_READING;
 }
 
 /* Returns 1 when the connection finished (slot free), 0 when more data is expected. */
-static int on_readable(struct conn *c) {
+static int on_readable(struct worker *w, struct conn *c) {
   for (;;) {
     char *dst = c->got < RBUF ? c->buf + c->got : c->buf; /* overflow: keep reading, it is wrong anyway */
     size_t room = c->got < RBUF ? RBUF - c->got : RBUF;
@@ -124,17 +135,17 @@ static int on_readable(struct conn *c) {
     if (r == 0) {
       uint64_t end = now_ns();
       if (c->got == expect_len && memcmp(c->buf, expect, expect_len) == 0) {
-        n_ok++;
-        record_latency((end - c->start_ns) / 1000);
-        finish(c, 0, E_OTHER);
+        w->n_ok++;
+        record_latency(w, (end - c->start_ns) / 1000);
+        finish(w, c, 0, E_OTHER);
       } else {
-        finish(c, 1, E_WRONG);
+        finish(w, c, 1, E_WRONG);
       }
       return 1;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
     if (errno == EINTR) continue;
-    finish(c, 1, kind_of_errno(errno));
+    finish(w, c, 1, kind_of_errno(errno));
     return 1;
   }
 }
@@ -144,25 +155,75 @@ static int cmp_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static uint32_t pct(double p) {
-  if (lat_len == 0) return 0;
-  size_t i = (size_t)(p * (double)(lat_len - 1) + 0.5);
+static uint32_t pct(const uint32_t *lat, size_t n, double p) {
+  if (n == 0) return 0;
+  size_t i = (size_t)(p * (double)(n - 1) + 0.5);
   return lat[i];
 }
 
+static void *run_worker(void *arg) {
+  struct worker *w = arg;
+  int nconns = w->nconns;
+  struct conn *conns = w->conns;
+  struct epoll_event *events = calloc((size_t)nconns, sizeof *events);
+  if (!events) { perror("calloc"); exit(2); }
+  uint64_t next_scan = t0 + 10000000ull;
+  for (int i = 0; i < nconns; i++) { conns[i].fd = -1; start(w, &conns[i], (uint32_t)i); }
+
+  for (;;) {
+    uint64_t now = now_ns();
+    if (now >= deadline) break;
+    int wait_ms = (int)((deadline - now) / 1000000ull);
+    if (wait_ms > 10) wait_ms = 10;
+    int n = epoll_wait(w->ep, events, nconns, wait_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      perror("epoll_wait");
+      exit(2);
+    }
+    now = now_ns();
+    for (int i = 0; i < n; i++) {
+      uint32_t idx = events[i].data.u32;
+      struct conn *c = &conns[idx];
+      if (c->st == S_CONNECTING) {
+        on_connected(w, c, idx);
+      } else if (c->st == S_READING) {
+        on_readable(w, c);
+      }
+      if (c->st == S_FREE && now < deadline) start(w, c, idx);
+    }
+    /* Slots freed by a failed start() and connections past their timeout. */
+    if (now >= next_scan) {
+      next_scan = now + 10000000ull;
+      for (int i = 0; i < nconns; i++) {
+        struct conn *c = &conns[i];
+        /* start_ns may be later than `now` (started in this iteration): unsigned care. */
+        if (c->st != S_FREE && now > c->start_ns && now - c->start_ns > timeout_ns) finish(w, c, 1, E_TIMEOUT);
+        if (c->st == S_FREE && now < deadline) start(w, c, (uint32_t)i);
+      }
+    }
+  }
+  /* Connections still in flight at the deadline are abandoned: counted neither way. */
+  for (int i = 0; i < nconns; i++) {
+    if (conns[i].st != S_FREE) { w->in_flight++; finish(w, &conns[i], 0, E_OTHER); }
+  }
+  free(events);
+  return NULL;
+}
+
 static void usage(const char *argv0) {
-  fprintf(stderr, "usage: %s -h HOST -p PORT [-c CONNS] [-d SECONDS] [-m PAYLOAD] [-t TIMEOUT_MS]\n", argv0);
+  fprintf(stderr, "usage: %s -h HOST -p PORT [-c CONNS] [-d SECONDS] [-m PAYLOAD] [-t TIMEOUT_MS] [-T THREADS]\n", argv0);
   exit(2);
 }
 
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
-  int port = 0, nconns = 50;
+  int port = 0, nconns = 50, nthreads = 1;
   double seconds = 10;
   long timeout_ms = 5000;
   const char *payload = "hello world";
   int opt;
-  while ((opt = getopt(argc, argv, "h:p:c:d:m:t:")) != -1) {
+  while ((opt = getopt(argc, argv, "h:p:c:d:m:t:T:")) != -1) {
     switch (opt) {
       case 'h': host = optarg; break;
       case 'p': port = atoi(optarg); break;
@@ -170,10 +231,11 @@ int main(int argc, char **argv) {
       case 'd': seconds = atof(optarg); break;
       case 'm': payload = optarg; break;
       case 't': timeout_ms = atol(optarg); break;
+      case 'T': nthreads = atoi(optarg); break;
       default: usage(argv[0]);
     }
   }
-  if (port <= 0 || port > 65535 || nconns <= 0 || seconds <= 0 || timeout_ms <= 0) usage(argv[0]);
+  if (port <= 0 || port > 65535 || nconns <= 0 || nthreads <= 0 || seconds <= 0 || timeout_ms <= 0) usage(argv[0]);
   memset(&addr, 0, sizeof addr);
   addr.sin_family = AF_INET;
   addr.sin_port = htons((uint16_t)port);
@@ -196,55 +258,39 @@ int main(int argc, char **argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 
-  ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) { perror("epoll_create1"); return 2; }
-  struct conn *conns = calloc((size_t)nconns, sizeof *conns);
-  struct epoll_event *events = calloc((size_t)nconns, sizeof *events);
-  if (!conns || !events) { perror("calloc"); return 2; }
-
-  uint64_t t0 = now_ns();
-  uint64_t deadline = t0 + (uint64_t)(seconds * 1e9);
-  uint64_t timeout_ns = (uint64_t)timeout_ms * 1000000ull;
-  uint64_t next_scan = t0 + 10000000ull;
-  for (int i = 0; i < nconns; i++) { conns[i].fd = -1; start(&conns[i], (uint32_t)i); }
-
-  for (;;) {
-    uint64_t now = now_ns();
-    if (now >= deadline) break;
-    int wait_ms = (int)((deadline - now) / 1000000ull);
-    if (wait_ms > 10) wait_ms = 10;
-    int n = epoll_wait(ep, events, nconns, wait_ms);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      perror("epoll_wait");
-      return 2;
-    }
-    now = now_ns();
-    for (int i = 0; i < n; i++) {
-      uint32_t idx = events[i].data.u32;
-      struct conn *c = &conns[idx];
-      if (c->st == S_CONNECTING) {
-        on_connected(c, idx);
-      } else if (c->st == S_READING) {
-        on_readable(c);
-      }
-      if (c->st == S_FREE && now < deadline) start(c, idx);
-    }
-    /* Slots freed by a failed start() and connections past their timeout. */
-    if (now >= next_scan) {
-      next_scan = now + 10000000ull;
-      for (int i = 0; i < nconns; i++) {
-        struct conn *c = &conns[i];
-        if (c->st != S_FREE && now > c->start_ns && now - c->start_ns > timeout_ns) finish(c, 1, E_TIMEOUT);
-        if (c->st == S_FREE && now < deadline) start(c, (uint32_t)i);
-      }
-    }
+  if (nthreads > nconns) nthreads = nconns;
+  struct worker *workers = calloc((size_t)nthreads, sizeof *workers);
+  if (!workers) { perror("calloc"); return 2; }
+  for (int t = 0; t < nthreads; t++) {
+    struct worker *w = &workers[t];
+    w->nconns = nconns / nthreads + (t < nconns % nthreads);
+    w->conns = calloc((size_t)w->nconns, sizeof *w->conns);
+    w->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (!w->conns || w->ep < 0) { perror("setup"); return 2; }
   }
+  t0 = now_ns();
+  deadline = t0 + (uint64_t)(seconds * 1e9);
+  timeout_ns = (uint64_t)timeout_ms * 1000000ull;
+  for (int t = 0; t < nthreads; t++) {
+    if (pthread_create(&workers[t].tid, NULL, run_worker, &workers[t]) != 0) { perror("pthread_create"); return 2; }
+  }
+  for (int t = 0; t < nthreads; t++) pthread_join(workers[t].tid, NULL);
   uint64_t t1 = now_ns();
-  /* Connections still in flight at the deadline are abandoned: counted neither way. */
+
+  uint64_t n_ok = 0, n_err[E_COUNT] = {0};
+  size_t lat_len = 0;
   int in_flight = 0;
-  for (int i = 0; i < nconns; i++) {
-    if (conns[i].st != S_FREE) { in_flight++; finish(&conns[i], 0, E_OTHER); }
+  for (int t = 0; t < nthreads; t++) {
+    n_ok += workers[t].n_ok;
+    for (int k = 0; k < E_COUNT; k++) n_err[k] += workers[t].n_err[k];
+    lat_len += workers[t].lat_len;
+    in_flight += workers[t].in_flight;
+  }
+  uint32_t *lat = malloc((lat_len ? lat_len : 1) * sizeof *lat);
+  if (!lat) { perror("malloc"); return 2; }
+  for (int t = 0, off = 0; t < nthreads; t++) {
+    if (workers[t].lat_len) memcpy(lat + off, workers[t].lat, workers[t].lat_len * sizeof *lat);
+    off += (int)workers[t].lat_len;
   }
 
   qsort(lat, lat_len, sizeof *lat, cmp_u32);
@@ -261,9 +307,9 @@ int main(int argc, char **argv) {
   printf("{\"conns\":%llu,\"errors\":%llu,\"errorsByKind\":{", (unsigned long long)n_ok, (unsigned long long)errs);
   for (int k = 0; k < E_COUNT; k++) printf("%s\"%s\":%llu", k ? "," : "", kind_names[k], (unsigned long long)n_err[k]);
   printf("},\"seconds\":%.3f,\"connsPerSec\":%.1f,\"p50us\":%u,\"p90us\":%u,\"p99us\":%u,\"maxus\":%u,"
-         "\"meanus\":%.1f,\"inFlightAtEnd\":%d,\"concurrency\":%d,\"clientCpuUs\":%llu}\n",
-         secs, secs > 0 ? (double)n_ok / secs : 0.0, pct(0.5), pct(0.9), pct(0.99),
-         lat_len ? lat[lat_len - 1] : 0, lat_len ? sum / (double)lat_len : 0.0, in_flight, nconns,
+         "\"meanus\":%.1f,\"inFlightAtEnd\":%d,\"concurrency\":%d,\"threads\":%d,\"clientCpuUs\":%llu}\n",
+         secs, secs > 0 ? (double)n_ok / secs : 0.0, pct(lat, lat_len, 0.5), pct(lat, lat_len, 0.9), pct(lat, lat_len, 0.99),
+         lat_len ? lat[lat_len - 1] : 0, lat_len ? sum / (double)lat_len : 0.0, in_flight, nconns, nthreads,
          (unsigned long long)cpu_us);
   return 0;
 }

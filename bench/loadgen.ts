@@ -24,6 +24,7 @@ export interface LoadgenResult {
   meanus: number;
   inFlightAtEnd: number;
   concurrency: number;
+  threads: number;
   /** CPU used by the load generator itself (user + system), microseconds. */
   clientCpuUs: number;
 }
@@ -35,7 +36,7 @@ export function buildLoadgen(): string {
     fs.existsSync(BINARY) && fs.statSync(BINARY).mtimeMs >= fs.statSync(SOURCE).mtimeMs;
   if (!fresh) {
     const cc = process.env.CC ?? 'cc';
-    execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-o', BINARY, SOURCE], { stdio: 'inherit' });
+    execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-pthread', '-o', BINARY, SOURCE], { stdio: 'inherit' });
   }
   return BINARY;
 }
@@ -44,12 +45,15 @@ export interface LoadgenOptions {
   port: number;
   seconds: number;
   conns: number;
+  /** Load generator threads, each with its own epoll loop (default 1). */
+  threads?: number;
   payload?: string;
   timeoutMs?: number;
 }
 
 export function runLoadgen(opts: LoadgenOptions): Promise<LoadgenResult> {
   const args = ['-h', '127.0.0.1', '-p', String(opts.port), '-c', String(opts.conns), '-d', String(opts.seconds)];
+  if (opts.threads !== undefined) args.push('-T', String(opts.threads));
   if (opts.payload !== undefined) args.push('-m', opts.payload);
   if (opts.timeoutMs !== undefined) args.push('-t', String(opts.timeoutMs));
   return new Promise((resolve, reject) => {

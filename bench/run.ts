@@ -5,6 +5,7 @@
 //
 // Usage: node dist/bench/run.js [line] [http]        (default: both)
 // Env: BENCH_SECONDS (10) per measured run, BENCH_CONNS (50), BENCH_ROUNDS (2: order A B B A),
+//      BENCH_LOADGEN_THREADS (2),
 //      BENCH_RAAS_CLI (default dist/src/cli.js; point it elsewhere only to check the plumbing).
 
 import * as fs from 'node:fs';
@@ -18,6 +19,8 @@ import { ensureWrk, runWrk, type WrkResult } from './wrk.js';
 const SECONDS = envNumber('BENCH_SECONDS', 10);
 const CONNS = envNumber('BENCH_CONNS', 50);
 const ROUNDS = envNumber('BENCH_ROUNDS', 2);
+// One loadgen thread caps RAAS on 2 cores (~24k vs ~31k conns/s with 2); the baseline is unaffected.
+const LOADGEN_THREADS = envNumber('BENCH_LOADGEN_THREADS', 2);
 const WORKERS = 2;
 const WARMUP_SECONDS = 1;
 const HOST = '127.0.0.1';
@@ -102,8 +105,8 @@ interface LineRun {
 async function lineRun(kind: ServerKind, round: number): Promise<LineRun> {
   const port = await freePort();
   return withServer(kind, [`${HOST}:${port}`], async (server) => {
-    await runLoadgen({ port, seconds: WARMUP_SECONDS, conns: CONNS });
-    const { result: load, cpu } = await measured(server, () => runLoadgen({ port, seconds: SECONDS, conns: CONNS }));
+    await runLoadgen({ port, seconds: WARMUP_SECONDS, conns: CONNS, threads: LOADGEN_THREADS });
+    const { result: load, cpu } = await measured(server, () => runLoadgen({ port, seconds: SECONDS, conns: CONNS, threads: LOADGEN_THREADS }));
     const run: LineRun = {
       server: kind,
       round,
@@ -169,7 +172,7 @@ async function lineScenario(failures: string[]): Promise<unknown> {
     ]);
   }
   console.log(
-    `\nLINE protocol: C loadgen, ${CONNS} connections in flight, ${SECONDS} s, ${WORKERS} workers; ` +
+    `\nLINE protocol: C loadgen (${LOADGEN_THREADS} threads), ${CONNS} connections in flight, ${SECONDS} s, ${WORKERS} workers; ` +
       `best of ${ROUNDS} run(s) per server by conns/s (order A B B A)`,
   );
   console.log(
@@ -296,7 +299,7 @@ async function main(): Promise<number> {
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
-    settings: { seconds: SECONDS, conns: CONNS, rounds: ROUNDS, workers: WORKERS, warmupSeconds: WARMUP_SECONDS, raasCli: RAAS_CLI, pick: 'best run by throughput' },
+    settings: { seconds: SECONDS, conns: CONNS, rounds: ROUNDS, loadgenThreads: LOADGEN_THREADS, workers: WORKERS, warmupSeconds: WARMUP_SECONDS, raasCli: RAAS_CLI, pick: 'best run by throughput' },
   };
   if (scenarios.has('line')) results.line = await lineScenario(failures);
   if (scenarios.has('http')) results.http = await httpScenario(failures);

@@ -23,6 +23,7 @@ export const LOG = {
   STOPPED: 'stopped',
   TITLE_TRUNCATED: 'title-truncated',
   LOGS_REOPENED: 'logs-reopened',
+  LOG_REOPEN_FAILED: 'log-reopen-failed',
   CONFIG_ERROR: 'config-error',
   BIND_ERROR: 'bind-error',
   LISTENER_CLOSED: 'listener-closed',
@@ -101,18 +102,32 @@ export class Logger {
     Object.assign(this.base, fields);
   }
 
-  /** Points the logger at another file (a reload changed `log-file`), or back at stderr. */
+  /**
+   * Points the logger at another file (a reload changed `log-file`), or back at stderr. The new
+   * file is opened before the old one is let go: when it cannot be opened, logging carries on
+   * where it was and the error is thrown to the caller (a process must never die of its log).
+   */
   setPath(path: string | null): void {
     if (path === this.path) return;
+    const fd = path === null ? null : fs.openSync(path, 'a');
     this.close();
     this.path = path;
-    this.open();
+    this.fd = fd;
   }
 
-  /** Reopens the log file by name, for logrotate (USR1). stderr needs nothing. */
-  reopen(): void {
+  /** Reopens the log file by name, for logrotate (USR1); on failure keeps the old one and says so. */
+  reopen(): boolean {
+    if (this.path === null) return true;
+    let fd: number;
+    try {
+      fd = fs.openSync(this.path, 'a');
+    } catch (err) {
+      this.error(LOG.LOG_REOPEN_FAILED, { path: this.path, error: (err as Error).message });
+      return false;
+    }
     this.close();
-    this.open();
+    this.fd = fd;
+    return true;
   }
 
   debug(event: string, fields: Fields = {}): void {

@@ -21,7 +21,13 @@ export interface BootOptions {
 
 export async function bootMaster({ config, reloadConfig }: BootOptions): Promise<Master> {
   const { settings } = config;
-  const log = new Logger({ role: 'master', pid: process.pid }, settings.logFile);
+  let log: Logger;
+  try {
+    log = new Logger({ role: 'master', pid: process.pid }, settings.logFile);
+  } catch (err) {
+    process.stderr.write(`raas: cannot open log-file ${settings.logFile}: ${(err as Error).message}\n`);
+    process.exit(EXIT.CONFIG);
+  }
   const cut = setProcessTitle(masterTitle(settings.name));
   if (cut !== null) log.warn(LOG.TITLE_TRUNCATED, { title: cut });
 

@@ -6,7 +6,10 @@ import * as fs from 'node:fs';
 import { parseListenAddress } from '../config/listen-address.js';
 import type { BoundListener } from './listeners.js';
 
-/** Our own hand-over: "3=line://127.0.0.1:2200;4=http://unix:/run/raas.sock". */
+/**
+ * Our own hand-over, JSON: [{ "fd": 3, "spec": "line://127.0.0.1:0", "bound": "line://127.0.0.1:41743" }].
+ * Both addresses travel: the new master matches its config (which may say port 0) against `spec`.
+ */
 export const INHERIT_ENV = 'RAAS_INHERIT_FDS';
 /** The pid of the master that started us by USR2; it waits to hear we are ready. */
 export const PARENT_ENV = 'RAAS_PARENT_MASTER';
@@ -22,14 +25,12 @@ export function takeInheritedListeners(env: NodeJS.ProcessEnv = process.env): In
   const ours = env[INHERIT_ENV];
   delete env[INHERIT_ENV];
   if (ours) {
-    const listeners = ours.split(';').map((entry) => {
-      const eq = entry.indexOf('=');
-      const fd = Number(entry.slice(0, eq));
-      const spec = entry.slice(eq + 1);
+    const entries = JSON.parse(ours) as Array<{ fd: number; spec: string; bound: string }>;
+    const listeners = entries.map(({ fd, spec, bound }) => {
       const address = parseListenAddress(spec);
       // The path stays ours to remove at the final shutdown of whoever serves last.
       const unixPath = address.kind === 'unix' ? address.path : null;
-      return { protocol: address.protocol, spec: address.spec, bound: spec, unixPath, fd, handle: null };
+      return { protocol: address.protocol, spec: address.spec, bound, unixPath, fd, handle: null };
     });
     return { source: 'upgrade', listeners };
   }
@@ -60,7 +61,7 @@ function takeSystemdListeners(env: NodeJS.ProcessEnv): Inheritance | null {
 
 /** The environment entry that hands our sockets to a new master, fds in stdio order from 3. */
 export function inheritEnv(listeners: readonly BoundListener[]): string {
-  return listeners.map((l, i) => `${FIRST_FD + i}=${l.bound}`).join(';');
+  return JSON.stringify(listeners.map((l, i) => ({ fd: FIRST_FD + i, spec: l.spec, bound: l.bound })));
 }
 
 /** Closes inherited fds the new config no longer wants. */

@@ -21,7 +21,7 @@ import { masterTitle, setProcessTitle } from '../process-title.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
 
 const TICK_MS = 100;
-/** A gap between ticks this long means the master itself was stopped or stalled. */
+/** A gap between duty runs this long means the master itself was stopped or stalled. */
 const STALL_MS = 1000;
 const IMMEDIATE_KILL_AFTER_MS = 1000;
 /** Consecutive boot failures after which a master with no serving worker gives up. */
@@ -72,7 +72,7 @@ export class Master {
   private bootFailures = 0;
   private nextSpawnAt = 0;
   private readyAnnounced = false;
-  private lastTick: number;
+  private lastDuties: number;
   private tickTimer: NodeJS.Timeout | null = null;
   private successor: Successor | null = null;
   private readonly reloads = { done: 0, aborted: 0, refused: 0, lastError: null as string | null };
@@ -86,7 +86,7 @@ export class Master {
     private readonly deps: MasterDeps,
   ) {
     this.target = settings.workers;
-    this.lastTick = deps.clock();
+    this.lastDuties = deps.clock();
     this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
     this.inbox = new Inbox(
       (event) => this.handle(event),
@@ -112,8 +112,6 @@ export class Master {
     const now = this.deps.clock();
     switch (event.kind) {
       case 'tick':
-        if (now - this.lastTick > STALL_MS) this.forgiveSilence(now, now - this.lastTick);
-        this.lastTick = now;
         return;
       case 'signal':
         return this.onSignal(event.signal);
@@ -318,6 +316,11 @@ export class Master {
 
   private runDuties(): void {
     const now = this.deps.clock();
+    // Duties run at least every tick; a longer gap means the master itself was stopped or stalled,
+    // and no beat sent meanwhile could be read. Checked here, before any kill, whatever event
+    // woke us first.
+    if (now - this.lastDuties > STALL_MS) this.forgiveSilence(now, now - this.lastDuties);
+    this.lastDuties = now;
     this.killSilentWorkers(now);
     if (this.phase.kind === 'stopping') return this.advanceStop(this.phase, now);
     if (this.reload) this.advanceReload(this.reload, now);
@@ -508,6 +511,7 @@ export class Master {
     this.deps
       .loadConfig()
       .then(async (config) => {
+        if (config.settings.logFile !== null) fs.closeSync(fs.openSync(config.settings.logFile, 'a'));
         const listeners = await this.reconcileListeners(config.settings.listen);
         this.inbox.post({ kind: 'config-loaded', config, listeners });
       })
@@ -537,7 +541,7 @@ export class Master {
     this.listeners = listeners;
     this.target = settings.workers;
     this.generation += 1;
-    this.log.setPath(settings.logFile);
+    this.setLogPath(settings.logFile);
     this.log.info(LOG.RELOAD_START, { gen: this.generation, workers: this.target });
     this.inbox.post({ kind: 'tick' });
   }
@@ -571,7 +575,11 @@ export class Master {
       this.reload = null;
       this.closeDropped(reload.previousListeners, this.listeners);
       this.reloads.done += 1;
-      this.log.info(LOG.RELOAD_DONE, { gen: this.generation, workers: this.target });
+      this.log.info(LOG.RELOAD_DONE, {
+        gen: this.generation,
+        workers: this.target,
+        listen: this.listeners.map((l) => l.bound).join(','),
+      });
       return;
     }
     const failed = reload.bootFailures >= MAX_RELOAD_BOOT_FAILURES;
@@ -593,9 +601,17 @@ export class Master {
     this.generation = reload.previousGeneration;
     this.bootFailures = 0;
     this.nextSpawnAt = 0;
-    this.log.setPath(this.settings.logFile);
+    this.setLogPath(this.settings.logFile);
     this.closeDropped(dropped, this.listeners);
     this.reload = null;
+  }
+
+  private setLogPath(path: string | null): void {
+    try {
+      this.log.setPath(path);
+    } catch (err) {
+      this.log.error(LOG.CONFIG_ERROR, { setting: 'log-file', error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   /**

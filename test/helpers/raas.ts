@@ -19,6 +19,8 @@ export interface StartOptions {
   /** Wait for the ready line (default true). */
   waitReady?: boolean;
   readyTimeoutMs?: number;
+  /** A command that execs the master (e.g. systemd-socket-activate and its flags); runs `node cli.js` after it. */
+  wrapper?: string[];
 }
 
 /** Every master started by a test; reapAll() kills whatever is still alive. */
@@ -32,10 +34,11 @@ export class RaasProcess {
   private partial = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}, cwd = REPO_ROOT) {
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, cwd = REPO_ROOT, wrapper: string[] = []) {
     // detached: a new session, so no controlling terminal (WINCH is honoured) and no stray
     // signals from the test runner's terminal.
-    this.child = spawn(process.execPath, [CLI, ...args], {
+    const command = [...wrapper, process.execPath, CLI, ...args];
+    this.child = spawn(command[0]!, command.slice(1), {
       cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -166,7 +169,7 @@ export class RaasProcess {
 }
 
 export async function startRaas(opts: StartOptions): Promise<RaasProcess> {
-  const raas = new RaasProcess(opts.args, opts.env, opts.cwd);
+  const raas = new RaasProcess(opts.args, opts.env, opts.cwd, opts.wrapper);
   if (opts.waitReady !== false) await raas.ready(opts.readyTimeoutMs);
   return raas;
 }

@@ -23,7 +23,7 @@ test('an Express app serves, with its hooks called at start and stop', async () 
   const hello = await request(srv.port, { path: '/hello' });
   assert.equal(hello.status, 200);
   assert.equal(hello.text, 'hello from express');
-  const echo = await request(srv.port, { method: 'POST', path: '/echo', body: 'shout' });
+  const echo = await request(srv.port, { method: 'POST', path: '/echo', body: 'shout', headers: { 'Content-Type': 'text/plain' } });
   assert.equal(echo.text, 'SHOUT');
   const cookies = await request(srv.port, { path: '/cookies' });
   assert.deepEqual(cookies.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
@@ -90,6 +90,17 @@ test('a bare fetch app: status text, headers, body; a rejection or a non-Respons
   assert.equal(errors.length, 2);
   assert.match(errors[0]?.error ?? '', /fetch boom/);
   assert.equal((await request(srv.port, { path: '/' })).status, 200);
+
+  // A body the app never reads is discarded, so the keep-alive connection stays usable.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const sockets = new Set<unknown>();
+  agent.on('free', (socket) => sockets.add(socket));
+  for (let i = 0; i < 2; i++) {
+    const r = await request(srv.port, { method: 'POST', path: '/', body: 'x'.repeat(200_000), agent });
+    assert.equal(r.text, 'fetch ok');
+  }
+  assert.equal(sockets.size, 1);
+  agent.destroy();
   await srv.protocol.drain();
 });
 
@@ -114,7 +125,7 @@ test('a throwing or rejecting handler gets 500, is logged, and the worker keeps 
     errors.map((l) => l.url),
     ['/sync-throw', '/async-reject', '/throw-after-head'],
   );
-  assert.match(errors[0]?.error ?? '', /Error: sync boom\n\s+at handler/);
+  assert.match(errors[0]?.error ?? '', /^Error: sync boom\n\s+at .*http-plain-app\.mjs/);
   assert.equal(errors[0]?.level, 'error');
   await srv.protocol.drain();
 });

@@ -204,3 +204,16 @@ test('a slowloris client gets 408 within about headersTimeout', async () => {
   assert.ok(out.ms >= 400 && out.ms < 1500, `408 after ${out.ms} ms`);
   await slow.protocol.drain();
 });
+
+test('an absolute-form request-target is routed by its path', async () => {
+  const out = await raw(srv.port, ['GET http://x/reverse?s=ab HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+  assert.match(out.text, /^HTTP\/1\.1 200 [^]*\r\n\r\nba$/);
+});
+
+test('keep-alive-timeout 0 turns keep-alive off', async () => {
+  const noKeepAlive = await start({ keepAliveTimeout: 0 });
+  const out = await raw(noKeepAlive.port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n']);
+  assert.match(out.text, /\r\nConnection: close\r\n/);
+  assert.ok(out.closed);
+  await noKeepAlive.protocol.drain();
+});

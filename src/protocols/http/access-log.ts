@@ -7,12 +7,9 @@
 
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
-import type { Logger } from '../../log.js';
+import { LOG, type Logger } from '../../log.js';
 
 export type AccessLogFormat = 'combined' | 'json';
-
-// Not in LOG yet (log.ts is not ours to edit): reported so it can move there.
-const ACCESS_LOG_ERROR = 'access-log-error';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -89,7 +86,7 @@ export class AccessLog {
     try {
       fd = fs.openSync(this.target, 'a');
     } catch (err) {
-      this.log.error(ACCESS_LOG_ERROR, { path: this.target, error: (err as Error).message });
+      this.log.error(LOG.LOG_REOPEN_FAILED, { path: this.target, error: (err as Error).message });
       return;
     }
     this.close();

@@ -82,6 +82,15 @@ export function fetchListener(app: FetchApp): (req: http.IncomingMessage, res: h
     res.once('close', () => {
       if (!res.writableFinished) controller.abort();
     });
+    // A body the app never read: node only discards unread bodies nobody listens to, and
+    // Readable.toWeb() listens (paused, for backpressure), so the rest of the body would sit in
+    // the socket and the next keep-alive request would never be parsed. Discard it like node.
+    res.once('finish', () => {
+      if (!req.complete) {
+        req.removeAllListeners('data');
+        req.resume();
+      }
+    });
     let request: Request;
     try {
       request = toRequest(req, controller.signal);

@@ -1,0 +1,146 @@
+// Tests of the HTTP protocol's graceful drain: /healthz turns 503, in-flight responses finish with
+// `Connection: close`, idle keep-alive connections are closed, and drain() resolves only once
+// every connection is gone.
+// Runs in: the test runner, which plays both the worker (the protocol's servers) and the clients.
+
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { createHttpProtocol } from '../../src/protocols/http/index.js';
+import { Logger } from '../../src/log.js';
+import { fixture, request, settings, sleep, start } from '../fixtures/http-helpers.js';
+
+/** A raw client connection that records what it receives and when it closes. */
+class Conn {
+  readonly socket: net.Socket;
+  data = '';
+  closed = false;
+  readonly closedP: Promise<void>;
+  constructor(port: number) {
+    this.socket = net.connect(port, '127.0.0.1');
+    this.socket.setEncoding('latin1');
+    this.socket.on('data', (c: string) => (this.data += c));
+    this.socket.on('error', () => {});
+    this.closedP = once(this.socket, 'close').then(() => {
+      this.closed = true;
+    });
+  }
+  async ready(): Promise<this> {
+    await once(this.socket, 'connect');
+    return this;
+  }
+  write(s: string): void {
+    this.socket.write(s);
+  }
+}
+
+/** Tracks whether a promise has settled yet. */
+function track(p: Promise<unknown>): { done: boolean } {
+  const state = { done: false };
+  void p.then(() => (state.done = true));
+  return state;
+}
+
+test('drain() resolves for servers that never listened, and is idempotent', async () => {
+  const protocol = await createHttpProtocol({ settings: settings(), log: new Logger({ role: 'test' }), slot: 0 });
+  protocol.createServer();
+  protocol.createServer();
+  const first = protocol.drain();
+  assert.equal(protocol.drain(), first);
+  await first;
+});
+
+test('/healthz turns 503 once draining; new connections are refused', async () => {
+  const srv = await start();
+  // A request whose head is half sent keeps its connection busy, so drain leaves it open.
+  const conn = await new Conn(srv.port).ready();
+  conn.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+  await sleep(50);
+  const drained = srv.protocol.drain();
+  const state = track(drained);
+  await assert.rejects(request(srv.port, { path: '/healthz' }), /ECONNREFUSED/);
+  assert.equal(state.done, false);
+  conn.write('\r\n');
+  await conn.closedP;
+  assert.match(conn.data, /^HTTP\/1\.1 503 /);
+  assert.match(conn.data, /\r\nConnection: close\r\n/);
+  assert.match(conn.data, /draining\n$/);
+  await drained;
+});
+
+test('an in-flight POST completes with Connection: close and drain resolves after it', async () => {
+  const srv = await start();
+  const conn = await new Conn(srv.port).ready();
+  conn.write('POST /reverse HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello');
+  await sleep(50);
+  const drained = srv.protocol.drain();
+  const state = track(drained);
+  await sleep(150);
+  assert.equal(state.done, false, 'drain waits for the in-flight request');
+  conn.write('world');
+  await conn.closedP;
+  assert.match(conn.data, /^HTTP\/1\.1 200 /);
+  assert.match(conn.data, /\r\nConnection: close\r\n/);
+  assert.match(conn.data, /dlrowolleh$/);
+  await drained;
+});
+
+test('an idle keep-alive connection is closed by drain at once', async () => {
+  const srv = await start({ keepAliveTimeout: 30 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let socket: net.Socket | null = null;
+  agent.on('free', (s: net.Socket) => (socket = s));
+  assert.equal((await request(srv.port, { path: '/healthz', agent })).status, 200);
+  assert.ok(socket);
+  (socket as net.Socket).ref(); // the agent unrefs idle sockets: keep the test alive until close
+  const closed = once(socket as net.Socket, 'close');
+  const began = Date.now();
+  await srv.protocol.drain();
+  await closed;
+  assert.ok(Date.now() - began < 1000, `drain took ${Date.now() - began} ms`);
+  agent.destroy();
+});
+
+test('a slow app response in flight completes with Connection: close, then drain resolves', async () => {
+  const srv = await start({ app: fixture('http-plain-app.mjs') });
+  const reply = request(srv.port, { path: '/slow?ms=300' });
+  await sleep(50);
+  const drained = srv.protocol.drain();
+  const state = track(drained);
+  await sleep(150);
+  assert.equal(state.done, false, 'drain waits for the in-flight response');
+  const r = await reply;
+  assert.equal(r.text, 'slow done');
+  assert.equal(r.headers.connection, 'close');
+  await drained;
+});
+
+test('a response whose keep-alive head went out before the drain still closes its connection', async () => {
+  const srv = await start({ app: fixture('http-plain-app.mjs'), keepAliveTimeout: 30 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const reply = request(srv.port, { path: '/head-then-slow?ms=200', agent });
+  await sleep(50);
+  const began = Date.now();
+  const drained = srv.protocol.drain();
+  const r = await reply;
+  assert.equal(r.text, 'slow');
+  assert.equal(r.headers.connection, 'keep-alive');
+  await drained; // not after keepAliveTimeout (30 s): the connection was closed once idle
+  assert.ok(Date.now() - began < 1000, `drain took ${Date.now() - began} ms`);
+  agent.destroy();
+});
+
+test('headersTimeout is still enforced while draining: a slowloris cannot hold the drain', async () => {
+  const srv = await start({ headersTimeout: 0.5 });
+  const conn = await new Conn(srv.port).ready();
+  conn.write('GET /healthz HTTP/1.1\r\n');
+  const trickle = setInterval(() => conn.write('X-Slow: y\r\n'), 100);
+  const began = Date.now();
+  await srv.protocol.drain();
+  clearInterval(trickle);
+  await conn.closedP;
+  assert.match(conn.data, /^HTTP\/1\.1 408 /);
+  assert.ok(Date.now() - began < 2500, `drain took ${Date.now() - began} ms`);
+});
