@@ -52,7 +52,9 @@ describe('control command', () => {
     // New workers that cannot boot: the reload is aborted, reported as a failure, old workers serve on.
     const crash = path.join(dir, 'crash.mjs');
     fs.writeFileSync(crash, 'throw new Error("this app cannot start");\n');
-    const before = [...raas.readyWorkers().values()];
+    // The reload above retired three workers; wait until they have drained and exited.
+    await raas.waitFor('the old generation to exit', () => raas.liveWorkerPids().length === 2);
+    const before = raas.liveWorkerPids();
     fs.writeFileSync(config, JSON.stringify({ listen: [tcp, 'http://127.0.0.1:0'], workers: 2, pid, app: crash }));
     const aborted = await control(['reload', ...ctl]);
     assert.equal(aborted.code, EXIT.CONTROL_FAILED, aborted.stdout);
