@@ -201,6 +201,8 @@ export interface HttpLoadReport {
   inflightAtStop: number;
   /** The first few failures, with the time since the load started, for diagnosis. */
   samples: string[];
+  /** Successful responses per `x-pid` response header (apps that name their worker). */
+  byPid: Record<string, number>;
 }
 
 export interface HttpLoadOptions {
@@ -228,7 +230,7 @@ export class HttpLoad {
   private readonly agents: http.Agent[] = [];
   private readonly startedAt = Date.now();
   private readonly hardStop: NodeJS.Timeout;
-  readonly report: HttpLoadReport = { ok: 0, failed: 0, failures: {}, closeResponses: 0, inflightAtStop: 0, samples: [] };
+  readonly report: HttpLoadReport = { ok: 0, failed: 0, failures: {}, closeResponses: 0, inflightAtStop: 0, samples: [], byPid: {} };
 
   constructor(
     private readonly target: HttpTarget,
@@ -254,6 +256,8 @@ export class HttpLoad {
         else {
           this.report.ok++;
           if (reply.headers.connection === 'close') this.report.closeResponses++;
+          const pid = reply.headers['x-pid'];
+          if (typeof pid === 'string') this.report.byPid[pid] = (this.report.byPid[pid] ?? 0) + 1;
         }
       } catch (err) {
         const e = err as RequestError;

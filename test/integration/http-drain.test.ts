@@ -25,7 +25,7 @@ async function served(load: HttpLoad, more: number): Promise<void> {
 const show = (report: HttpLoadReport): string => JSON.stringify(report, null, 1);
 
 describe('HTTP drains under keep-alive load', () => {
-  it('QUIT: every request in flight completes, answered with Connection: close; exit 0', async () => {
+  it('QUIT: every request in flight (40 slow ones, plus one of 800 ms) completes, answered with Connection: close; exit 0', async (t) => {
     const markers = tmpDir('raas-integ-markers-');
     const raas = await startRaas({
       args: ['--listen', 'http://127.0.0.1:0', '-w', '2', '--app', fixture('integ-plain-app.mjs')],
@@ -34,10 +34,15 @@ describe('HTTP drains under keep-alive load', () => {
     const [bound] = await raas.ready();
     const target = httpTarget(bound!);
     const workers = [...raas.readyWorkers().values()];
-    const load = new HttpLoad(target, { concurrency: 40 });
+    // Each load request spends 100 ms in the handler, so when QUIT comes nearly all of them are
+    // inside a worker, their head not yet written: the drain must finish them, with Connection: close.
+    const load = new HttpLoad(target, {
+      concurrency: 40,
+      request: () => ({ path: '/slow?ms=100', expected: 'slow done' }),
+    });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      await served(load, 500);
+      await served(load, 200);
 
       // A slow request the server is known to be handling (its marker file exists) when QUIT comes.
       const slow = httpRequest(target, { path: '/slow?ms=800&id=quit', agent });
@@ -60,8 +65,11 @@ describe('HTTP drains under keep-alive load', () => {
       );
 
       const report = await stopping;
+      t.diagnostic(`load: ${JSON.stringify({ ...report, samples: undefined })}`);
       assert.ok(report.inflightAtStop > 0, show(report));
       assert.deepEqual(report.failures, {}, show(report));
+      // Requests that were inside a worker when it started draining were answered Connection: close.
+      assert.ok(report.closeResponses > 0, show(report));
 
       assert.equal((await raas.waitExit()).code, 0);
       for (const pid of workers) {
@@ -79,7 +87,7 @@ describe('HTTP drains under keep-alive load', () => {
     }
   });
 
-  it('HUP: a rolling restart fails no request of 40 keep-alive clients', async () => {
+  it('HUP: a rolling restart fails no request of 40 keep-alive clients', async (t) => {
     const raas = await startRaas({ args: ['--listen', 'http://127.0.0.1:0', '-w', '2'] });
     const [bound] = await raas.ready();
     const old = [...raas.readyWorkers().values()];
@@ -99,6 +107,7 @@ describe('HTTP drains under keep-alive load', () => {
       for (const pid of fresh) assert.ok(!old.includes(pid));
       await served(load, 500);
       const report = await load.stop();
+      t.diagnostic(`load: ${JSON.stringify({ ...report, samples: undefined })}`);
       assert.deepEqual(report.failures, {}, show(report));
     } finally {
       await load.stop();
@@ -107,14 +116,19 @@ describe('HTTP drains under keep-alive load', () => {
     assert.equal((await raas.waitExit()).code, 0);
   });
 
-  it('TTOU: slot 2 drains and exits (scale-down) failing no request of 40 keep-alive clients', async () => {
-    const raas = await startRaas({ args: ['--listen', 'http://127.0.0.1:0', '-w', '3'] });
+  it('TTOU: slot 2 drains and exits (scale-down) failing no request of 40 keep-alive clients', async (t) => {
+    // The app names the worker of every response (x-pid): the load must be on slot 2 for the
+    // drain to be tested at all.
+    const raas = await startRaas({
+      args: ['--listen', 'http://127.0.0.1:0', '-w', '3', '--app', fixture('integ-plain-app.mjs')],
+    });
     const [bound] = await raas.ready();
     const before = raas.readyWorkers();
     const third = before.get(2)!;
     const load = new HttpLoad(httpTarget(bound!), { concurrency: 40 });
     try {
       await served(load, 500);
+      await waitUntil('slot 2 serves part of the load', () => (load.report.byPid[String(third)] ?? 0) > 0);
       const mark = raas.entries.length;
       raas.signal('SIGTTOU');
       const scale = await raas.waitForEvent(LOG.SCALE, { role: 'master' }, { after: mark });
@@ -127,6 +141,7 @@ describe('HTTP drains under keep-alive load', () => {
       await waitUntil('slot 2 worker gone', () => !isAlive(third));
       await served(load, 500);
       const report = await load.stop();
+      t.diagnostic(`load: ${JSON.stringify({ ...report, samples: undefined })}`);
       assert.deepEqual(report.failures, {}, show(report));
       assert.deepEqual(raas.readyWorkers(), new Map([[0, before.get(0)], [1, before.get(1)]]));
     } finally {

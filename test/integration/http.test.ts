@@ -285,7 +285,7 @@ describe('HTTP: failing apps', () => {
   });
 
   for (const route of ['/crash', '/crash-rejection']) {
-    it(`an app that crashes its worker (${route}) is replaced in the same slot while 20 keep-alive clients see no failure`, async () => {
+    it(`an app that crashes its worker (${route}) is replaced in the same slot while 20 keep-alive clients see no failure`, async (t) => {
       const raas = await startRaas({
         args: ['--listen', 'http://127.0.0.1:0', '-w', '2', '--app', fixture('integ-plain-app.mjs')],
       });
@@ -317,6 +317,7 @@ describe('HTTP: failing apps', () => {
         const served = load.ok;
         await waitUntil('load served after the replacement', () => load.ok > served + 300);
         const report = await load.stop();
+      t.diagnostic(`load: ${JSON.stringify({ ...report, samples: undefined })}`);
         assert.deepEqual(report.failures, {}, JSON.stringify(report, null, 1));
         assert.ok(report.ok > 600);
 

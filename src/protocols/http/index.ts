@@ -9,21 +9,23 @@ import { LOG, type Logger } from '../../log.js';
 import type { Settings } from '../../config/settings.js';
 import type { Protocol, ProtocolContext, ProtocolFactory } from '../types.js';
 import { AccessLog } from './access-log.js';
+import { IdleCloser } from './idle-closer.js';
 import { loadApp, type LoadedApp } from './app.js';
 import { createBuiltinHandler, type BuiltinHandler } from './builtin.js';
 import { closeServer, onClientError, serverOptions } from './server.js';
 
-/** While draining, how often idle connections are swept (a backstop for the per-response one). */
+/** While draining, a keep-alive connection idle this long (no byte, no response) is closed. */
 const IDLE_SWEEP_MS = 100;
 
 export class HttpProtocol implements Protocol {
   private readonly settings: Settings;
   private readonly log: Logger;
   private readonly servers: http.Server[] = [];
-  /** Responses not yet closed, so that drain() can still turn them into `Connection: close`. */
-  private readonly inflight = new Set<http.ServerResponse>();
+  /** node:http builds every response from this class: see responseClass(). */
+  private readonly Response: typeof http.ServerResponse;
   private readonly builtin: BuiltinHandler | null;
   private draining = false;
+  private readonly idle = new IdleCloser();
   private drained: Promise<void> | null = null;
 
   constructor(
@@ -33,6 +35,7 @@ export class HttpProtocol implements Protocol {
   ) {
     this.settings = ctx.settings;
     this.log = ctx.log;
+    this.Response = responseClass(this);
     this.builtin =
       app === null
         ? createBuiltinHandler({ maxBody: ctx.settings.maxBody, isDraining: () => this.draining })
@@ -40,11 +43,12 @@ export class HttpProtocol implements Protocol {
   }
 
   createServer(): net.Server {
-    const server = http.createServer(serverOptions(this.settings));
+    const server = http.createServer({ ...serverOptions(this.settings), ServerResponse: this.Response });
     // Registering 'checkContinue' turns off node's automatic "100 Continue", so the built-in
     // POST /reverse can refuse an oversized declared body (413) before the client uploads it.
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, false));
+    server.on('connection', (socket: net.Socket) => this.idle.track(socket));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => onClientError(err, socket, this.log));
     this.servers.push(server);
     return server;
@@ -57,12 +61,8 @@ export class HttpProtocol implements Protocol {
   drain(): Promise<void> {
     if (this.drained !== null) return this.drained;
     this.draining = true;
-    for (const res of this.inflight) {
-      if (!res.headersSent) res.shouldKeepAlive = false;
-    }
-    const sweep = setInterval(() => this.closeIdle(), IDLE_SWEEP_MS);
-    sweep.unref();
-    this.drained = Promise.all(this.servers.map(closeServer)).then(() => clearInterval(sweep));
+    this.idle.start(IDLE_SWEEP_MS);
+    this.drained = Promise.all(this.servers.map(closeServer)).then(() => this.idle.stop());
     return this.drained;
   }
 
@@ -78,17 +78,13 @@ export class HttpProtocol implements Protocol {
     this.accessLog?.reopen();
   }
 
-  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
-    this.inflight.add(res);
-    res.once('close', () => this.inflight.delete(res));
+  /** Whether a response whose head is written now may keep its connection open. */
+  keepAliveAllowed(): boolean {
     // keep-alive-timeout 0 means no keep-alive at all (to node, 0 means "idle forever").
-    // While draining, node then sends `Connection: close` and closes after the response.
-    if (this.draining || this.settings.keepAliveTimeout === 0) res.shouldKeepAlive = false;
-    res.once('finish', () => {
-      // A response whose head went out before the drain still said keep-alive (or the app forced
-      // it): close its connection as soon as node marks it idle, rather than at the next sweep.
-      if (this.draining) setImmediate(() => this.closeIdle());
-    });
+    return !this.draining && this.settings.keepAliveTimeout !== 0;
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
     this.accessLog?.track(req, res);
 
     const app = this.app;
@@ -135,10 +131,36 @@ export class HttpProtocol implements Protocol {
     });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
+}
 
-  private closeIdle(): void {
-    for (const server of this.servers) server.closeIdleConnections();
+const kKeepAlive = Symbol('raas.keepAlive');
+type KeepAliveField = http.ServerResponse & { [kKeepAlive]?: boolean };
+
+/**
+ * The response class for one protocol: every head written while the worker drains says
+ * `Connection: close`, including responses that were already in flight when the drain began.
+ * node reads `shouldKeepAlive` when it writes the head, so an accessor on the instance decides
+ * there; being an own property, it survives frameworks that swap the prototype (Express does).
+ * One shared descriptor: no closure per response.
+ */
+function responseClass(protocol: HttpProtocol): typeof http.ServerResponse {
+  const shouldKeepAlive: PropertyDescriptor = {
+    get(this: KeepAliveField) {
+      return this[kKeepAlive] === true && protocol.keepAliveAllowed();
+    },
+    set(this: KeepAliveField, value: boolean) {
+      this[kKeepAlive] = value;
+    },
+    configurable: true,
+    enumerable: true,
+  };
+  class RaasResponse extends http.ServerResponse {
+    constructor(req: http.IncomingMessage) {
+      super(req);
+      Object.defineProperty(this, 'shouldKeepAlive', shouldKeepAlive);
+    }
   }
+  return RaasResponse as unknown as typeof http.ServerResponse;
 }
 
 /** Loads the app module (if any) and opens the access log (if any) before any server exists. */

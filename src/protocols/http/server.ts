@@ -78,8 +78,8 @@ export function onClientError(err: NodeJS.ErrnoException, socket: net.Socket, lo
  *
  * Why net.Server#close and not http.Server#close: on Node 20 the latter also stops the timer
  * that enforces headersTimeout, so one slowloris client would hold the whole drain until the
- * master's deadline. http.Server#close's other step, closing idle keep-alive connections, we
- * do ourselves.
+ * master's deadline. http.Server#close's other step, closing idle keep-alive connections, the
+ * protocol does itself, at a safer moment (see HttpProtocol.closeIdle).
  */
 export function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => {
@@ -88,7 +88,6 @@ export function closeServer(server: http.Server): Promise<void> {
       resolve();
     });
     net.Server.prototype.close.call(server);
-    server.closeIdleConnections();
   });
 }
 

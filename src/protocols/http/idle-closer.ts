@@ -1,0 +1,46 @@
+// Closes the keep-alive connections of a draining worker once they are really idle.
+// Runs in: workers.
+//
+// Node calls a connection idle as soon as its response is written, but a busy keep-alive client
+// sends its next request a moment later: closing then resets that request ("socket hang up" on a
+// reused socket). Meanwhile every response written during the drain says `Connection: close`,
+// so an active client leaves by itself after one more request. What is left to close is a
+// connection that stayed idle for a whole sweep interval: no response in progress and no byte
+// read since the previous sweep. Only a client silent that long and sending at that very
+// instant can still meet a closing socket (the keep-alive race no server can remove).
+
+import type * as net from 'node:net';
+
+const kSeen = Symbol('raas.bytesReadAtLastSweep');
+type Tracked = net.Socket & { _httpMessage?: unknown; [kSeen]?: number };
+
+export class IdleCloser {
+  private readonly sockets = new Set<Tracked>();
+  private timer: NodeJS.Timeout | null = null;
+
+  /** Called for every accepted connection (once per connection, not per request). */
+  track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  start(intervalMs: number): void {
+    if (this.timer) return;
+    this.sweep();
+    this.timer = setInterval(() => this.sweep(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private sweep(): void {
+    for (const socket of this.sockets) {
+      const busy = socket._httpMessage != null;
+      if (!busy && socket[kSeen] === socket.bytesRead) socket.destroy();
+      else socket[kSeen] = busy ? -1 : socket.bytesRead;
+    }
+  }
+}
