@@ -15,7 +15,7 @@ import { createBuiltinHandler, type BuiltinHandler } from './builtin.js';
 import { closeServer, onClientError, serverOptions } from './server.js';
 
 /** While draining, a keep-alive connection idle this long (no byte, no response) is closed. */
-const IDLE_SWEEP_MS = 100;
+const IDLE_SWEEP_MS = 250;
 
 export class HttpProtocol implements Protocol {
   private readonly settings: Settings;
