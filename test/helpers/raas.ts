@@ -21,6 +21,11 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** A command that execs the master (e.g. systemd-socket-activate and its flags); runs `node cli.js` after it. */
   wrapper?: string[];
+  /**
+   * The wrapper runs RAAS in a PID namespace of its own: the pids in its log are not ours, and
+   * only the wrapper (started with --kill-child) may be killed when reaping.
+   */
+  ownPidNamespace?: boolean;
 }
 
 /** Every master started by a test; reapAll() kills whatever is still alive. */
@@ -152,7 +157,14 @@ export class RaasProcess {
   }
 
   /** Kills every master and worker it logged, by the pids we know. */
+  /** Set when the log's pids belong to another PID namespace (see StartOptions). */
+  logPidsForeign = false;
+
   kill(): void {
+    if (this.logPidsForeign) {
+      if (this.alive) this.child.kill('SIGKILL');
+      return;
+    }
     const pids = [...this.liveWorkerPids(), ...this.masterPids().filter((p) => p !== this.pid), ...(this.alive ? [this.pid] : [])];
     for (const pid of pids) {
       try {
@@ -170,6 +182,7 @@ export class RaasProcess {
 
 export async function startRaas(opts: StartOptions): Promise<RaasProcess> {
   const raas = new RaasProcess(opts.args, opts.env, opts.cwd, opts.wrapper);
+  raas.logPidsForeign = opts.ownPidNamespace === true;
   if (opts.waitReady !== false) await raas.ready(opts.readyTimeoutMs);
   return raas;
 }

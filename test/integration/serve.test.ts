@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { EXIT } from '../../src/exit-codes.js';
 import { LOG } from '../../src/log.js';
 import { lineRequest, targetOf } from '../helpers/clients.js';
 import { CLI, isAlive, processArgs, reapAll, startRaas, tmpDir } from '../helpers/raas.js';
@@ -92,5 +93,36 @@ describe('serving', () => {
     assert.equal(await lineRequest(target, '\n'), '\n');
     raas.signal('SIGQUIT');
     assert.equal((await raas.waitExit()).code, 0);
+  });
+});
+
+describe('refusing to start', () => {
+  it('bad settings exit 2 with the setting and the value in the message, before binding anything', () => {
+    for (const [args, env, setting] of [
+      [['--workers', 'many'], {}, '"workers"'],
+      [['--timeout', '1'], {}, '"timeout"'],
+      [['--listen', '127.0.0.1'], {}, '"listen"'],
+      [['--max-line', '12XB'], {}, '"max-line"'],
+      [[], { WEB_CONCURRENCY: '0' }, '"workers"'],
+      [['--no-such-flag'], {}, '--no-such-flag'],
+    ] as const) {
+      const result = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      assert.equal(result.status, EXIT.CONFIG, `${args.join(' ')}: ${result.stderr}`);
+      assert.ok(result.stderr.includes(setting), result.stderr);
+    }
+  });
+
+  it('workers that cannot boot at all make the master give up with exit 4 instead of looping', async () => {
+    const dir = tmpDir();
+    const app = path.join(dir, 'broken.mjs');
+    fs.writeFileSync(app, 'throw new Error("cannot start");\n');
+    const raas = await startRaas({ args: ['--listen', 'http://127.0.0.1:0', '-w', '2', '--app', app], waitReady: false });
+    const { code } = await raas.waitExit(30_000);
+    assert.equal(code, EXIT.WORKERS_CANNOT_BOOT);
+    assert.equal(raas.events(LOG.WORKERS_CANNOT_BOOT).length, 1);
+    assert.equal(raas.events(LOG.READY).length, 0);
+    // Growing back-off between attempts, not a spin.
+    const spawns = raas.events(LOG.WORKER_SPAWN).map((e) => Date.parse(e.time!));
+    assert.ok(spawns.at(-1)! - spawns[0]! >= 700, `spawned ${spawns.length} times in ${spawns.at(-1)! - spawns[0]!} ms`);
   });
 });
