@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LOG } from '../../src/log.js';
 import { LineLoad, lineRequest, targetOf } from '../helpers/clients.js';
+import { assertLiveWorkers, served, sorted } from '../helpers/assertions.js';
 import { isAlive, processArgs, reapAll, startRaas, tmpDir, waitUntil, type RaasProcess } from '../helpers/raas.js';
 import { freePort, probe } from '../helpers/sockets.js';
 
@@ -31,18 +32,8 @@ function readyOfGeneration(raas: RaasProcess, gen: number): Map<number, number> 
   return out;
 }
 
-const sorted = (pids: Iterable<number>): number[] => [...pids].sort((a, b) => a - b);
 
-/** The log and the kernel agree: exactly `pids` are the live workers. */
-function assertLiveWorkers(raas: RaasProcess, pids: Iterable<number>): void {
-  assert.deepEqual(sorted(raas.liveWorkerPids()), sorted(pids));
-  for (const pid of pids) assert.equal(isAlive(pid), true, `worker ${pid} should be alive`);
-}
 
-async function served(load: LineLoad, more: number): Promise<void> {
-  const before = load.ok;
-  await waitUntil(`${more} more requests served`, () => load.ok >= before + more, 10_000);
-}
 
 describe('reload (HUP)', () => {
   it('replaces every worker with a new generation under load, failing no request', async (t) => {

@@ -7,22 +7,14 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { LOG } from '../../src/log.js';
 import { LineLoad, targetOf } from '../helpers/clients.js';
+import { assertLiveWorkers, served, sorted } from '../helpers/assertions.js';
 import { isAlive, reapAll, startRaas, waitUntil, type RaasProcess } from '../helpers/raas.js';
 import { acceptQueueLength } from '../helpers/sockets.js';
 
 after(reapAll);
 
-const sorted = (pids: Iterable<number>): number[] => [...pids].sort((a, b) => a - b);
 
-function assertLiveWorkers(raas: RaasProcess, pids: Iterable<number>): void {
-  assert.deepEqual(sorted(raas.liveWorkerPids()), sorted(pids));
-  for (const pid of pids) assert.equal(isAlive(pid), true, `worker ${pid} should be alive`);
-}
 
-async function served(load: LineLoad, more: number): Promise<void> {
-  const before = load.ok;
-  await waitUntil(`${more} more requests served`, () => load.ok >= before + more, 10_000);
-}
 
 /** Sends a signal and returns the master's scale line it caused. */
 async function scale(raas: RaasProcess, signal: NodeJS.Signals): Promise<{ from: number; to: number }> {
