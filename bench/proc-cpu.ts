@@ -22,6 +22,8 @@ export function clockTicks(): number {
 export interface ProcStat {
   pid: number;
   ppid: number;
+  /** State letter (R, S, D, Z for a zombie not yet reaped by its parent, ...). */
+  state: string;
   /** utime + stime, in clock ticks (all threads of the process). */
   cpuTicks: number;
   /** Start time after boot, in clock ticks: (pid, startTime) identifies a process. */
@@ -40,7 +42,7 @@ export function readStat(pid: number): ProcStat | undefined {
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state); field N is rest[N - 3].
   const num = (field: number): number => Number(rest[field - 3]);
-  return { pid, ppid: num(4), cpuTicks: num(14) + num(15), startTime: num(22) };
+  return { pid, ppid: num(4), state: rest[0] ?? '?', cpuTicks: num(14) + num(15), startTime: num(22) };
 }
 
 /** The process and all its descendants (scans /proc/<pid>/stat for parent links). */

@@ -3,15 +3,18 @@
 // and written to bench/.build/results.json. A benchmark, never a test: it asserts nothing.
 // Runs in: the bench orchestrator process; servers, loadgen and wrk are child processes.
 //
-// Usage: node dist/bench/run.js [line] [http]        (default: both)
+// Usage: node dist/bench/run.js [line] [http] [ops]  (default: all three)
+//   ops: RAAS alone under load through a HUP and a USR2 hand-over (bench/ops.ts).
 // Env: BENCH_SECONDS (10) per measured run, BENCH_CONNS (50), BENCH_ROUNDS (2: order A B B A),
-//      BENCH_LOADGEN_THREADS (2),
+//      BENCH_LOADGEN_THREADS (2), BENCH_OPS_QUIET_MS (1500: quiet time around each operation),
 //      BENCH_RAAS_CLI (default dist/src/cli.js; point it elsewhere only to check the plumbing).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildLoadgen, runLoadgen, BUILD_DIR, type LoadgenResult } from './loadgen.js';
+import { fmtRatio, fmtUs, table } from './format.js';
+import { opsScenario } from './ops.js';
 import { cpuDelta, sampleTree, type CpuDelta } from './proc-cpu.js';
 import { freePort, startServer, RAAS_CLI, type RunningServer, type ServerKind } from './servers.js';
 import { ensureWrk, runWrk, type WrkResult } from './wrk.js';
@@ -23,6 +26,7 @@ const ROUNDS = envNumber('BENCH_ROUNDS', 2);
 const LOADGEN_THREADS = envNumber('BENCH_LOADGEN_THREADS', 2);
 const WORKERS = 2;
 const WARMUP_SECONDS = 1;
+const OPS_QUIET_MS = envNumber('BENCH_OPS_QUIET_MS', 1500);
 const HOST = '127.0.0.1';
 
 function envNumber(name: string, fallback: number): number {
@@ -37,7 +41,7 @@ const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
 
 // ---- running servers, stopped on the way out whatever happens ----
 
-const running = new Set<RunningServer>();
+const running = new Set<{ stop(): Promise<void> }>();
 
 async function withServer<T>(kind: ServerKind, listen: string[], fn: (s: RunningServer) => Promise<T>): Promise<T> {
   const server = await startServer({ kind, listen, workers: WORKERS });
@@ -68,26 +72,6 @@ async function measured<T>(server: RunningServer, fn: () => Promise<T>): Promise
   const result = await fn();
   const after = sampleTree(server.pid);
   return { result, cpu: cpuDelta(before, after) };
-}
-
-// ---- formatting ----
-
-function fmtUs(us: number): string {
-  if (!Number.isFinite(us)) return '-';
-  if (us < 1000) return `${us.toFixed(0)}us`;
-  if (us < 1e6) return `${(us / 1e3).toFixed(2)}ms`;
-  return `${(us / 1e6).toFixed(2)}s`;
-}
-
-function fmtRatio(x: number | undefined): string {
-  return x === undefined || !Number.isFinite(x) ? '-' : `x${x.toFixed(2)}`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
 // ---- line protocol scenario ----
@@ -287,8 +271,9 @@ async function httpScenario(failures: string[]): Promise<unknown> {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  for (const a of args) if (a !== 'line' && a !== 'http') throw new Error(`unknown scenario ${a}: want line and/or http`);
-  const scenarios = args.length > 0 ? new Set(args) : new Set(['line', 'http']);
+  const known = ['line', 'http', 'ops'];
+  for (const a of args) if (!known.includes(a)) throw new Error(`unknown scenario ${a}: want some of ${known.join(', ')}`);
+  const scenarios = new Set(args.length > 0 ? args : known);
   if (!fs.existsSync(RAAS_CLI)) log(`warning: ${RAAS_CLI} does not exist: RAAS runs will fail (build it first)`);
   if (process.env.BENCH_RAAS_CLI) log(`RAAS runner points at ${RAAS_CLI} (BENCH_RAAS_CLI): not the real RAAS`);
   log(
@@ -299,10 +284,27 @@ async function main(): Promise<number> {
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
-    settings: { seconds: SECONDS, conns: CONNS, rounds: ROUNDS, loadgenThreads: LOADGEN_THREADS, workers: WORKERS, warmupSeconds: WARMUP_SECONDS, raasCli: RAAS_CLI, pick: 'best run by throughput' },
+    settings: { seconds: SECONDS, conns: CONNS, rounds: ROUNDS, loadgenThreads: LOADGEN_THREADS, workers: WORKERS, warmupSeconds: WARMUP_SECONDS, opsQuietMs: OPS_QUIET_MS, raasCli: RAAS_CLI, pick: 'best run by throughput' },
   };
   if (scenarios.has('line')) results.line = await lineScenario(failures);
   if (scenarios.has('http')) results.http = await httpScenario(failures);
+  if (scenarios.has('ops')) {
+    results.ops = await opsScenario(
+      {
+        conns: CONNS,
+        threads: LOADGEN_THREADS,
+        workers: WORKERS,
+        quietMs: OPS_QUIET_MS,
+        log,
+        onInterrupt: (stop) => {
+          const entry = { stop };
+          running.add(entry);
+          return () => void running.delete(entry);
+        },
+      },
+      failures,
+    );
+  }
   results.failures = failures;
   fs.mkdirSync(BUILD_DIR, { recursive: true });
   const file = path.join(BUILD_DIR, 'results.json');

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as util from 'node:util';
-import type { ListenAddress } from '../config/listen-address.js';
+import { parseListenAddress, type ListenAddress } from '../config/listen-address.js';
 
 /** The libuv handle Node wraps a socket in; we only need its fd, its address and close(). */
 interface RawHandle {
@@ -118,4 +118,35 @@ function describeBound(address: ListenAddress, handle: RawHandle): string {
   if (handle.getsockname(out) !== 0) return address.spec;
   const host = address.family === 6 ? `[${String(out.address)}]` : String(out.address);
   return `${address.protocol}://${host}:${String(out.port)}`;
+}
+
+/**
+ * The listeners a (reloaded) config asks for: sockets already held are kept (matched by the
+ * configured or the bound address), new ones are bound. Nothing is closed here; if a bind fails,
+ * the sockets bound so far are closed and the error is thrown.
+ */
+export async function reconcileListeners(
+  current: readonly BoundListener[],
+  specs: readonly string[],
+  bind: (address: ListenAddress) => Promise<BoundListener>,
+): Promise<BoundListener[]> {
+  const result: BoundListener[] = [];
+  const fresh: BoundListener[] = [];
+  try {
+    for (const spec of specs) {
+      const address = parseListenAddress(spec);
+      const kept = current.find((l) => l.spec === address.spec || l.bound === address.spec);
+      if (kept) {
+        result.push(kept);
+      } else {
+        const bound = await bind(address);
+        fresh.push(bound);
+        result.push(bound);
+      }
+    }
+  } catch (err) {
+    for (const listener of fresh) closeListener(listener);
+    throw err;
+  }
+  return result;
 }

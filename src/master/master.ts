@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import type { MasterHooks, ResolvedConfig } from '../config/load.js';
-import { parseListenAddress, type ListenAddress } from '../config/listen-address.js';
+import type { ListenAddress } from '../config/listen-address.js';
 import type { Settings } from '../config/settings.js';
 import { EXIT } from '../exit-codes.js';
 import type { WorkerMessage } from '../ipc.js';
@@ -13,11 +13,12 @@ import { LOG, type Logger } from '../log.js';
 import { SIGNALS, type MasterAction } from '../signals.js';
 import { Inbox, type MasterEvent } from './inbox.js';
 import type { Launcher } from './launcher.js';
-import { closeListener, type BoundListener } from './listeners.js';
-import { isLiveMaster, moveToOldbin, restoreFromOldbin } from './pidfile.js';
+import { closeListener, reconcileListeners, type BoundListener } from './listeners.js';
+import { runHook } from './hooks.js';
+import { isLiveMaster } from './pidfile.js';
+import { notifyParentReady } from './reexec.js';
 import { StatusFile, statusPath } from './status-file.js';
-import { notifyParentReady, startSuccessor, type Successor } from './reexec.js';
-import { masterTitle, setProcessTitle } from '../process-title.js';
+import { announceToParent, Upgrade } from './upgrade.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
 
 const TICK_MS = 100;
@@ -74,10 +75,9 @@ export class Master {
   private readyAnnounced = false;
   private lastDuties: number;
   private tickTimer: NodeJS.Timeout | null = null;
-  private successor: Successor | null = null;
   private readonly reloads = { done: 0, aborted: 0, refused: 0, lastError: null as string | null };
-  private readonly upgrades = { started: 0, failed: 0 };
   private readonly status: StatusFile | null;
+  private readonly upgrade: Upgrade;
 
   constructor(
     private settings: Settings,
@@ -87,6 +87,7 @@ export class Master {
   ) {
     this.target = settings.workers;
     this.lastDuties = deps.clock();
+    this.upgrade = new Upgrade(deps.log, deps.pidFile);
     this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
     this.inbox = new Inbox(
       (event) => this.handle(event),
@@ -128,10 +129,9 @@ export class Master {
         this.log.error(LOG.RELOAD_REFUSED, { error: event.error });
         return;
       case 'successor-ready':
-        this.log.info(LOG.REEXEC_READY, { new_master_pid: event.pid, handover: this.settings.upgradeHandover });
-        return;
+        return this.upgrade.ready(event.pid, this.settings.upgradeHandover);
       case 'successor-exit':
-        return this.onSuccessorExit(event.pid, event.code, event.signal);
+        return this.upgrade.exited(this.settings.name, event.pid, event.code, event.signal);
     }
   }
 
@@ -144,7 +144,13 @@ export class Master {
       'bounded-stop': () => this.stop('graceful', this.settings.shutdownTimeout * 1000),
       'immediate-stop': () => this.stop('immediate', null),
       reload: () => this.startReload(),
-      reexec: () => this.reexec(),
+      reexec: () => {
+        if (this.phase.kind !== 'running') return;
+        this.upgrade.start(this.settings.name, this.listeners, {
+          ready: (pid) => this.inbox.post({ kind: 'successor-ready', pid }),
+          exit: (pid, code, signal) => this.inbox.post({ kind: 'successor-exit', pid, code, signal }),
+        });
+      },
       'stop-workers': () => this.stopAllWorkers(),
       'add-worker': () => this.scale(this.target + 1),
       'remove-worker': () => this.scale(Math.max(0, this.target - 1)),
@@ -189,7 +195,7 @@ export class Master {
     // Another master serving from the same sockets (our successor, or the master we were to
     // replace, after a back-out) needs them and their Unix socket files: leave them alone.
     const parent = this.deps.parentMaster;
-    const shared = this.successorAlive() || (parent !== null && isLiveMaster(parent));
+    const shared = this.upgrade.successorAlive() || (parent !== null && isLiveMaster(parent));
     if (!shared) for (const listener of this.listeners) closeListener(listener);
     this.status?.remove();
     this.deps.onExit?.();
@@ -209,7 +215,7 @@ export class Master {
       worker.lastBeat = now;
       this.bootFailures = 0;
       this.log.info(LOG.WORKER_READY, this.describe(worker, { boot_ms: Math.round(now - worker.spawnedAt) }));
-      this.callHook('afterWorkerReady', { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation });
+      runHook(this.log, this.hooks, 'afterWorkerReady', { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation });
     } else if (message.type === 'retiring') {
       worker.retiring = true;
       worker.stopReason ??= message.reason;
@@ -240,7 +246,7 @@ export class Master {
       this.log.warn(LOG.WORKER_BOOT_FAILED, { slot: worker.slot, failures: this.bootFailures });
       if (this.reload && worker.generation === this.generation) this.reload.bootFailures += 1;
     }
-    this.callHook('afterWorkerExit', { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation }, {
+    runHook(this.log, this.hooks, 'afterWorkerExit', { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation }, {
       code: event.code,
       signal: event.signal,
     });
@@ -248,7 +254,7 @@ export class Master {
 
   private spawn(slot: number, now: number): void {
     const generation = this.generation;
-    this.callHook('beforeSpawn', { slot, generation });
+    runHook(this.log, this.hooks, 'beforeSpawn', { slot, generation });
     let id = 0;
     const handle = this.deps.launcher.spawn(
       { slot, generation, settings: this.settings, listeners: this.listeners },
@@ -286,25 +292,6 @@ export class Master {
 
   private describe(worker: WorkerRecord, extra: Record<string, string | number | null | undefined> = {}) {
     return { slot: worker.slot, worker_pid: worker.handle.pid, gen: worker.generation, ...extra };
-  }
-
-  private callHook(
-    name: keyof MasterHooks & string,
-    worker: { slot: number; pid?: number; generation: number },
-    exit?: { code: number | null; signal: string | null },
-  ): void {
-    const hook = this.hooks[name] as ((w: typeof worker, e?: typeof exit) => unknown) | undefined;
-    if (!hook) return;
-    try {
-      const result = hook(worker, exit);
-      if (result instanceof Promise) result.catch((err: unknown) => this.hookFailed(name, err));
-    } catch (err) {
-      this.hookFailed(name, err);
-    }
-  }
-
-  private hookFailed(name: string, err: unknown): void {
-    this.log.error(LOG.HANDLER_ERROR, { hook: name, error: err instanceof Error ? err.stack : String(err) });
   }
 
   // ---- duties, after every batch of events ----------------------------------------------------
@@ -349,8 +336,8 @@ export class Master {
         state: w.stopOrder === null && !w.retiring ? w.state : 'stopping',
       })),
       reloads: this.reloads,
-      successor: this.successor ? { pid: this.successor.pid, ready: this.successor.ready } : null,
-      upgrades: this.upgrades,
+      successor: this.upgrade.snapshot(),
+      upgrades: this.upgrade.counts,
     });
   }
 
@@ -421,61 +408,7 @@ export class Master {
       master_pid: process.pid,
     });
     const parent = this.deps.parentMaster;
-    if (parent === null) return;
-    notifyParentReady();
-    if (this.settings.upgradeHandover === 'auto') {
-      this.log.info(LOG.REEXEC_HANDOVER, { old_master_pid: parent });
-      try {
-        process.kill(parent, 'SIGQUIT');
-      } catch {
-        // the old master is gone already
-      }
-    }
-  }
-
-  // ---- re-exec (USR2) ------------------------------------------------------------------------
-
-  private reexec(): void {
-    if (this.phase.kind !== 'running') return;
-    if (this.successor) {
-      this.log.warn(LOG.REEXEC_IGNORED, { new_master_pid: this.successor.pid, ready: this.successor.ready });
-      return;
-    }
-    try {
-      if (this.deps.pidFile) moveToOldbin(this.deps.pidFile);
-    } catch (err) {
-      this.log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
-    }
-    this.successor = startSuccessor(this.listeners, {
-      ready: (pid) => this.inbox.post({ kind: 'successor-ready', pid }),
-      exit: (pid, code, signal) => this.inbox.post({ kind: 'successor-exit', pid, code, signal }),
-    });
-    this.upgrades.started += 1;
-    setProcessTitle(masterTitle(this.settings.name, true));
-    this.log.info(LOG.REEXEC_START, { new_master_pid: this.successor.pid });
-  }
-
-  private onSuccessorExit(pid: number, code: number | null, signal: NodeJS.Signals | null): void {
-    const successor = this.successor;
-    this.successor = null;
-    setProcessTitle(masterTitle(this.settings.name));
-    if (successor && !successor.ready) {
-      // It never took over: the pid file is ours again and we carry on as before.
-      this.upgrades.failed += 1;
-      this.log.error(LOG.REEXEC_FAILED, { new_master_pid: pid, code, signal });
-      try {
-        if (this.deps.pidFile) restoreFromOldbin(this.deps.pidFile);
-      } catch (err) {
-        this.log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
-      }
-      return;
-    }
-    this.log.info(LOG.REEXEC_BACKOUT, { new_master_pid: pid, code, signal });
-  }
-
-  private successorAlive(): boolean {
-    const child = this.successor?.child;
-    return child !== undefined && child.exitCode === null && child.signalCode === null;
+    if (parent !== null) announceToParent(this.log, parent, this.settings.upgradeHandover, notifyParentReady);
   }
 
   private scale(count: number): void {
@@ -512,7 +445,9 @@ export class Master {
       .loadConfig()
       .then(async (config) => {
         if (config.settings.logFile !== null) fs.closeSync(fs.openSync(config.settings.logFile, 'a'));
-        const listeners = await this.reconcileListeners(config.settings.listen);
+        const listeners = this.deps.listenersFixed
+          ? this.listeners
+          : await reconcileListeners(this.listeners, config.settings.listen, this.deps.bind);
         this.inbox.post({ kind: 'config-loaded', config, listeners });
       })
       .catch((err: unknown) =>
@@ -544,30 +479,6 @@ export class Master {
     this.setLogPath(settings.logFile);
     this.log.info(LOG.RELOAD_START, { gen: this.generation, workers: this.target });
     this.inbox.post({ kind: 'tick' });
-  }
-
-  /** Keeps the sockets of addresses still wanted, binds new ones. Nothing is closed here. */
-  private async reconcileListeners(specs: string[]): Promise<BoundListener[]> {
-    if (this.deps.listenersFixed) return this.listeners;
-    const result: BoundListener[] = [];
-    const fresh: BoundListener[] = [];
-    try {
-      for (const spec of specs) {
-        const address = parseListenAddress(spec);
-        const kept = this.listeners.find((l) => l.spec === address.spec || l.bound === address.spec);
-        if (kept) {
-          result.push(kept);
-        } else {
-          const bound = await this.deps.bind(address);
-          fresh.push(bound);
-          result.push(bound);
-        }
-      }
-    } catch (err) {
-      for (const listener of fresh) closeListener(listener);
-      throw err;
-    }
-    return result;
   }
 
   private advanceReload(reload: Reload, now: number): void {
