@@ -100,7 +100,9 @@ describe('master loop', () => {
     await h.tick(100);
     for (const w of h.spawned) assert.deepEqual(w.signals, []);
     for (let t = 0; t < 22; t++) await h.tick(100); // but silence after the stall still counts
-    for (const w of h.spawned) assert.deepEqual(w.signals, ['SIGKILL']);
+    assert.deepEqual(h.spawned.slice(0, 2).map((w) => w.signals), [['SIGKILL'], ['SIGKILL']]);
+    // Their slots are refilled at once; the killed processes are reaped when they exit.
+    assert.deepEqual(h.spawned.slice(2).map((w) => w.request.slot), [0, 1]);
   });
 
   it('backs off between boot failures and gives up after five with no worker ready', async () => {
