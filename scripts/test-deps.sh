@@ -5,6 +5,7 @@ set -eu
 missing=""
 command -v ss >/dev/null 2>&1 || missing="$missing iproute2"
 command -v ps >/dev/null 2>&1 || missing="$missing procps"
+command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v systemd-socket-activate >/dev/null 2>&1 || missing="$missing systemd"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
