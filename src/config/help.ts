@@ -5,19 +5,12 @@
 import { EXIT } from '../exit-codes.js';
 import { defaultOf, formatBytes } from './coerce.js';
 import { SETTINGS, type SettingSpec } from './settings.js';
+import { CONTROL_COMMANDS } from '../control/commands.js';
 
 const WIDTH = 100;
 const LABEL_WIDTH = 30;
 
 /** Control commands the CLI accepts instead of starting a server; each signals the running master. */
-export const CONTROL_COMMANDS: readonly { usage: string; help: string }[] = [
-  { usage: 'reload', help: 'Re-read the config file and replace the workers gracefully (HUP).' },
-  { usage: 'upgrade', help: 'Start a new master that inherits the listening sockets (USR2).' },
-  { usage: 'stop', help: 'Stop gracefully, killing what is left after shutdown-timeout (TERM).' },
-  { usage: 'quit', help: 'Stop gracefully, letting every accepted connection finish (QUIT).' },
-  { usage: 'scale N', help: 'Run N workers from now on (TTIN/TTOU).' },
-  { usage: 'status', help: 'Show the master, its workers and its listeners.' },
-];
 
 const PRECEDENCE = 'defaults < config file < environment < flags';
 
@@ -87,7 +80,7 @@ export function renderHelp(): string {
   lines.push(...entry('-h, --help', 'Show this help and exit.'));
   lines.push(...entry('-v, --version', 'Show the version and exit.'));
   lines.push('', 'Control commands (find the master through --pid):');
-  for (const command of CONTROL_COMMANDS) lines.push(...entry(command.usage, command.help));
+  for (const command of Object.values(CONTROL_COMMANDS)) lines.push(...entry(command.usage, command.help));
   lines.push('');
   for (const l of wrap(
     `Every option can also be set in the config file (key "max-line" or "maxLine") or by its environment ` +

@@ -6,6 +6,7 @@ import { SettingError } from '../config/errors.js';
 import { resolveSettings } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
 import { EXIT } from '../exit-codes.js';
+import { CONTROL_COMMANDS, type ControlCommandName } from './commands.js';
 import { isLiveMaster, readPid } from '../master/pidfile.js';
 import { readStatus, type MasterStatus } from '../master/status-file.js';
 
@@ -21,28 +22,27 @@ interface Context {
 
 type Command = (ctx: Context, args: string[]) => Promise<void>;
 
-export const COMMANDS: Record<string, { usage: string; help: string; run: Command }> = {
-  status: { usage: 'status', help: 'print the master and its workers', run: status },
-  reload: { usage: 'reload', help: 'HUP: re-read the config, roll the workers; fails if the reload is refused or aborted', run: reload },
-  upgrade: { usage: 'upgrade', help: 'USR2: start a new master on the same sockets; waits until it is ready', run: upgrade },
-  stop: { usage: 'stop', help: 'TERM: graceful stop bounded by shutdown-timeout; waits for the exit', run: (c) => stopWith(c, 'SIGTERM') },
-  quit: { usage: 'quit', help: 'QUIT: graceful stop; waits for the exit', run: (c) => stopWith(c, 'SIGQUIT') },
-  scale: { usage: 'scale N', help: 'TTIN/TTOU until N workers are wanted', run: scale },
+const RUNNERS: Record<ControlCommandName, Command> = {
+  status,
+  reload,
+  upgrade,
+  stop: (c) => stopWith(c, 'SIGTERM'),
+  quit: (c) => stopWith(c, 'SIGQUIT'),
+  scale,
 };
 
 export async function runControlCommand(positionals: string[], argv: string[]): Promise<number> {
   const [name, ...args] = positionals;
-  const command = name === undefined ? undefined : COMMANDS[name];
+  const command = name !== undefined && Object.hasOwn(RUNNERS, name) ? RUNNERS[name as ControlCommandName] : undefined;
   const out = (line: string): void => void process.stdout.write(line + '\n');
   try {
-    if (!command) throw new ControlError(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
-    const positionalSet = new Set(positionals);
-    const flags = argv.filter((a) => !positionalSet.has(a));
-    const { settings } = await resolveSettings({ argv: flags, env: { ...process.env }, cwd: process.cwd() });
+    if (!command) throw new ControlError(`unknown command "${name}"; commands: ${Object.keys(CONTROL_COMMANDS).join(', ')}`);
+    // The same flags, env and config file as the master: that is where the pid file is named.
+    const { settings } = await resolveSettings({ argv, env: { ...process.env }, cwd: process.cwd() });
     if (settings.pid === null) {
       throw new ControlError('control commands find the master through its pid file: pass --pid FILE (or set "pid" in the config)');
     }
-    await command.run({ settings, pidFile: settings.pid, out }, args);
+    await command({ settings, pidFile: settings.pid, out }, args);
     return EXIT.OK;
   } catch (err) {
     if (err instanceof ControlError || err instanceof SettingError) {
