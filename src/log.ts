@@ -40,6 +40,7 @@ export const LOG = {
   REEXEC_BACKOUT: 'reexec-backout',
   WORKERS_STOPPED: 'workers-stopped',
   REAPED_UNKNOWN: 'reaped-unknown',
+  REAPER_MISSING: 'reaper-missing',
   PIDFILE_ERROR: 'pidfile-error',
   // worker side
   WORKER_LISTENING: 'listening',

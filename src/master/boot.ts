@@ -11,6 +11,7 @@ import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './inherit.js'
 import { processLauncher } from './launcher.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
 import { Master } from './master.js';
+import { loadReaper } from './reaper.js';
 import { claimPidFile, isLiveMaster, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './pidfile.js';
 
 export interface BootOptions {
@@ -63,6 +64,11 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
   }
 
   const pidFile = settings.pid;
+  // PID 1 (a container without an init) must collect orphans; nobody else has to.
+  const reapOrphans = process.pid === 1 ? loadReaper() : null;
+  if (process.pid === 1 && reapOrphans === null) {
+    log.warn(LOG.REAPER_MISSING, { advice: 'run with an init (docker run --init) to reap orphans' });
+  }
   const master = new Master(settings, config.hooks, listeners, {
     launcher: processLauncher,
     log,
@@ -80,6 +86,7 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
     pidFile,
     parentMaster,
     listenersFixed: inherited?.source === 'systemd',
+    reapOrphans,
   });
   master.start();
   return master;

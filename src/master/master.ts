@@ -15,6 +15,7 @@ import { Inbox, type MasterEvent } from './inbox.js';
 import type { Launcher } from './launcher.js';
 import { closeListener, reconcileListeners, type BoundListener } from './listeners.js';
 import { runHook } from './hooks.js';
+import { describeStatus, type ReapOrphans } from './reaper.js';
 import { isLiveMaster } from './pidfile.js';
 import { notifyParentReady } from './reexec.js';
 import { StatusFile, statusPath } from './status-file.js';
@@ -46,6 +47,8 @@ export interface MasterDeps {
   parentMaster: number | null;
   /** Sockets came from systemd: they are fixed, a reload does not rebind them. */
   listenersFixed: boolean;
+  /** As PID 1: collects zombie children the master did not start (see reaper.ts). */
+  reapOrphans?: ReapOrphans | null;
 }
 
 type Phase =
@@ -308,6 +311,7 @@ export class Master {
     // woke us first.
     if (now - this.lastDuties > STALL_MS) this.forgiveSilence(now, now - this.lastDuties);
     this.lastDuties = now;
+    this.reapOrphans();
     this.killSilentWorkers(now);
     if (this.phase.kind === 'stopping') return this.advanceStop(this.phase, now);
     if (this.reload) this.advanceReload(this.reload, now);
@@ -318,6 +322,16 @@ export class Master {
       this.log.error(LOG.WORKERS_CANNOT_BOOT, { failures: this.bootFailures });
       this.stop('immediate', null, EXIT.WORKERS_CANNOT_BOOT);
     }
+  }
+
+  private reapOrphans(): void {
+    const reap = this.deps.reapOrphans;
+    if (!reap) return;
+    // Our own children are libuv's to reap: their exit statuses are how we learn of deaths.
+    const ours = this.workers.pids();
+    const successor = this.upgrade.snapshot();
+    if (successor) ours.push(successor.pid);
+    for (const [pid, status] of reap(ours)) this.log.info(LOG.REAPED_UNKNOWN, { orphan_pid: pid, ...describeStatus(status) });
   }
 
   private publishStatus(): void {
