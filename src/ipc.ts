@@ -4,10 +4,12 @@
 
 import type { Settings } from './config/settings.js';
 
-/** Master -> worker. Signals sent with kill(2) mean the same (see src/signals.ts). */
-export type MasterMessage =
-  | { type: 'stop'; mode: 'graceful' | 'immediate' }
-  | { type: 'reopen-logs' };
+/**
+ * Master -> worker. Stop orders travel as signals (QUIT, INT, KILL: see src/signals.ts), which
+ * also reach a worker whose channel is backed up; reopening logs travels here because USR1
+ * sent to a worker that has not installed its handlers yet would start Node's inspector.
+ */
+export type MasterMessage = { type: 'reopen-logs' };
 
 /** Worker -> master. */
 export type WorkerMessage =
@@ -54,5 +56,5 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
 export function isMasterMessage(value: unknown): value is MasterMessage {
   if (typeof value !== 'object' || value === null) return false;
   const type = (value as { type?: unknown }).type;
-  return type === 'stop' || type === 'reopen-logs';
+  return type === 'reopen-logs';
 }

@@ -34,9 +34,7 @@ export class WorkerRuntime {
     this.watchMaster();
     this.installCrashHandlers();
     process.on('message', (message) => {
-      if (!isMasterMessage(message)) return;
-      if (message.type === 'reopen-logs') this.reopenLogs();
-      else this.stop(message.mode === 'graceful' ? EXIT.OK : null);
+      if (isMasterMessage(message)) this.reopenLogs();
     });
 
     try {
