@@ -62,6 +62,7 @@ export class HttpProtocol implements Protocol {
     if (this.drained !== null) return this.drained;
     this.draining = true;
     for (const server of this.servers) drainingServers.add(server);
+    anyDraining = true;
     this.idle.start(IDLE_SWEEP_MS);
     this.drained = Promise.all(this.servers.map(closeServer)).then(() => this.idle.stop());
     return this.drained;
@@ -132,6 +133,8 @@ export class HttpProtocol implements Protocol {
 
 /** Servers whose protocol drains; read by the writeHead hook below. */
 const drainingServers = new WeakSet<net.Server>();
+/** The hot path's first test: no server drains in almost every request's life. */
+let anyDraining = false;
 let hookInstalled = false;
 
 /**
@@ -147,8 +150,10 @@ function installDrainHook(): void {
   hookInstalled = true;
   const writeHead = http.ServerResponse.prototype.writeHead as (...args: unknown[]) => http.ServerResponse;
   http.ServerResponse.prototype.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
-    const server = (this.req?.socket as (net.Socket & { server?: net.Server }) | undefined)?.server;
-    if (server !== undefined && drainingServers.has(server)) this.shouldKeepAlive = false;
+    if (anyDraining) {
+      const server = (this.req?.socket as (net.Socket & { server?: net.Server }) | undefined)?.server;
+      if (server !== undefined && drainingServers.has(server)) this.shouldKeepAlive = false;
+    }
     return writeHead.apply(this, args);
   } as typeof http.ServerResponse.prototype.writeHead;
 }
