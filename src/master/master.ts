@@ -232,11 +232,13 @@ export class Master {
     const fields = this.describe(worker, {
       code: event.code,
       signal: event.signal,
-      reason: worker.stopReason ?? 'unexpected',
+      // Not ordered by us: a clean exit was asked of the worker directly (QUIT, TERM to its pid).
+      reason: worker.stopReason ?? (event.code === 0 ? 'left' : 'unexpected'),
       uptime_ms: Math.round(now - worker.spawnedAt),
       error: event.error?.message,
     });
-    if (expected && worker.stopReason !== 'timeout' && worker.stopReason !== 'boot-timeout') {
+    const killedForSilence = worker.stopReason === 'timeout' || worker.stopReason === 'boot-timeout';
+    if ((expected || event.code === 0) && !killedForSilence) {
       this.log.info(LOG.WORKER_EXIT, fields);
     } else {
       this.log.error(LOG.WORKER_EXIT, fields);

@@ -4,6 +4,7 @@
 // Runs in: the test runner process; drives real processes, sockets and signals.
 
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { LOG } from '../../src/log.js';
 import { LineLoad, lineRequest, targetOf } from '../helpers/clients.js';
@@ -100,6 +101,31 @@ describe('supervision', () => {
     assert.deepEqual(raas.entries.slice(mark).filter((e) => e.event === LOG.WORKER_TIMEOUT), []);
     assert.deepEqual(raas.events(LOG.WORKER_TIMEOUT), [], raas.lines.slice(-30).join('\n'));
     for (const pid of pids) assert.equal(isAlive(pid), true);
+    raas.signal('SIGQUIT');
+    assert.equal((await raas.waitExit()).code, 0);
+  });
+});
+
+describe('signals sent to a worker directly', () => {
+  it('a worker shrugs off what a process group may receive, and obeys QUIT', async () => {
+    const raas = await startRaas({ args: ['--listen', '127.0.0.1:0', '-w', '1'] });
+    const [tcp] = await raas.ready();
+    const worker = raas.readyWorkers().get(0)!;
+    for (const signal of ['SIGTTIN', 'SIGTTOU', 'SIGHUP', 'SIGUSR2', 'SIGWINCH', 'SIGUSR1'] as const) {
+      process.kill(worker, signal);
+      assert.equal(await lineRequest(targetOf(tcp!), `${signal}\n`), `${[...signal].reverse().join('')}\n`);
+    }
+    // Still the same process, running (not stopped by TTIN/TTOU), and USR1 started no inspector.
+    const stat = fs.readFileSync(`/proc/${worker}/stat`, 'utf8');
+    assert.equal(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T', false);
+    assert.equal(raas.lines.some((l) => l.includes('Debugger listening')), false);
+    assert.equal(raas.events(LOG.WORKER_EXIT).length, 0);
+    // QUIT: it drains and leaves with 0; the master puts a new worker in its slot.
+    const mark = raas.entries.length;
+    process.kill(worker, 'SIGQUIT');
+    const exit = await raas.waitForEvent(LOG.WORKER_EXIT, { worker_pid: String(worker) });
+    assert.equal(exit.code, '0');
+    await raas.waitForEvent(LOG.WORKER_READY, { slot: '0' }, { after: mark });
     raas.signal('SIGQUIT');
     assert.equal((await raas.waitExit()).code, 0);
   });
