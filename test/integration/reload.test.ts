@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { LOG } from '../../src/log.js';
 import { LineLoad, lineRequest, targetOf } from '../helpers/clients.js';
 import { assertLiveWorkers, served, sorted } from '../helpers/assertions.js';
@@ -34,6 +34,20 @@ function readyOfGeneration(raas: RaasProcess, gen: number): Map<number, number> 
 
 
 
+
+/** A master on a JSON config (2 workers on port 0) with 50 clients already being served. */
+async function underLoad(t: TestContext, extra: Record<string, unknown> = {}) {
+  const dir = tmpDir();
+  const config = path.join(dir, 'raas.json');
+  writeJson(config, { listen: ['127.0.0.1:0'], workers: 2, ...extra });
+  const raas = await startRaas({ args: ['-c', config], env: CLEAN_ENV });
+  const [tcp] = await raas.ready();
+  const old = [...raas.readyWorkers().values()];
+  const load = new LineLoad(targetOf(tcp!), 50);
+  t.after(() => load.stop());
+  await served(load, 200);
+  return { dir, config, raas, tcp: tcp!, old, load };
+}
 
 describe('reload (HUP)', () => {
   it('replaces every worker with a new generation under load, failing no request', async (t) => {
@@ -129,15 +143,7 @@ describe('reload (HUP)', () => {
   });
 
   it('grows to 3 workers and adds a listener, failing nothing on the old one', async (t) => {
-    const dir = tmpDir();
-    const config = path.join(dir, 'raas.json');
-    writeJson(config, { listen: ['127.0.0.1:0'], workers: 2 });
-    const raas = await startRaas({ args: ['-c', config], env: CLEAN_ENV });
-    const [tcp] = await raas.ready();
-    const old = [...raas.readyWorkers().values()];
-    const load = new LineLoad(targetOf(tcp!), 50);
-    t.after(() => load.stop());
-    await served(load, 200);
+    const { dir, config, raas, tcp, old, load } = await underLoad(t);
 
     const port = await freePort();
     const added = `line://127.0.0.1:${port}`;
@@ -229,15 +235,7 @@ describe('reload (HUP)', () => {
   });
 
   it('a reload to a log file that cannot be opened keeps the master and the old workers serving', async (t) => {
-    const dir = tmpDir();
-    const config = path.join(dir, 'raas.json');
-    writeJson(config, { listen: ['127.0.0.1:0'], workers: 2 });
-    const raas = await startRaas({ args: ['-c', config], env: CLEAN_ENV });
-    const [tcp] = await raas.ready();
-    const old = [...raas.readyWorkers().values()];
-    const load = new LineLoad(targetOf(tcp!), 50);
-    t.after(() => load.stop());
-    await served(load, 200);
+    const { dir, config, raas, tcp, old, load } = await underLoad(t);
 
     // Valid as a setting (a path), but its directory does not exist: the file cannot be opened.
     writeJson(config, { listen: ['127.0.0.1:0'], workers: 2, 'log-file': path.join(dir, 'missing', 'raas.log') });
