@@ -15,10 +15,46 @@ export type MasterMessage = { type: 'reopen-logs' };
 export type WorkerMessage =
   /** Every listener is accepting: the worker counts as ready. */
   | { type: 'ready' }
-  /** The event loop is alive (sent every heartbeat interval). */
-  | { type: 'beat' }
+  /** The event loop is alive (sent every heartbeat interval), with the worker's counters. */
+  | { type: 'beat'; stats?: WorkerStats }
   /** The worker is leaving on its own (uncaught exception): replace it now, it drains meanwhile. */
   | { type: 'retiring'; reason: string };
+
+/**
+ * What a worker reports with every beat. Counters are cumulative since the worker started (the
+ * master turns them into totals that survive worker exits); gauges are values of now.
+ */
+export interface WorkerStats {
+  /** Keyed by the listener's address as in WorkerListener.address. */
+  listeners: Record<string, ListenerStats>;
+  /** HTTP requests and line-protocol connections being served right now. */
+  inFlight: number;
+  /** Connections open now, idle keep-alive ones included: what a kill would cut. */
+  openConnections: number;
+  /** Resident set size and V8 heap used, bytes. */
+  rss: number;
+  heapUsed: number;
+  /** Event-loop utilization over the last beat interval, 0..1. */
+  elu: number;
+  /** Event-loop delay p99 over the last beat interval, milliseconds. */
+  loopDelayP99Ms: number;
+}
+
+export interface ListenerStats {
+  /** 'line' or 'http'. */
+  protocol: string;
+  /** HTTP requests answered; line-protocol connections answered. */
+  requests: number;
+  /** Connections accepted. */
+  connections: number;
+  /** Requests answered with an error (HTTP 5xx, line ERR replies), client errors, handler errors. */
+  errors: number;
+  /** Request latency histogram: counts per bucket of LATENCY_BUCKETS_S (last bucket +Inf), sum in seconds. */
+  latency: { buckets: number[]; sum: number; count: number };
+}
+
+/** Upper bounds (seconds) of the latency histogram buckets; a final +Inf bucket follows. */
+export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
 /** One inherited listening socket as the worker sees it. */
 export interface WorkerListener {
