@@ -50,6 +50,8 @@ export const LOG = {
   UNCAUGHT: 'uncaught-exception',
   CLIENT_ERROR: 'client-error',
   HANDLER_ERROR: 'handler-error',
+  /** Line clients that missed line-timeout (rate-limited: count since the last line, total). */
+  LINE_TIMEOUTS: 'line-timeouts',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

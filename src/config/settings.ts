@@ -46,6 +46,7 @@ export interface Settings {
   bootTimeout: number;
   maxLine: number;
   idleTimeout: number;
+  lineTimeout: number;
   name: string;
   logFile: string | null;
   config: string | null;
@@ -151,6 +152,16 @@ export const SETTINGS: readonly SettingSpec[] = [
     min: 0.001,
     metavar: 'S',
     help: 'A line-protocol client that sends nothing for this long is disconnected.',
+  },
+  {
+    key: 'lineTimeout',
+    name: 'line-timeout',
+    env: ['RAAS_LINE_TIMEOUT'],
+    kind: 'seconds',
+    default: 5,
+    min: 0.01,
+    metavar: 'S',
+    help: 'A line-protocol client must send its whole line within this long of being accepted, else it gets "ERR line timeout" and is closed (bounds a client trickling one byte per idle period).',
   },
   {
     key: 'name',

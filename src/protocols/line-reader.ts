@@ -25,6 +25,11 @@ export class LineReader {
   private size = 0;
   private result: LineResult | null = null;
 
+  /** Bytes of the unfinished line held now (0 once there is a result): for the worker's buffer cap. */
+  get buffered(): number {
+    return this.result === null ? this.size : 0;
+  }
+
   /** `maxLine`: the longest line accepted, in bytes, not counting its "\n" or "\r\n". */
   constructor(private readonly maxLine: number) {}
 

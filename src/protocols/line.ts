@@ -3,36 +3,47 @@
 // Runs in: workers.
 //
 // This is the benchmarked hot path. Handlers are created once per protocol and shared by every
-// socket (`this` is the socket); per-connection state is one property, set only when the line
-// spans several chunks.
+// socket (`this` is the socket); per-connection state is one property: the accept time until the
+// first byte, a Pending record only when the line spans several chunks, null once answered.
+//
+// Hostile clients are bounded: idle-timeout (silence), line-timeout (accept to whole line: a
+// client trickling one byte per idle period), max-line (size).
 
 import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { LOG } from '../log.js';
 import type { Protocol, ProtocolFactory } from './types.js';
 import { LineReader, type LineResult } from './line-reader.js';
 import { reverseUtf8 } from './reverse.js';
+import { EventCounter } from './event-counter.js';
 
 const ERR_TOO_LONG = Buffer.from('ERR line too long\n');
 const ERR_INVALID_UTF8 = Buffer.from('ERR invalid UTF-8\n');
+const ERR_LINE_TIMEOUT = Buffer.from('ERR line timeout\n');
 const EMPTY_LINE: LineResult = Object.freeze({ kind: 'line', bytes: Buffer.alloc(0) });
 
 /**
- * How long a socket answered "ERR line too long" keeps reading (and discarding) what the client
- * is still sending. Closing with unread input makes the kernel send RST instead of FIN, and a
- * client still busy writing its huge line could then lose the error reply.
+ * How long a socket answered with an error keeps reading (and discarding) what the client is
+ * still sending. Closing with unread input makes the kernel send RST instead of FIN, and a
+ * client still busy writing could then lose the error reply.
  */
 const LINGER_MS = 2000;
 
-const kReader = Symbol('raas.lineReader');
-/** undefined: no byte yet; a LineReader: line spans chunks; null: answered, ignore input. */
-type LineSocket = net.Socket & { [kReader]?: LineReader | null };
+/** A line that spans chunks: its reader, when the connection was accepted, its deadline timer. */
+class Pending {
+  timer: NodeJS.Timeout | null = null;
+  constructor(
+    readonly reader: LineReader,
+    readonly acceptedAt: number,
+  ) {}
+}
+
+const kState = Symbol('raas.line');
+/** number: accepted at (performance.now()), no byte yet; Pending: line spans chunks; null: answered. */
+type LineSocket = net.Socket & { [kState]?: number | Pending | null };
 
 function destroySocket(socket: net.Socket): void {
   socket.destroy();
-}
-
-function onTimeout(this: net.Socket): void {
-  this.destroy();
 }
 
 function onFinish(this: net.Socket): void {
@@ -51,47 +62,116 @@ function send(socket: net.Socket, reply: Buffer): void {
   }
 }
 
-function answer(socket: LineSocket, result: LineResult): void {
-  socket[kReader] = null;
-  if (result.kind === 'too-long') {
-    // Half-close and keep draining the client's input; autoDestroy closes once it half-closes too.
-    socket.end(ERR_TOO_LONG);
-    setTimeout(destroySocket, LINGER_MS, socket).unref();
-    return;
-  }
-  send(socket, reverseUtf8(result.bytes, true) ?? ERR_INVALID_UTF8);
+/** Half-closes with `reply` and keeps draining the client's input; autoDestroy closes once it half-closes too. */
+function refuse(socket: net.Socket, reply: Buffer): void {
+  socket.end(reply);
+  setTimeout(destroySocket, LINGER_MS, socket).unref();
 }
 
 export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
   const maxLine = settings.maxLine;
   const idleMs = Math.max(1, Math.round(settings.idleTimeout * 1000));
+  const lineMs = Math.max(1, Math.round(settings.lineTimeout * 1000));
+  // Before the first byte only one timer runs: the socket's own idle timer, at whichever of the
+  // two limits comes first.
+  const firstTimeoutMs = Math.min(idleMs, lineMs);
   const servers = new Set<net.Server>();
+  const timeouts = new EventCounter(log, 'info', LOG.LINE_TIMEOUTS, { protocol: 'line', limit_s: settings.lineTimeout });
+
+  /** Leaves the Pending state: stops its deadline. Every path out of Pending goes through here. */
+  function settle(socket: LineSocket, pending: Pending): void {
+    socket[kState] = null;
+    if (pending.timer !== null) clearTimeout(pending.timer);
+    pending.timer = null;
+  }
+
+  function answer(socket: LineSocket, result: LineResult): void {
+    socket[kState] = null;
+    if (result.kind === 'too-long') refuse(socket, ERR_TOO_LONG);
+    else send(socket, reverseUtf8(result.bytes, true) ?? ERR_INVALID_UTF8);
+  }
+
+  function lineTimedOut(socket: LineSocket): void {
+    const state = socket[kState];
+    if (state === null || state === undefined) return;
+    if (state instanceof Pending) settle(socket, state);
+    else socket[kState] = null;
+    timeouts.note();
+    // The trickler may still be sending: linger so that our reply is not lost to a reset.
+    refuse(socket, ERR_LINE_TIMEOUT);
+  }
+
+  function onLineDeadline(socket: LineSocket): void {
+    try {
+      lineTimedOut(socket);
+    } catch (err) {
+      failed(socket, err);
+    }
+  }
+
+  // The socket's idle timer: silence for idle-timeout, or (before the first byte) line-timeout.
+  function onTimeout(this: LineSocket): void {
+    const state = this[kState];
+    if (state === null || state === undefined) {
+      this.destroy();
+      return;
+    }
+    const acceptedAt = typeof state === 'number' ? state : state.acceptedAt;
+    // Timers fire late, never early; the 1 ms covers rounding of lineMs.
+    if (performance.now() - acceptedAt >= lineMs - 1) lineTimedOut(this);
+    else {
+      if (state instanceof Pending) settle(this, state);
+      this.destroy();
+    }
+  }
 
   // A handler must never throw: an exception here would reach uncaughtException and the worker.
-  function failed(socket: net.Socket, err: unknown): void {
+  function failed(socket: LineSocket, err: unknown): void {
     log.error(LOG.HANDLER_ERROR, { protocol: 'line', error: String(err) });
+    const state = socket[kState];
+    if (state instanceof Pending) settle(socket, state);
     socket.destroy();
   }
 
   function onData(this: LineSocket, chunk: Buffer): void {
     try {
-      let reader = this[kReader];
-      if (reader === null) return;
-      if (reader === undefined) reader = new LineReader(maxLine);
-      const result = reader.push(chunk);
-      if (result === null) this[kReader] = reader;
-      else answer(this, result);
+      const state = this[kState];
+      if (state === null || state === undefined) return;
+      if (typeof state === 'number') {
+        // The first chunk: almost always the whole line (the hot path).
+        const reader = new LineReader(maxLine);
+        const result = reader.push(chunk);
+        if (result !== null) return answer(this, result);
+        const pending = new Pending(reader, state);
+        this[kState] = pending;
+        pending.timer = setTimeout(onLineDeadline, Math.max(0, state + lineMs - performance.now()), this);
+        this.once('close', onPendingClose);
+        return;
+      }
+      const result = state.reader.push(chunk);
+      if (result !== null) {
+        settle(this, state);
+        answer(this, result);
+      }
     } catch (err) {
       failed(this, err);
     }
   }
 
+  // A line spanning chunks that never got its answer (reset, error, idle close, destroy).
+  function onPendingClose(this: LineSocket): void {
+    const state = this[kState];
+    if (state instanceof Pending) settle(this, state);
+  }
+
   // The client half-closed (allowHalfOpen): a last line without "\n" is still answered.
   function onEnd(this: LineSocket): void {
     try {
-      const reader = this[kReader];
-      if (reader === null) return;
-      answer(this, reader === undefined ? EMPTY_LINE : reader.end());
+      const state = this[kState];
+      if (state === null || state === undefined) return;
+      if (typeof state === 'number') return answer(this, EMPTY_LINE);
+      settle(this, state);
+      answer(this, state.reader.end());
     } catch (err) {
       failed(this, err);
     }
@@ -102,12 +182,13 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
     log.debug(LOG.CLIENT_ERROR, { protocol: 'line', code: err.code ?? err.message });
   }
 
-  function onConnection(socket: net.Socket): void {
+  function onConnection(socket: LineSocket): void {
+    socket[kState] = performance.now();
     socket.on('error', onError);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('timeout', onTimeout);
-    socket.setTimeout(idleMs);
+    socket.setTimeout(firstTimeoutMs);
   }
 
   const protocol: Protocol = {
@@ -121,10 +202,11 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
       const closing: Promise<void>[] = [];
       for (const server of servers) {
         // close()'s callback runs once the last connection is gone, or at once (with
-        // ERR_SERVER_NOT_RUNNING, which is fine here) for a server that never listened.
+        // ERR_SERVER_NOT_RUNNING, which is fine here) for a server that never listened. Open
+        // connections are bounded by line-timeout (no line yet) and LINGER_MS (answered).
         closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
       }
-      return Promise.all(closing).then(() => undefined);
+      return Promise.all(closing).then(() => timeouts.flush());
     },
   };
   return protocol;

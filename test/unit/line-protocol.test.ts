@@ -21,6 +21,7 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     bootTimeout: 30,
     maxLine: 64 * 1024,
     idleTimeout: 10,
+    lineTimeout: 5,
     name: 'RAAS',
     logFile: null,
     config: null,
@@ -175,6 +176,44 @@ test('a silent client is disconnected after idle-timeout', async () => {
     assert.equal(await reply(port, ['a', { wait: 100 }, 'b', { wait: 100 }, 'c\n']), 'cba\n');
     const stalled = await talk(port, ['abc']);
     assert.equal(stalled.data.length, 0);
+  } finally {
+    await protocol.drain();
+  }
+});
+
+test('a trickling client is bounded by line-timeout in total, not by idle-timeout per byte', async () => {
+  const { protocol, port } = await start({ idleTimeout: 0.3, lineTimeout: 0.6 });
+  try {
+    // One byte every 50 ms never trips the idle timer; it would take 40 s to finish this line.
+    const trickle: Step[] = [];
+    for (let i = 0; i < 800; i++) trickle.push('x', { wait: 50 });
+    const outcome = await talk(port, trickle);
+    assert.equal(outcome.error, null);
+    assert.equal(outcome.data.toString(), 'ERR line timeout\n');
+    assert.ok(outcome.ms >= 550 && outcome.ms < 5000, `answered after ${outcome.ms} ms`);
+    // A line completed before the deadline is answered, however it was chunked.
+    assert.equal(await reply(port, ['a', { wait: 100 }, 'b', { wait: 100 }, 'c\n']), 'cba\n');
+    // Half-close still answers a last line without newline.
+    assert.equal(await reply(port, ['ab', { wait: 50 }, 'c', { end: true }]), 'cba\n');
+    // Idle-timeout still closes a stalled client silently, before the line deadline.
+    const stalled = await talk(port, ['abc']);
+    assert.equal(stalled.data.length, 0);
+    assert.ok(stalled.ms < 550, `idle close after ${stalled.ms} ms`);
+  } finally {
+    await protocol.drain();
+  }
+});
+
+test('a silent client gets ERR line timeout when line-timeout is the shorter limit', async () => {
+  const { protocol, port } = await start({ idleTimeout: 10, lineTimeout: 0.3 });
+  try {
+    const silent = await talk(port, []);
+    assert.equal(silent.data.toString(), 'ERR line timeout\n');
+    assert.ok(silent.ms >= 250 && silent.ms < 5000, `answered after ${silent.ms} ms`);
+    const partial = await talk(port, ['abc']);
+    assert.equal(partial.data.toString(), 'ERR line timeout\n');
+    // The too-long answer still wins over the deadline for a big line.
+    assert.equal(await reply(port, ['y'.repeat(70 * 1024) + '\n']), 'ERR line too long\n');
   } finally {
     await protocol.drain();
   }
