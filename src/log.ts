@@ -52,6 +52,8 @@ export const LOG = {
   HANDLER_ERROR: 'handler-error',
   /** Line clients that missed line-timeout (rate-limited: count since the last line, total). */
   LINE_TIMEOUTS: 'line-timeouts',
+  /** Line clients refused because line-buffer-limit was reached (rate-limited like LINE_TIMEOUTS). */
+  LINE_BUFFER_FULL: 'line-buffer-full',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -47,6 +47,7 @@ export interface Settings {
   maxLine: number;
   idleTimeout: number;
   lineTimeout: number;
+  lineBufferLimit: number;
   name: string;
   logFile: string | null;
   config: string | null;
@@ -162,6 +163,17 @@ export const SETTINGS: readonly SettingSpec[] = [
     min: 0.01,
     metavar: 'S',
     help: 'A line-protocol client must send its whole line within this long of being accepted, else it gets "ERR line timeout" and is closed (bounds a client trickling one byte per idle period).',
+  },
+  {
+    key: 'lineBufferLimit',
+    name: 'line-buffer-limit',
+    env: ['RAAS_LINE_BUFFER_LIMIT'],
+    kind: 'bytes',
+    default: 16 * MiB,
+    min: 1 * KiB,
+    max: 4096 * MiB,
+    metavar: 'BYTES',
+    help: 'Most bytes one worker holds in unfinished lines (all line clients together); a client whose bytes would go over it gets "ERR server busy" and is closed.',
   },
   {
     key: 'name',

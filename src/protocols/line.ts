@@ -7,12 +7,14 @@
 // first byte, a Pending record only when the line spans several chunks, null once answered.
 //
 // Hostile clients are bounded: idle-timeout (silence), line-timeout (accept to whole line: a
-// client trickling one byte per idle period), max-line (size).
+// client trickling one byte per idle period), max-line (size of one line) and line-buffer-limit
+// (bytes of all unfinished lines of the worker together: many clients each holding a big partial
+// line).
 
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LOG } from '../log.js';
-import type { Protocol, ProtocolFactory } from './types.js';
+import type { Protocol, ProtocolContext } from './types.js';
 import { LineReader, type LineResult } from './line-reader.js';
 import { reverseUtf8 } from './reverse.js';
 import { EventCounter } from './event-counter.js';
@@ -20,6 +22,7 @@ import { EventCounter } from './event-counter.js';
 const ERR_TOO_LONG = Buffer.from('ERR line too long\n');
 const ERR_INVALID_UTF8 = Buffer.from('ERR invalid UTF-8\n');
 const ERR_LINE_TIMEOUT = Buffer.from('ERR line timeout\n');
+const ERR_SERVER_BUSY = Buffer.from('ERR server busy\n');
 const EMPTY_LINE: LineResult = Object.freeze({ kind: 'line', bytes: Buffer.alloc(0) });
 
 /**
@@ -32,6 +35,8 @@ const LINGER_MS = 2000;
 /** A line that spans chunks: its reader, when the connection was accepted, its deadline timer. */
 class Pending {
   timer: NodeJS.Timeout | null = null;
+  /** This line's share of the worker's buffered bytes. */
+  buffered = 0;
   constructor(
     readonly reader: LineReader,
     readonly acceptedAt: number,
@@ -68,7 +73,12 @@ function refuse(socket: net.Socket, reply: Buffer): void {
   setTimeout(destroySocket, LINGER_MS, socket).unref();
 }
 
-export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
+export interface LineProtocol extends Protocol {
+  /** Bytes held in unfinished lines right now (the line-buffer-limit account), for tests. */
+  bufferedBytes(): number;
+}
+
+export function createLineProtocol({ settings, log }: ProtocolContext): LineProtocol {
   const maxLine = settings.maxLine;
   const idleMs = Math.max(1, Math.round(settings.idleTimeout * 1000));
   const lineMs = Math.max(1, Math.round(settings.lineTimeout * 1000));
@@ -76,13 +86,34 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
   // two limits comes first.
   const firstTimeoutMs = Math.min(idleMs, lineMs);
   const servers = new Set<net.Server>();
+  const bufferLimit = settings.lineBufferLimit;
+  /** Bytes held by every Pending line of this worker (one line protocol per worker). */
+  let buffered = 0;
   const timeouts = new EventCounter(log, 'info', LOG.LINE_TIMEOUTS, { protocol: 'line', limit_s: settings.lineTimeout });
+  const busy = new EventCounter(log, 'warn', LOG.LINE_BUFFER_FULL, { protocol: 'line', limit: bufferLimit });
 
-  /** Leaves the Pending state: stops its deadline. Every path out of Pending goes through here. */
+  /**
+   * Leaves the Pending state: stops its deadline and gives its bytes back to the worker's
+   * account. Every path out of Pending (answer, error, timeout, reset, close) goes through here.
+   */
   function settle(socket: LineSocket, pending: Pending): void {
     socket[kState] = null;
     if (pending.timer !== null) clearTimeout(pending.timer);
     pending.timer = null;
+    buffered -= pending.buffered;
+    pending.buffered = 0;
+  }
+
+  /** Charges the line's growth to the worker; false (and the client refused) when over the cap. */
+  function charge(socket: LineSocket, pending: Pending): boolean {
+    const now = pending.reader.buffered;
+    buffered += now - pending.buffered;
+    pending.buffered = now;
+    if (buffered <= bufferLimit) return true;
+    settle(socket, pending);
+    busy.note();
+    refuse(socket, ERR_SERVER_BUSY);
+    return false;
   }
 
   function answer(socket: LineSocket, result: LineResult): void {
@@ -144,12 +175,14 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
         if (result !== null) return answer(this, result);
         const pending = new Pending(reader, state);
         this[kState] = pending;
-        pending.timer = setTimeout(onLineDeadline, Math.max(0, state + lineMs - performance.now()), this);
         this.once('close', onPendingClose);
+        if (!charge(this, pending)) return;
+        pending.timer = setTimeout(onLineDeadline, Math.max(0, state + lineMs - performance.now()), this);
         return;
       }
       const result = state.reader.push(chunk);
-      if (result !== null) {
+      if (result === null) charge(this, state);
+      else {
         settle(this, state);
         answer(this, result);
       }
@@ -191,7 +224,9 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
     socket.setTimeout(firstTimeoutMs);
   }
 
-  const protocol: Protocol = {
+  const protocol: LineProtocol = {
+    bufferedBytes: () => buffered,
+
     createServer(): net.Server {
       const server = net.createServer({ allowHalfOpen: true }, onConnection);
       servers.add(server);
@@ -206,8 +241,11 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
         // connections are bounded by line-timeout (no line yet) and LINGER_MS (answered).
         closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
       }
-      return Promise.all(closing).then(() => timeouts.flush());
+      return Promise.all(closing).then(() => {
+        timeouts.flush();
+        busy.flush();
+      });
     },
   };
   return protocol;
-};
+}

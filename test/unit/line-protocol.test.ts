@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Settings } from '../../src/config/settings.js';
 import { Logger } from '../../src/log.js';
-import { createLineProtocol } from '../../src/protocols/line.js';
+import { createLineProtocol, type LineProtocol } from '../../src/protocols/line.js';
 import type { Protocol } from '../../src/protocols/types.js';
 
 function settings(overrides: Partial<Settings> = {}): Settings {
@@ -22,6 +22,7 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     maxLine: 64 * 1024,
     idleTimeout: 10,
     lineTimeout: 5,
+    lineBufferLimit: 16 * 1024 * 1024,
     name: 'RAAS',
     logFile: null,
     config: null,
@@ -40,8 +41,8 @@ function settings(overrides: Partial<Settings> = {}): Settings {
 
 const log = new Logger({ role: 'test', pid: process.pid });
 
-async function start(overrides: Partial<Settings>): Promise<{ protocol: Protocol; port: number }> {
-  const protocol = await createLineProtocol({ settings: settings(overrides), log, slot: 0 });
+async function start(overrides: Partial<Settings>): Promise<{ protocol: LineProtocol; port: number }> {
+  const protocol = createLineProtocol({ settings: settings(overrides), log, slot: 0 });
   const server = protocol.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { protocol, port: (server.address() as AddressInfo).port };
@@ -214,6 +215,86 @@ test('a silent client gets ERR line timeout when line-timeout is the shorter lim
     assert.equal(partial.data.toString(), 'ERR line timeout\n');
     // The too-long answer still wins over the deadline for a big line.
     assert.equal(await reply(port, ['y'.repeat(70 * 1024) + '\n']), 'ERR line too long\n');
+  } finally {
+    await protocol.drain();
+  }
+});
+
+/** A client that sends `first`, then waits for `finish()` to send the rest; resolves with all it received. */
+function holder(port: number, first: Buffer): { received: Promise<Outcome>; connected: Promise<void>; finish(rest: string): void; gotData: () => boolean } {
+  const began = Date.now();
+  const chunks: Buffer[] = [];
+  let error: string | null = null;
+  const socket = net.connect(port, '127.0.0.1');
+  const connected = new Promise<void>((resolve) => socket.once('connect', () => socket.write(first, () => resolve())));
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
+  const received = new Promise<Outcome>((resolve) =>
+    socket.on('close', () => resolve({ data: Buffer.concat(chunks), error, ms: Date.now() - began })),
+  );
+  return { received, connected, finish: (rest) => socket.write(rest), gotData: () => chunks.length > 0 };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+test('many clients holding partial lines: over line-buffer-limit they get ERR server busy, the rest are served, the account returns to 0', async () => {
+  const limit = 64 * 1024;
+  const lineBytes = 1000;
+  const { protocol, port } = await start({ lineBufferLimit: limit, lineTimeout: 60, idleTimeout: 60 });
+  try {
+    const clients = Array.from({ length: 300 }, (_, i) => {
+      const first = Buffer.from(`${String(i).padStart(4, '0')}:`.padEnd(lineBytes, 'x'));
+      return { i, first, client: holder(port, first) };
+    });
+    await Promise.all(clients.map((c) => c.client.connected));
+    // Every client is either held (its bytes on the account) or refused (it got a reply).
+    await until(
+      () => protocol.bufferedBytes() + clients.filter((c) => c.client.gotData()).length * lineBytes === clients.length * lineBytes,
+      'every partial line to be held or refused',
+    );
+    const held = clients.filter((c) => !c.client.gotData());
+    const refused = clients.filter((c) => c.client.gotData());
+    assert.ok(held.length * lineBytes <= limit, `${held.length} lines held, over the limit`);
+    assert.ok(held.length >= 50, `only ${held.length} lines held`);
+    assert.equal(protocol.bufferedBytes(), held.length * lineBytes);
+    for (const c of refused) assert.equal((await c.client.received).data.toString(), 'ERR server busy\n');
+    // The held clients finish their lines and get correct answers.
+    for (const c of held) c.client.finish(`${c.i}\n`);
+    for (const c of held) {
+      const outcome = await c.client.received;
+      const line = c.first.toString() + String(c.i);
+      assert.equal(outcome.data.toString(), [...line].reverse().join('') + '\n');
+    }
+    await until(() => protocol.bufferedBytes() === 0, 'the account to return to 0');
+    // Resets, half-closes, timeouts and too-long lines give their bytes back too.
+    await talk(port, ['x'.repeat(30_000), { wait: 20 }, { reset: true }]);
+    assert.equal(await reply(port, ['y'.repeat(30_000), { wait: 20 }, { end: true }]), 'y'.repeat(30_000) + '\n');
+    assert.equal(await reply(port, ['z'.repeat(60_000), { wait: 20 }, 'z'.repeat(10_000), '\n']), 'ERR line too long\n');
+    await until(() => protocol.bufferedBytes() === 0, 'the account to return to 0 after resets');
+    // New partial lines fit again: as many as before.
+    const again = Array.from({ length: held.length }, (_, i) => holder(port, Buffer.alloc(lineBytes, 0x61 + (i % 26))));
+    await Promise.all(again.map((c) => c.connected));
+    await until(() => protocol.bufferedBytes() === again.length * lineBytes, 'the new partial lines to be held');
+    for (const c of again) c.finish('\n');
+    for (const c of again) assert.equal((await c.received).data.length, lineBytes + 1);
+    await until(() => protocol.bufferedBytes() === 0, 'the account to return to 0 at the end');
+  } finally {
+    await protocol.drain();
+  }
+});
+
+test('a line timeout gives the line\'s bytes back', async () => {
+  const { protocol, port } = await start({ lineTimeout: 0.2, idleTimeout: 10 });
+  try {
+    const outcome = await talk(port, ['x'.repeat(5000), { wait: 1000 }]);
+    assert.equal(outcome.data.toString(), 'ERR line timeout\n');
+    await until(() => protocol.bufferedBytes() === 0, 'the account to return to 0');
   } finally {
     await protocol.drain();
   }
