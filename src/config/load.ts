@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { coerceSetting, defaultOf } from './coerce.js';
 import { SettingError } from './errors.js';
-import { SETTINGS, type SettingSpec, type Settings } from './settings.js';
+import { SETTINGS, checkSettingCombinations, type SettingSpec, type Settings } from './settings.js';
 
 export type SettingSource = 'default' | 'file' | 'env' | 'flag';
 
@@ -140,6 +140,7 @@ export function settingsFrom(layers: Layers): { settings: Settings; sources: Rec
     settings[spec.key] = values[0];
     sources[spec.key] = (candidates[0] as { source: SettingSource }).source;
   }
+  checkSettingCombinations(settings as unknown as Settings);
   return { settings: settings as unknown as Settings, sources: sources as Record<keyof Settings, SettingSource> };
 }
 

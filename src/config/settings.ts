@@ -4,6 +4,7 @@
 // Runs in: master and control commands (workers receive the resolved values from the master).
 
 import * as os from 'node:os';
+import { SettingError } from './errors.js';
 
 export type SettingKind =
   | 'int' // whole number
@@ -57,6 +58,8 @@ export interface Settings {
   maxBody: number;
   maxHeaderSize: number;
   headersTimeout: number;
+  requestTimeout: number;
+  bodyTimeout: number;
   keepAliveTimeout: number;
   accessLog: string | null;
   accessLogFormat: 'combined' | 'json';
@@ -266,6 +269,26 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'An HTTP client that has not sent its whole request head within this gets 408 (slowloris).',
   },
   {
+    key: 'requestTimeout',
+    name: 'request-timeout',
+    env: ['RAAS_REQUEST_TIMEOUT'],
+    kind: 'seconds',
+    default: 60,
+    min: 0.1,
+    metavar: 'S',
+    help: 'An HTTP client that has not sent its whole request (head and body) within this gets 408; at least headers-timeout.',
+  },
+  {
+    key: 'bodyTimeout',
+    name: 'body-timeout',
+    env: ['RAAS_BODY_TIMEOUT'],
+    kind: 'seconds',
+    default: 30,
+    min: 0.01,
+    metavar: 'S',
+    help: 'An HTTP client that sends nothing of its request body for this long (between two reads, like nginx\'s client_body_timeout) gets 408 and is closed.',
+  },
+  {
     key: 'keepAliveTimeout',
     name: 'keep-alive-timeout',
     env: ['RAAS_KEEP_ALIVE_TIMEOUT'],
@@ -296,3 +319,15 @@ export const SETTINGS: readonly SettingSpec[] = [
     help: 'Access log format: Apache/nginx combined, or JSON lines.',
   },
 ];
+
+/**
+ * Rules between settings, checked after each one is valid on its own: the message names both.
+ * Throws SettingError (naming the first setting) when a rule is broken.
+ */
+export function checkSettingCombinations(settings: Settings): void {
+  if (settings.requestTimeout < settings.headersTimeout) {
+    throw new SettingError('request-timeout', settings.requestTimeout, 'at least headers-timeout', {
+      message: `setting "request-timeout" (${settings.requestTimeout}s) must be at least setting "headers-timeout" (${settings.headersTimeout}s): the whole request cannot have less time than its head`,
+    });
+  }
+}

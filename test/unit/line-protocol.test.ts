@@ -32,6 +32,8 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     maxBody: 1024 * 1024,
     maxHeaderSize: 16 * 1024,
     headersTimeout: 10,
+    requestTimeout: 60,
+    bodyTimeout: 30,
     keepAliveTimeout: 5,
     accessLog: null,
     accessLogFormat: 'combined',

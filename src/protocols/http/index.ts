@@ -13,6 +13,7 @@ import { IdleCloser } from './idle-closer.js';
 import { loadApp, type LoadedApp } from './app.js';
 import { createBuiltinHandler, type BuiltinHandler } from './builtin.js';
 import { closeServer, onClientError, serverOptions } from './server.js';
+import { guardServer } from './guard.js';
 
 /** While draining, a keep-alive connection idle this long (no byte, no response) is closed. */
 const IDLE_SWEEP_MS = 250;
@@ -44,6 +45,7 @@ export class HttpProtocol implements Protocol {
 
   createServer(): net.Server {
     const server = http.createServer(serverOptions(this.settings));
+    guardServer(server, { settings: this.settings, log: this.log });
     // Registering 'checkContinue' turns off node's automatic "100 Continue", so the built-in
     // POST /reverse can refuse an oversized declared body (413) before the client uploads it.
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));

@@ -1,5 +1,5 @@
 // Builds one node:http server for a listener: limits and timeouts from the settings, and the
-// answer to requests llhttp refuses (431, 408, 400) before any handler sees them.
+// answer to requests llhttp refuses (431, 408, 400, 505) before any handler sees them.
 // Runs in: workers.
 
 import * as http from 'node:http';
@@ -15,9 +15,11 @@ export function serverOptions(settings: Settings): http.ServerOptions {
   return {
     maxHeaderSize: settings.maxHeaderSize,
     headersTimeout,
-    // Node's default (5 min) for the whole request incl. body; node throws if it is below
-    // headersTimeout, hence the max.
-    requestTimeout: Math.max(300_000, headersTimeout),
+    // The whole request, body included (node's default is 5 min); the settings check that it is
+    // not below headersTimeout (node would throw). Enforced by the same timer as headersTimeout.
+    requestTimeout: Math.max(headersTimeout, Math.round(settings.requestTimeout * 1000)),
+    // RFC 9112: an HTTP/1.1 request without Host is a 400 (node's default since 20, said here).
+    requireHostHeader: true,
     // 0 would mean "never time out" to node; for RAAS it means "no keep-alive" (index.ts).
     keepAliveTimeout: Math.round(settings.keepAliveTimeout * 1000),
     // Node enforces headersTimeout only when this timer fires (default every 30 s, so a
@@ -25,6 +27,9 @@ export function serverOptions(settings: Settings): http.ServerOptions {
     connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeout / 2))),
   };
 }
+
+/** The code of the error guard.ts reports when a request body stalls for body-timeout. */
+export const BODY_TIMEOUT = 'RAAS_BODY_TIMEOUT';
 
 /** The status answering a client error, or null when there is nobody to answer (a reset). */
 export function statusFor(code: string): number | null {
@@ -34,6 +39,8 @@ export function statusFor(code: string): number | null {
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
       return 413;
     case 'ERR_HTTP_REQUEST_TIMEOUT': // headersTimeout or requestTimeout expired
+      return 408;
+    case BODY_TIMEOUT: // body-timeout: the body stalled (guard.ts)
       return 408;
     default:
       return code.startsWith('HPE_') ? 400 : null;

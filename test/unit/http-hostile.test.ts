@@ -1,0 +1,66 @@
+// Tests of RAAS's answers to hostile or broken HTTP clients that node:http alone lets through
+// (src/protocols/http/guard.ts, server.ts): stalled bodies, whole-request deadlines. Raw sockets
+// over 127.0.0.1.
+// Runs in: the test runner, which plays both the worker (the protocol's servers) and the clients.
+
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { SettingError } from '../../src/config/errors.js';
+import { parseArgv, settingsFrom } from '../../src/config/load.js';
+import { raw, start, type Running } from '../fixtures/http-helpers.js';
+
+const running: Running[] = [];
+after(async () => {
+  await Promise.all(running.map((r) => r.protocol.drain()));
+});
+async function server(overrides: Parameters<typeof start>[0]): Promise<Running> {
+  const r = await start(overrides);
+  running.push(r);
+  return r;
+}
+
+test('a body that stalls after its head gets 408 after body-timeout, and the connection closes', async () => {
+  const srv = await server({ bodyTimeout: 0.3 });
+  const out = await raw(srv.port, ['POST /reverse HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc'], 10_000);
+  assert.match(out.text, /^HTTP\/1\.1 408 /);
+  assert.ok(out.closed);
+  assert.ok(out.ms >= 250 && out.ms < 8000, `408 after ${out.ms} ms`);
+  assert.ok(srv.logs().some((l) => l.event === 'client-error' && l.code === 'RAAS_BODY_TIMEOUT' && l.status === '408'));
+  // Chunked: stalls between chunks count the same.
+  const chunked = await raw(srv.port, ['POST /reverse HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n'], 10_000);
+  assert.match(chunked.text, /^HTTP\/1\.1 408 /);
+  assert.ok(chunked.closed);
+});
+
+test('a slow body that never pauses for body-timeout is served', async () => {
+  const srv = await server({ bodyTimeout: 0.5 });
+  const steps: (string | number)[] = ['POST /reverse HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\nConnection: close\r\n\r\n'];
+  for (const c of 'abcdefgh') steps.push(100, c);
+  const out = await raw(srv.port, steps, 10_000);
+  assert.match(out.text, /^HTTP\/1\.1 200 [^]*\r\n\r\nhgfedcba$/);
+});
+
+test('request-timeout bounds a body that trickles just fast enough for body-timeout', async () => {
+  const srv = await server({ headersTimeout: 0.5, requestTimeout: 1, bodyTimeout: 5 });
+  const steps: (string | number)[] = ['POST /reverse HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n'];
+  for (let i = 0; i < 100; i++) steps.push(100, 'x');
+  const out = await raw(srv.port, steps, 15_000);
+  assert.match(out.text, /^HTTP\/1\.1 408 /);
+  assert.ok(out.closed);
+  assert.ok(out.ms >= 900 && out.ms < 9000, `408 after ${out.ms} ms`);
+});
+
+test('request-timeout below headers-timeout is refused, naming both settings', () => {
+  assert.throws(
+    () => settingsFrom({ cwd: '/', flags: parseArgv(['--request-timeout', '5', '--headers-timeout', '10']).values }),
+    (err: unknown) => {
+      assert.ok(err instanceof SettingError);
+      assert.equal(err.setting, 'request-timeout');
+      assert.match(err.message, /"request-timeout"/);
+      assert.match(err.message, /"headers-timeout"/);
+      return true;
+    },
+  );
+  const ok = settingsFrom({ cwd: '/', flags: parseArgv(['--request-timeout', '10', '--headers-timeout', '10']).values });
+  assert.equal(ok.settings.requestTimeout, 10);
+});
