@@ -5,9 +5,18 @@
 
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { pathToFileURL } from 'node:url';
 import { SettingError } from '../../src/config/errors.js';
 import { parseArgv, settingsFrom } from '../../src/config/load.js';
-import { raw, start, type Running } from '../fixtures/http-helpers.js';
+import { fixture, raw, start, type Running } from '../fixtures/http-helpers.js';
+
+/** The guard fixture app and the list of requests it saw (reset for each test). */
+async function guardApp(): Promise<{ file: string; seen: string[] }> {
+  const file = fixture('http-guard-app.mjs');
+  const mod = (await import(pathToFileURL(file).href)) as { seen: string[] };
+  mod.seen.length = 0;
+  return { file, seen: mod.seen };
+}
 
 const running: Running[] = [];
 after(async () => {
@@ -63,4 +72,32 @@ test('request-timeout below headers-timeout is refused, naming both settings', (
   );
   const ok = settingsFrom({ cwd: '/', flags: parseArgv(['--request-timeout', '10', '--headers-timeout', '10']).values });
   assert.equal(ok.settings.requestTimeout, 10);
+});
+
+test('max-header-size bounds the whole head: many small headers over it get 431 and a close', async () => {
+  const srv = await server({ maxHeaderSize: 16 * 1024 });
+  // 3000 lines "aN: b" = 21 000 bytes of head; node alone counts only names and values (9000).
+  const many = Array.from({ length: 3000 }, (_, i) => `a${i % 10}: b\r\n`).join('');
+  const out = await raw(srv.port, [`GET /healthz HTTP/1.1\r\nHost: x\r\n${many}\r\n`]);
+  assert.match(out.text, /^HTTP\/1\.1 431 /);
+  assert.ok(out.closed);
+  assert.ok(srv.logs().some((l) => l.event === 'client-error' && l.status === '431'));
+  // Just under the limit, with many headers, is still served.
+  const fits = Array.from({ length: 2000 }, (_, i) => `a${i % 10}: b\r\n`).join('');
+  const ok = await raw(srv.port, [`GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${fits}\r\n`]);
+  assert.match(ok.text, /^HTTP\/1\.1 200 /);
+  // One big header over the limit: node's own check, same answer.
+  const big = await raw(srv.port, [`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`]);
+  assert.match(big.text, /^HTTP\/1\.1 431 /);
+});
+
+test('a refused head never reaches the app', async () => {
+  const app = await guardApp();
+  const srv = await server({ app: app.file, maxHeaderSize: 4096 });
+  const many = Array.from({ length: 1000 }, () => `a: b\r\n`).join('');
+  const out = await raw(srv.port, [`GET /refused HTTP/1.1\r\nHost: x\r\n${many}\r\n`]);
+  assert.match(out.text, /^HTTP\/1\.1 431 /);
+  const ok = await raw(srv.port, [`GET /served HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+  assert.match(ok.text, /^HTTP\/1\.1 200 [^]*\r\n\r\napp$/);
+  assert.deepEqual(app.seen, ['GET /served']);
 });
