@@ -51,8 +51,9 @@ test('a slow body that never pauses for body-timeout is served', async () => {
 
 test('request-timeout bounds a body that trickles just fast enough for body-timeout', async () => {
   const srv = await server({ headersTimeout: 0.5, requestTimeout: 1, bodyTimeout: 5 });
-  const steps: (string | number)[] = ['POST /reverse HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n'];
-  for (let i = 0; i < 100; i++) steps.push(100, 'x');
+  // 3 s of trickle (the helper plays every step even after the server closed).
+  const steps: (string | number)[] = ['POST /reverse HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n'];
+  for (let i = 0; i < 30; i++) steps.push(100, 'x');
   const out = await raw(srv.port, steps, 15_000);
   assert.match(out.text, /^HTTP\/1\.1 408 /);
   assert.ok(out.closed);
@@ -100,4 +101,60 @@ test('a refused head never reaches the app', async () => {
   const ok = await raw(srv.port, [`GET /served HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
   assert.match(ok.text, /^HTTP\/1\.1 200 [^]*\r\n\r\napp$/);
   assert.deepEqual(app.seen, ['GET /served']);
+});
+
+test('Host: a duplicate gets 400, a missing one on HTTP/1.1 gets 400, HTTP/1.0 may omit it', async () => {
+  const app = await guardApp();
+  for (const srv of [await server({}), await server({ app: app.file })]) {
+    const dup = await raw(srv.port, ['GET /healthz HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n']);
+    assert.match(dup.text, /^HTTP\/1\.1 400 /);
+    assert.ok(dup.closed);
+    const missing = await raw(srv.port, ['GET /healthz HTTP/1.1\r\n\r\n']);
+    assert.match(missing.text, /^HTTP\/1\.1 400 /);
+    assert.ok(missing.closed);
+    const old = await raw(srv.port, ['GET /healthz HTTP/1.0\r\n\r\n']);
+    assert.match(old.text, /^HTTP\/1\.1 200 /);
+  }
+  assert.deepEqual(app.seen, ['GET /healthz']);
+});
+
+test('an HTTP version other than 1.0 and 1.1 gets 505', async () => {
+  const app = await guardApp();
+  for (const srv of [await server({}), await server({ app: app.file })]) {
+    for (const version of ['HTTP/2.0', 'HTTP/1.2', 'HTTP/0.9', 'HTTP/3.1']) {
+      const out = await raw(srv.port, [`GET /healthz ${version}\r\nHost: x\r\n\r\n`]);
+      assert.match(out.text, /^HTTP\/1\.1 505 /, version);
+      assert.ok(out.closed, version);
+    }
+  }
+  assert.deepEqual(app.seen, []);
+});
+
+test('CONNECT: the built-in endpoints answer 405 with Allow', async () => {
+  const srv = await server({});
+  const out = await raw(srv.port, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n']);
+  assert.match(out.text, /^HTTP\/1\.1 405 /);
+  assert.match(out.text, /\r\nAllow: GET, HEAD, POST\r\n/);
+  assert.ok(out.closed);
+  // The next client is served as usual.
+  const next = await raw(srv.port, ['GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+  assert.match(next.text, /^HTTP\/1\.1 200 /);
+});
+
+test('CONNECT: an app without a connect export answers 405; one with it gets the tunnel', async () => {
+  const plain = await server({ app: fixture('http-plain-app.mjs') });
+  const refused = await raw(plain.port, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n']);
+  assert.match(refused.text, /^HTTP\/1\.1 405 /);
+  assert.match(refused.text, /\r\nAllow: \r\n/);
+  assert.ok(refused.closed);
+
+  const app = await guardApp();
+  const tunnel = await server({ app: app.file });
+  const out = await raw(tunnel.port, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nping', 50, 'pong'], 1500);
+  assert.match(out.text, /^HTTP\/1\.1 200 Connection Established\r\n\r\npingpong$/);
+  assert.deepEqual(app.seen, ['CONNECT example.com:443']);
+  // The guards still apply to CONNECT: a duplicate Host never reaches the app.
+  const dup = await raw(tunnel.port, ['CONNECT example.com:443 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n']);
+  assert.match(dup.text, /^HTTP\/1\.1 400 /);
+  assert.deepEqual(app.seen, ['CONNECT example.com:443']);
 });

@@ -38,6 +38,8 @@ export function statusFor(code: string): number | null {
       return 431;
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
       return 413;
+    case 'HPE_INVALID_VERSION': // llhttp refuses HTTP/1.2, HTTP/3.1...; 2.0 and 0.9 are guard.ts's
+      return 505;
     case 'ERR_HTTP_REQUEST_TIMEOUT': // headersTimeout or requestTimeout expired
       return 408;
     case BODY_TIMEOUT: // body-timeout: the body stalled (guard.ts)
