@@ -67,6 +67,12 @@ function send(socket: net.Socket, reply: Buffer): void {
   }
 }
 
+/** The reply to a line reader's result (pure: the property tests check it against a model). */
+export function replyFor(result: LineResult): Buffer {
+  if (result.kind === 'too-long') return ERR_TOO_LONG;
+  return reverseUtf8(result.bytes, true) ?? ERR_INVALID_UTF8;
+}
+
 /** Half-closes with `reply` and keeps draining the client's input; autoDestroy closes once it half-closes too. */
 function refuse(socket: net.Socket, reply: Buffer): void {
   socket.end(reply);
@@ -119,7 +125,7 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
   function answer(socket: LineSocket, result: LineResult): void {
     socket[kState] = null;
     if (result.kind === 'too-long') refuse(socket, ERR_TOO_LONG);
-    else send(socket, reverseUtf8(result.bytes, true) ?? ERR_INVALID_UTF8);
+    else send(socket, replyFor(result));
   }
 
   function lineTimedOut(socket: LineSocket): void {
