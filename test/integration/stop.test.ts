@@ -46,7 +46,8 @@ async function startTwo(extra: string[] = []): Promise<{ raas: RaasProcess; targ
 
 describe('stopping', () => {
   it('QUIT finishes every accepted request, then exits 0', async () => {
-    const { raas, target } = await startTwo();
+    // line-timeout far away: the half-sent lines must be finished by their clients, not timed out.
+    const { raas, target } = await startTwo(['--line-timeout', '60']);
     const clients = await openHalfRequests(target, 50);
     raas.signal('SIGQUIT');
     await raas.waitFor('both workers draining', () => raas.events(LOG.WORKER_DRAINING).length === 2);
@@ -87,7 +88,7 @@ describe('stopping', () => {
   });
 
   it('a second TERM during a graceful stop makes it immediate', async () => {
-    const { raas, target } = await startTwo(['--shutdown-timeout', '60']);
+    const { raas, target } = await startTwo(['--shutdown-timeout', '60', '--line-timeout', '60']);
     const clients = await openHalfRequests(target, 4);
     raas.signal('SIGTERM');
     await raas.waitFor('both workers draining', () => raas.events(LOG.WORKER_DRAINING).length === 2);

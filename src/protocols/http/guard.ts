@@ -84,7 +84,8 @@ export function refusalOf(req: http.IncomingMessage, maxHead: number): Refusal |
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     head += name.length + (raw[i + 1] as string).length + 3;
-    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+    // The common spellings first: no string allocated per request for the usual "Host".
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) hosts++;
   }
   if (head > maxHead) return HEAD_TOO_LARGE;
   // RFC 9112 3.2: more than one Host field line is a 400 (node keeps the first and drops the rest).
