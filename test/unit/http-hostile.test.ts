@@ -5,6 +5,7 @@
 
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { SettingError } from '../../src/config/errors.js';
 import { parseArgv, settingsFrom } from '../../src/config/load.js';
@@ -127,6 +128,28 @@ test('an HTTP version other than 1.0 and 1.1 gets 505', async () => {
       assert.ok(out.closed, version);
     }
   }
+  // Not a version at all: malformed, 400 (and nothing pipelined after it is served).
+  for (const line of ['GET /healthz HTTP/9.9.9', 'GET /healthz HTTP/1.x', 'GET /healthz HTTP/12.1']) {
+    const out = await raw((await server({})).port, [`${line}\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`]);
+    assert.match(out.text, /^HTTP\/1\.1 400 /, line);
+    assert.equal((out.text.match(/HTTP\/1\.1 /g) ?? []).length, 1, out.text);
+  }
+  // A supported request, then (once answered) an unsupported one on the same connection: 200, then 505.
+  const srv = await server({});
+  const both = await new Promise<string>((resolve) => {
+    const socket = net.connect(srv.port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      // The first answer is complete: now the second request, on the same connection.
+      if (text.endsWith('\r\n\r\nok\n')) socket.write('GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n');
+    });
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => {});
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+  assert.match(both, /^HTTP\/1\.1 200 [^]*HTTP\/1\.1 505 /);
   assert.deepEqual(app.seen, []);
 });
 

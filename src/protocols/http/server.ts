@@ -31,15 +31,26 @@ export function serverOptions(settings: Settings): http.ServerOptions {
 /** The code of the error guard.ts reports when a request body stalls for body-timeout. */
 export const BODY_TIMEOUT = 'RAAS_BODY_TIMEOUT';
 
-/** The status answering a client error, or null when there is nobody to answer (a reset). */
-export function statusFor(code: string): number | null {
+/**
+ * A well-formed request line with a version other than 1.0 and 1.1 (llhttp refuses HTTP/1.2 and
+ * HTTP/3.1; guard.ts answers 2.0 and 0.9, which it lets through). Only the bytes llhttp was
+ * parsing are known: a request line cut across reads is taken as malformed (400).
+ */
+const UNSUPPORTED_VERSION_LINE = /(?:^|\n)[!-~]+ [!-~]+ HTTP\/(?!1\.[01]\r)[0-9]\.[0-9]\r\n/;
+
+/**
+ * The status answering a client error, or null when there is nobody to answer (a reset).
+ * `rawPacket`: the bytes llhttp was parsing, when it tells 505 (a version we do not speak) from
+ * 400 (no version at all, "HTTP/9.9.9").
+ */
+export function statusFor(code: string, rawPacket?: Buffer): number | null {
   switch (code) {
+    case 'HPE_INVALID_VERSION':
+      return rawPacket !== undefined && UNSUPPORTED_VERSION_LINE.test(rawPacket.toString('latin1')) ? 505 : 400;
     case 'HPE_HEADER_OVERFLOW':
       return 431;
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
       return 413;
-    case 'HPE_INVALID_VERSION': // llhttp refuses HTTP/1.2, HTTP/3.1...; 2.0 and 0.9 are guard.ts's
-      return 505;
     case 'ERR_HTTP_REQUEST_TIMEOUT': // headersTimeout or requestTimeout expired
       return 408;
     case BODY_TIMEOUT: // body-timeout: the body stalled (guard.ts)
@@ -61,7 +72,7 @@ export function onClientError(err: NodeJS.ErrnoException, socket: net.Socket, lo
   if (answered.has(socket)) return;
   answered.add(socket);
   const code = err.code ?? 'UNKNOWN';
-  const status = statusFor(code);
+  const status = statusFor(code, (err as { rawPacket?: Buffer }).rawPacket);
   if (status === null) {
     log.debug(LOG.CLIENT_ERROR, { code, remote: socket.remoteAddress });
     socket.destroy();
