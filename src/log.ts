@@ -50,6 +50,8 @@ export const LOG = {
   UNCAUGHT: 'uncaught-exception',
   CLIENT_ERROR: 'client-error',
   HANDLER_ERROR: 'handler-error',
+  /** The app module exports no app: it calls listen() itself and gets RAAS's sockets (zero-code mode). */
+  APP_SELF_SERVING: 'app-self-serving',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -58,6 +58,7 @@ export interface Settings {
   keepAliveTimeout: number;
   accessLog: string | null;
   accessLogFormat: 'combined' | 'json';
+  workerNodeArgs: string[];
 }
 
 const KiB = 1024;
@@ -271,5 +272,17 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'combined',
     metavar: 'FORMAT',
     help: 'Access log format: Apache/nginx combined, or JSON lines.',
+  },
+  {
+    key: 'workerNodeArgs',
+    name: 'worker-node-args',
+    env: ['RAAS_WORKER_NODE_ARGS'],
+    kind: 'list',
+    default: [],
+    defaultText: 'none',
+    metavar: 'FLAGS',
+    help:
+      'Node flags for worker processes only, e.g. "--max-old-space-size=512 --enable-source-maps" ' +
+      '(space-separated; repeat or comma-separate for more). Only flags NODE_OPTIONS accepts, written --flag=value.',
   },
 ];

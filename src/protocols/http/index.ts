@@ -1,18 +1,23 @@
 // The HTTP/1.1 protocol: node:http servers (llhttp parses; keep-alive, pipelining, chunked
 // bodies and 100-continue are node's) serving either the built-in /reverse and /healthz
 // endpoints or the user's `app` module, with a graceful drain and an optional access log.
+// A zero-code app (one that calls listen() itself) brings its own servers instead: RAAS hands
+// them its sockets (listen-router.ts) and drains them the same way.
 // Runs in: workers.
 
 import * as http from 'node:http';
 import type * as net from 'node:net';
+import * as tls from 'node:tls';
 import { LOG, type Logger } from '../../log.js';
 import type { Settings } from '../../config/settings.js';
 import type { Protocol, ProtocolContext, ProtocolFactory } from '../types.js';
 import { AccessLog } from './access-log.js';
 import { IdleCloser } from './idle-closer.js';
-import { loadApp, type LoadedApp } from './app.js';
+import { importApp, recogniseApp, type LoadedApp, type SelfServingApp } from './app.js';
 import { createBuiltinHandler, type BuiltinHandler } from './builtin.js';
+import { ListenRouter } from './listen-router.js';
 import { closeServer, onClientError, serverOptions } from './server.js';
+import type { WorkerListener } from '../../ipc.js';
 
 /** While draining, a keep-alive connection idle this long (no byte, no response) is closed. */
 const IDLE_SWEEP_MS = 250;
@@ -20,26 +25,39 @@ const IDLE_SWEEP_MS = 250;
 export class HttpProtocol implements Protocol {
   private readonly settings: Settings;
   private readonly log: Logger;
-  private readonly servers: http.Server[] = [];
+  private readonly servers: net.Server[] = [];
   private readonly builtin: BuiltinHandler | null;
   private draining = false;
   private readonly noKeepAlive: boolean;
-  private readonly idle = new IdleCloser();
   private drained: Promise<void> | null = null;
+  /** The exported app (export mode), or null for the built-in endpoints. */
+  private readonly app: LoadedApp | null;
+  private readonly hooks: LoadedApp | SelfServingApp | null;
 
   constructor(
-    ctx: ProtocolContext,
-    private readonly app: LoadedApp | null,
+    private readonly ctx: ProtocolContext,
+    app: LoadedApp | SelfServingApp | null,
     private readonly accessLog: AccessLog | null,
+    /** Zero-code mode: the app's own servers, taken from its listen() calls. */
+    private readonly router: ListenRouter | null = null,
+    private readonly idle = new IdleCloser(),
   ) {
     this.settings = ctx.settings;
     this.log = ctx.log;
     installDrainHook();
     this.noKeepAlive = ctx.settings.keepAliveTimeout === 0;
+    this.hooks = app;
+    this.app = app !== null && app.kind !== 'self' ? app : null;
     this.builtin =
       app === null
         ? createBuiltinHandler({ maxBody: ctx.settings.maxBody, isDraining: () => this.draining })
         : null;
+  }
+
+  /** Zero-code mode: the app listens on `listener` itself; resolves once it does. */
+  appListens(listener: WorkerListener): Promise<void> | null {
+    if (this.router === null || this.hooks?.kind !== 'self') return null;
+    return this.router.whenListening(listener)?.then(() => undefined) ?? null;
   }
 
   createServer(): net.Server {
@@ -50,27 +68,60 @@ export class HttpProtocol implements Protocol {
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, false));
     server.on('connection', (socket: net.Socket) => this.idle.track(socket));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => onClientError(err, socket, this.log));
+    const upgrade = this.app?.upgrade;
+    if (upgrade) {
+      server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
+        this.invokeUpgrade(upgrade, req, socket, head),
+      );
+    }
     this.servers.push(server);
     return server;
   }
 
   async start(): Promise<void> {
-    await this.app?.workerStart?.();
+    await this.hooks?.workerStart?.({ slot: this.ctx.slot, generation: this.ctx.generation ?? 0 });
   }
 
   drain(): Promise<void> {
     if (this.drained !== null) return this.drained;
     this.draining = true;
-    for (const server of this.servers) drainingServers.add(server);
+    const servers = [...this.servers, ...(this.router?.servers ?? [])];
+    for (const server of servers) drainingServers.add(server);
     anyDraining = true;
     this.idle.start(IDLE_SWEEP_MS);
-    this.drained = Promise.all(this.servers.map(closeServer)).then(() => this.idle.stop());
+    // The app's workerDrain runs while the servers stop accepting: it closes what RAAS cannot
+    // see as idle (WebSockets with 1001 "going away", SSE streams), so the drain can end.
+    const appDrain = this.callHook('workerDrain', this.hooks?.workerDrain ?? null);
+    this.drained = Promise.all([...servers.map(closeServer), appDrain]).then(() => this.idle.stop());
     return this.drained;
+  }
+
+  private async callHook(name: string, hook: (() => unknown) | null): Promise<void> {
+    if (hook === null) return;
+    try {
+      await hook();
+    } catch (err) {
+      this.log.error(LOG.HANDLER_ERROR, { during: name, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    }
+  }
+
+  /** The app's upgrade handler; a throw or rejection logs and destroys that one socket. */
+  private invokeUpgrade(upgrade: NonNullable<LoadedApp['upgrade']>, req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const failed = (err: unknown): void => {
+      this.log.error(LOG.HANDLER_ERROR, { during: 'upgrade', url: req.url, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      socket.destroy();
+    };
+    try {
+      const result = upgrade(req, socket, head);
+      if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 
   async stop(): Promise<void> {
     try {
-      await this.app?.workerStop?.();
+      await this.hooks?.workerStop?.();
     } finally {
       this.accessLog?.close();
     }
@@ -161,8 +212,37 @@ function installDrainHook(): void {
 /** Loads the app module (if any) and opens the access log (if any) before any server exists. */
 export const createHttpProtocol: ProtocolFactory = async (ctx) => {
   const { settings } = ctx;
-  const app = settings.app !== null ? await loadApp(settings.app) : null;
+  let app: LoadedApp | SelfServingApp | null = null;
+  let router: ListenRouter | null = null;
+  const idle = new IdleCloser();
+  if (settings.app !== null) {
+    // The app's own listen() calls may run while it loads, so the router goes first.
+    if (ctx.listeners !== undefined) {
+      router = new ListenRouter(ctx.listeners, settings.backlog, (server) => trackAppServer(server, idle));
+      router.install();
+      const port = router.portEnv();
+      if (port !== null) process.env.PORT = port;
+    }
+    const mod = await importApp(settings.app);
+    app = await recogniseApp(settings.app, mod, (router?.taken ?? 0) > 0);
+    if (app.kind === 'self') {
+      if (router === null) throw new Error(`${settings.app}: the module exports no app (no default export)`);
+      ctx.log.info(LOG.APP_SELF_SERVING, { app: settings.app });
+    } else {
+      router?.refuse(
+        'RAAS already serves this listener with the module\'s default export (export mode); ' +
+          'a module that calls listen() itself should export no default',
+      );
+    }
+  }
   const accessLog =
     settings.accessLog !== null ? new AccessLog(settings.accessLog, settings.accessLogFormat, ctx.log) : null;
-  return new HttpProtocol(ctx, app, accessLog);
+  return new HttpProtocol(ctx, app, accessLog, router, idle);
 };
+
+/** An app's own server: its connections are closed by the drain's idle sweep like ours. */
+function trackAppServer(server: net.Server, idle: IdleCloser): void {
+  // On a TLS server the HTTP connection is the TLSSocket ('secureConnection'), not the TCP one.
+  const event = server instanceof tls.Server ? 'secureConnection' : 'connection';
+  server.on(event, (socket: net.Socket) => idle.track(socket));
+}
