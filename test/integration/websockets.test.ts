@@ -11,6 +11,7 @@ import { LOG } from '../../src/log.js';
 import { HttpLoad, httpTarget, type HttpLoadReport } from '../helpers/http-load.js';
 import { freePort, readyWorkersOf, upgrade, waitMasterStopped } from '../helpers/masters.js';
 import { reapAll, startRaas, waitUntil, type RaasProcess } from '../helpers/raas.js';
+import { io as socketIo, type Socket } from 'socket.io-client';
 import { ReconnectingClients } from '../helpers/ws-clients.js';
 
 after(reapAll);
@@ -89,6 +90,45 @@ for (const [mode, app] of [['export mode (upgrade export)', 'ws-export-app.mjs']
     });
   });
 }
+
+describe('socket.io (zero-code, WebSocket transport)', () => {
+  it('HUP: every client reconnects by itself to a new worker and its acks work; no HTTP request fails', async (t) => {
+    const port = await freePort();
+    const raas = await startRaas({
+      args: ['--listen', `http://127.0.0.1:${port}`, '-w', '2', '--app', fixture('zero-socketio.mjs')],
+    });
+    await raas.ready();
+    const pidOf: Array<number | null> = [];
+    const sockets: Socket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const socket = socketIo(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnectionDelay: 50, reconnectionDelayMax: 200 });
+      pidOf.push(null);
+      socket.on('hello', (pid: number) => (pidOf[i] = pid));
+      socket.on('disconnect', () => (pidOf[i] = null));
+      sockets.push(socket);
+    }
+    const load = new HttpLoad(httpTarget(`http://127.0.0.1:${port}`), { concurrency: 10, request: echo });
+    cleanup.push(() => sockets.forEach((s) => s.disconnect()), () => load.stop());
+    const onWorkers = (pids: number[]): boolean => pidOf.every((p) => p !== null && pids.includes(p));
+    const gen1 = [...raas.readyWorkers().values()];
+    await waitUntil('every socket.io client connected', () => onWorkers(gen1), 15_000);
+
+    const mark = raas.entries.length;
+    raas.signal('SIGHUP');
+    await raas.waitForEvent(LOG.RELOAD_DONE, { role: 'master', gen: '2' }, { after: mark, timeoutMs: 20_000 });
+    const gen2 = (): number[] => [...raas.readyWorkers().values()].filter((p) => !gen1.includes(p));
+    await waitUntil('every socket.io client on generation 2', () => onWorkers(gen2()), 20_000);
+    const acks = await Promise.all(sockets.map((s, i) => s.timeout(5000).emitWithAck('echo', `m${i}`) as Promise<string>));
+    acks.forEach((ack, i) => assert.equal(ack, `m${i} from ${pidOf[i]}`));
+    await served(load, 100);
+    const report = await load.stop();
+    t.diagnostic(`http: ${JSON.stringify({ ...report, samples: undefined, byPid: undefined })}`);
+    assert.deepEqual(report.failures, {}, show(report));
+    for (const s of sockets) s.disconnect();
+    raas.signal('SIGQUIT');
+    assert.equal((await raas.waitExit()).code, 0);
+  });
+});
 
 describe('WebSockets through a USR2 hand-over', () => {
   it('the old generation closes its clients with 1001; they reconnect to the new master\'s workers', async (t) => {

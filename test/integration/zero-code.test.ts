@@ -113,6 +113,22 @@ describe('zero-code mode: apps that call listen() themselves', () => {
     assert.equal((await unix.waitExit()).code, 0);
   });
 
+  it('Koa app.listen(PORT) and NestJS await app.listen(PORT) serve unchanged', async () => {
+    for (const [app, path, expected] of [
+      ['zero-koa.mjs', '/?s=hi', 'koa hi'],
+      ['zero-nest.mjs', '/hello', /^hello from nest [01]$/],
+    ] as const) {
+      const raas = await startRaas({ args: ['--listen', 'http://127.0.0.1:0', '-w', '2', '--app', fixture(app)] });
+      const [bound] = await raas.ready();
+      const reply = await httpRequest(httpTarget(bound!), { path });
+      assert.equal(reply.status, 200, app);
+      if (typeof expected === 'string') assert.equal(reply.text, expected);
+      else assert.match(reply.text, expected);
+      raas.signal('SIGQUIT');
+      assert.equal((await raas.waitExit()).code, 0);
+    }
+  });
+
   it('a listen() on a port RAAS has no listener on fails, naming --listen', async () => {
     const raas = await startRaas({
       args: ['--listen', 'http://127.0.0.1:0', '-w', '1', '--app', fixture('zero-unmatched.mjs'), '--boot-timeout', '5'],
