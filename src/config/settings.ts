@@ -59,6 +59,8 @@ export interface Settings {
   accessLog: string | null;
   accessLogFormat: 'combined' | 'json';
   workerNodeArgs: string[];
+  tlsCert: string | null;
+  tlsKey: string | null;
 }
 
 const KiB = 1024;
@@ -75,7 +77,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     metavar: 'ADDR',
     help:
       'Address to listen on; repeat for several. HOST:PORT, :PORT, [IPV6]:PORT or unix:/PATH, ' +
-      'optionally prefixed by the protocol: line:// (the default) or http://.',
+      'optionally prefixed by the protocol: line:// (the default), http://, or https:// (TLS by RAAS for ' +
+      'exported apps and the built-in endpoints: needs tls-cert and tls-key).',
   },
   {
     key: 'workers',
@@ -284,5 +287,23 @@ export const SETTINGS: readonly SettingSpec[] = [
     help:
       'Node flags for worker processes only, e.g. "--max-old-space-size=512 --enable-source-maps" ' +
       '(space-separated; repeat or comma-separate for more). Only flags NODE_OPTIONS accepts, written --flag=value.',
+  },
+  {
+    key: 'tlsCert',
+    name: 'tls-cert',
+    env: ['RAAS_TLS_CERT'],
+    kind: 'path',
+    default: null,
+    metavar: 'FILE',
+    help: 'PEM certificate (chain) of the https:// listeners; read by every new worker, so a HUP picks up a renewed one.',
+  },
+  {
+    key: 'tlsKey',
+    name: 'tls-key',
+    env: ['RAAS_TLS_KEY'],
+    kind: 'path',
+    default: null,
+    metavar: 'FILE',
+    help: 'PEM private key of the https:// listeners (read like tls-cert).',
   },
 ];

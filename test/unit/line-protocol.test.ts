@@ -34,6 +34,8 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     accessLog: null,
     accessLogFormat: 'combined',
     workerNodeArgs: [],
+    tlsCert: null,
+    tlsKey: null,
     ...overrides,
   };
 }

@@ -6,10 +6,12 @@
 // Runs in: workers.
 
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { LOG, type Logger } from '../../log.js';
 import type { Settings } from '../../config/settings.js';
+import { readTlsFiles, type TlsFiles } from '../../config/tls-files.js';
 import type { Protocol, ProtocolContext, ProtocolFactory } from '../types.js';
 import { AccessLog } from './access-log.js';
 import { IdleCloser } from './idle-closer.js';
@@ -30,6 +32,9 @@ export class HttpProtocol implements Protocol {
   private draining = false;
   private readonly noKeepAlive: boolean;
   private drained: Promise<void> | null = null;
+  private started: Promise<void> | null = null;
+  private stopped: Promise<void> | null = null;
+  private tls: TlsFiles | null = null;
   /** The exported app (export mode), or null for the built-in endpoints. */
   private readonly app: LoadedApp | null;
   private readonly hooks: LoadedApp | SelfServingApp | null;
@@ -60,13 +65,17 @@ export class HttpProtocol implements Protocol {
     return this.router.whenListening(listener)?.then(() => undefined) ?? null;
   }
 
-  createServer(): net.Server {
-    const server = http.createServer(serverOptions(this.settings));
+  /** `secure`: a server of an https:// listener, TLS with the tls-cert/tls-key files read at boot. */
+  createServer(secure = false): net.Server {
+    const server = secure
+      ? https.createServer({ ...serverOptions(this.settings), ...this.tlsFiles() })
+      : http.createServer(serverOptions(this.settings));
     // Registering 'checkContinue' turns off node's automatic "100 Continue", so the built-in
     // POST /reverse can refuse an oversized declared body (413) before the client uploads it.
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, false));
-    server.on('connection', (socket: net.Socket) => this.idle.track(socket));
+    // A TLS server's HTTP connection is the TLSSocket, not the TCP socket under it.
+    server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => this.idle.track(socket));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => onClientError(err, socket, this.log));
     const upgrade = this.app?.upgrade;
     if (upgrade) {
@@ -78,8 +87,30 @@ export class HttpProtocol implements Protocol {
     return server;
   }
 
-  async start(): Promise<void> {
-    await this.hooks?.workerStart?.({ slot: this.ctx.slot, generation: this.ctx.generation ?? 0 });
+  private tlsFiles(): TlsFiles {
+    this.tls ??= readTlsFiles(this.settings);
+    return this.tls;
+  }
+
+  /**
+   * The same protocol as seen by the runtime for https:// listeners: its servers speak TLS, all
+   * else is shared (one app, hooks called once, one drain).
+   */
+  secureFacet(): Protocol {
+    return {
+      createServer: () => this.createServer(true),
+      appListens: (listener) => this.appListens(listener),
+      start: () => this.start(),
+      drain: () => this.drain(),
+      stop: () => this.stop(),
+    };
+  }
+
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      await this.hooks?.workerStart?.({ slot: this.ctx.slot, generation: this.ctx.generation ?? 0 });
+    })();
+    return this.started;
   }
 
   drain(): Promise<void> {
@@ -119,12 +150,15 @@ export class HttpProtocol implements Protocol {
     }
   }
 
-  async stop(): Promise<void> {
-    try {
-      await this.hooks?.workerStop?.();
-    } finally {
-      this.accessLog?.close();
-    }
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      try {
+        await this.hooks?.workerStop?.();
+      } finally {
+        this.accessLog?.close();
+      }
+    })();
+    return this.stopped;
   }
 
   reopenLogs(): void {
@@ -209,8 +243,29 @@ function installDrainHook(): void {
   } as typeof http.ServerResponse.prototype.writeHead;
 }
 
+/**
+ * One HTTP protocol per worker serves its http:// and https:// listeners alike. The runtime asks
+ * for each protocol name with the same settings object, which keys the worker's instance (unit
+ * tests, with a fresh settings object per protocol, get one each).
+ */
+const perWorker = new WeakMap<Settings, Promise<HttpProtocol>>();
+
+function sharedHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
+  let protocol = perWorker.get(ctx.settings);
+  if (protocol === undefined) {
+    protocol = newHttpProtocol(ctx);
+    perWorker.set(ctx.settings, protocol);
+  }
+  return protocol;
+}
+
+export const createHttpProtocol: ProtocolFactory = (ctx) => sharedHttpProtocol(ctx);
+
+/** https:// listeners: TLS terminated by RAAS with tls-cert and tls-key (export mode, built-ins). */
+export const createHttpsProtocol: ProtocolFactory = async (ctx) => (await sharedHttpProtocol(ctx)).secureFacet();
+
 /** Loads the app module (if any) and opens the access log (if any) before any server exists. */
-export const createHttpProtocol: ProtocolFactory = async (ctx) => {
+async function newHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
   const { settings } = ctx;
   let app: LoadedApp | SelfServingApp | null = null;
   let router: ListenRouter | null = null;
@@ -237,8 +292,11 @@ export const createHttpProtocol: ProtocolFactory = async (ctx) => {
   }
   const accessLog =
     settings.accessLog !== null ? new AccessLog(settings.accessLog, settings.accessLogFormat, ctx.log) : null;
+  if (ctx.listeners?.some((l) => l.protocol === 'https') && (app === null || app.kind !== 'self')) {
+    readTlsFiles(settings); // fail the boot now, with the setting's name, not at the first listen
+  }
   return new HttpProtocol(ctx, app, accessLog, router, idle);
-};
+}
 
 /** An app's own server: its connections are closed by the drain's idle sweep like ours. */
 function trackAppServer(server: net.Server, idle: IdleCloser): void {
