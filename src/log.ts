@@ -52,6 +52,8 @@ export const LOG = {
   HANDLER_ERROR: 'handler-error',
   /** The app module exports no app: it calls listen() itself and gets RAAS's sockets (zero-code mode). */
   APP_SELF_SERVING: 'app-self-serving',
+  /** Zero-code mode: the app has not listened on one of RAAS's http listeners yet (the worker is not ready). */
+  APP_NOT_LISTENING: 'app-not-listening',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -97,7 +97,7 @@ describe('zero-code mode: apps that call listen() themselves', () => {
     assert.equal((await raas.waitExit()).code, 0);
 
     const unix = await startRaas({
-      args: ['--listen', `http://unix:${sock}`, '-w', '1', '--app', fixture('zero-plain-unix.mjs')],
+      args: ['--listen', `http://unix:${sock}`, '-w', '1', '--app', fixture('zero-plain-unix.cjs')],
     });
     await unix.ready();
     const viaUnix = await new Promise<string>((resolve, reject) => {

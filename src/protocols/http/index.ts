@@ -21,6 +21,8 @@ import { ListenRouter } from './listen-router.js';
 import { closeServer, onClientError, serverOptions } from './server.js';
 import type { WorkerListener } from '../../ipc.js';
 
+/** Zero-code mode: how long a worker waits for its app to listen before saying so. */
+const APP_LISTEN_WARN_MS = 5000;
 /** While draining, a keep-alive connection idle this long (no byte, no response) is closed. */
 const IDLE_SWEEP_MS = 250;
 
@@ -62,7 +64,18 @@ export class HttpProtocol implements Protocol {
   /** Zero-code mode: the app listens on `listener` itself; resolves once it does. */
   appListens(listener: WorkerListener): Promise<void> | null {
     if (this.router === null || this.hooks?.kind !== 'self') return null;
-    return this.router.whenListening(listener)?.then(() => undefined) ?? null;
+    const listening = this.router.whenListening(listener);
+    if (listening === null) return null;
+    // A worker whose app never listens on a listener is never ready: say why before boot-timeout.
+    const warnAfterMs = Math.min(APP_LISTEN_WARN_MS, (this.settings.bootTimeout * 1000) / 2);
+    const timer = setTimeout(() => {
+      this.log.warn(LOG.APP_NOT_LISTENING, {
+        listen: listener.address,
+        why: 'the app has not called listen() on it yet; a worker is ready once its app listens on every http:// listener',
+      });
+    }, warnAfterMs);
+    timer.unref();
+    return listening.then(() => clearTimeout(timer));
   }
 
   /** `secure`: a server of an https:// listener, TLS with the tls-cert/tls-key files read at boot. */

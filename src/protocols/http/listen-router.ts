@@ -21,7 +21,8 @@ import type { WorkerListener } from '../../ipc.js';
 /** A RAAS listener the app may take, and the server that took it. */
 interface Slot {
   listener: WorkerListener;
-  address: ListenAddress;
+  /** Null for a socket whose address RAAS does not know (systemd's `http://systemd-fd-N`). */
+  address: ListenAddress | null;
   server: net.Server | null;
   listening: Promise<net.Server>;
   resolve: (server: net.Server) => void;
@@ -47,9 +48,9 @@ export class ListenRouter {
     this.slots = [];
     this.others = [];
     for (const listener of listeners) {
-      const address = parseListenAddress(listener.address);
+      const address = addressOf(listener);
       if (listener.protocol !== 'http' && listener.protocol !== 'https') {
-        this.others.push(address);
+        if (address !== null) this.others.push(address);
         continue;
       }
       let resolve!: (server: net.Server) => void;
@@ -60,9 +61,9 @@ export class ListenRouter {
 
   /** The value of PORT for the app: the first HTTP listener's port (or socket path). */
   portEnv(): string | null {
-    const first = this.slots[0];
-    if (first === undefined) return null;
-    return first.address.kind === 'tcp' ? String(first.address.port) : first.address.path;
+    const first = this.slots[0]?.address;
+    if (first === undefined || first === null) return null;
+    return first.kind === 'tcp' ? String(first.port) : first.path;
   }
 
   /** Number of listeners the app has taken so far. */
@@ -89,6 +90,12 @@ export class ListenRouter {
     net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
       return router.route(this, original, args);
     } as typeof net.Server.prototype.listen;
+  }
+
+  /** Puts Node's listen() back (tests; a worker keeps the router for its whole life). */
+  uninstall(): void {
+    if (this.original !== null) net.Server.prototype.listen = this.original as unknown as typeof net.Server.prototype.listen;
+    this.original = null;
   }
 
   /**
@@ -138,9 +145,19 @@ export class ListenRouter {
   }
 
   private matches(wanted: Exclude<Wanted, { kind: 'pass' }>): Slot[] {
-    // Port 0 (or none): "any port", so any listener the app has not taken yet.
-    if (wanted.kind === 'port' && wanted.port === 0) return this.slots.filter((s) => s.server === null);
-    return this.slots.filter((s) => sameTarget(s.address, wanted));
+    // Port 0 (or none): "any port", so any listener (route() takes the first one not yet taken).
+    if (wanted.kind === 'port' && wanted.port === 0) return this.slots;
+    const exact = this.slots.filter((s) => s.address !== null && sameTarget(s.address, wanted));
+    // A socket of unknown address (systemd's) stands for whatever the app asks that no known one is.
+    return exact.length > 0 ? exact : this.slots.filter((s) => s.address === null);
+  }
+}
+
+function addressOf(listener: WorkerListener): ListenAddress | null {
+  try {
+    return parseListenAddress(listener.address);
+  } catch {
+    return null;
   }
 }
 
