@@ -83,6 +83,26 @@ describe('zero-code mode: apps that call listen() themselves', () => {
     assert.equal((await raas.waitExit()).code, 0);
   });
 
+  it('QUIT drains the app\'s own server: the request in flight completes with Connection: close, idle keep-alive is closed', async () => {
+    const raas = await startRaas({ args: ['--listen', 'http://127.0.0.1:0', '-w', '1', '--app', fixture('zero-express.mjs')] });
+    const [bound] = await raas.ready();
+    const target = httpTarget(bound!);
+    const idleAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const idleClosed = new Promise<void>((resolve) => {
+      idleAgent.on('free', (socket) => socket.once('close', () => resolve()));
+    });
+    assert.equal((await httpRequest(target, { path: '/echo?s=warm', agent: idleAgent })).text, 'warm');
+    const slow = httpRequest(target, { path: '/slow?ms=800&id=q1' });
+    await raas.waitFor('the slow request reached the app', () => raas.lines.some((l) => l.includes('slow-start q1')));
+    raas.signal('SIGQUIT');
+    const reply = await slow;
+    assert.equal(reply.text, 'slow done');
+    assert.equal(reply.headers.connection, 'close');
+    await idleClosed;
+    assert.equal((await raas.waitExit()).code, 0);
+    idleAgent.destroy();
+  });
+
   it('Fastify await fastify.listen({ port: PORT }) and node:http on a Unix path serve', async () => {
     const dir = tmpDir('raas-zero-');
     const sock = path.join(dir, 'app.sock');
