@@ -54,6 +54,10 @@ export const LOG = {
   LINE_TIMEOUTS: 'line-timeouts',
   /** Line clients refused because line-buffer-limit was reached (rate-limited like LINE_TIMEOUTS). */
   LINE_BUFFER_FULL: 'line-buffer-full',
+  /** The app module exports no app: it calls listen() itself and gets RAAS's sockets (zero-code mode). */
+  APP_SELF_SERVING: 'app-self-serving',
+  /** Zero-code mode: the app has not listened on one of RAAS's http listeners yet (the worker is not ready). */
+  APP_NOT_LISTENING: 'app-not-listening',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -3,11 +3,13 @@
 // Runs in: master and control commands.
 //
 // Rules are per kind, never per setting: a new setting gets validation by picking a kind and bounds.
-// The one exception is `listen`, whose items must each be a valid address (ITEM_PARSERS).
+// The exceptions are `listen`, whose items must each be a valid address, and `worker-node-args`,
+// whose items must be Node flags (ITEM_PARSERS).
 
 import * as path from 'node:path';
 import { SettingError } from './errors.js';
 import { parseListenAddress } from './listen-address.js';
+import { parseNodeArgsItem } from './node-args.js';
 import type { SettingKind, SettingSpec, Settings } from './settings.js';
 
 const KiB = 1024;
@@ -35,6 +37,7 @@ const EXPECTED: Record<SettingKind, (spec: SettingSpec) => string> = {
 /** Extra validation and normalization of each item of a list setting. */
 const ITEM_PARSERS: Partial<Record<keyof Settings, (item: string, cwd: string) => string>> = {
   listen: (item, cwd) => parseListenAddress(item, cwd).spec,
+  workerNodeArgs: (item) => parseNodeArgsItem(item),
 };
 
 /** The default of a setting, computed now when it depends on the machine; arrays are copied. */
@@ -94,7 +97,9 @@ function coerceList(spec: SettingSpec, raw: unknown, cwd: string, refuse: (e?: s
   const parts = typeof raw === 'string' ? [raw] : raw;
   if (!Array.isArray(parts) || !parts.every((p): p is string => typeof p === 'string')) throw refuse();
   const items = parts.flatMap((p) => p.split(',')).map((p) => p.trim()).filter((p) => p !== '');
-  if (items.length === 0) throw refuse('expected at least one item');
+  // A list whose default is empty (worker-node-args) may be set back to empty.
+  const emptyAllowed = Array.isArray(spec.default) && spec.default.length === 0;
+  if (items.length === 0 && !emptyAllowed) throw refuse('expected at least one item');
   const parse = ITEM_PARSERS[spec.key];
   const out: string[] = [];
   for (const item of items) {

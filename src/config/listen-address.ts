@@ -1,4 +1,4 @@
-// Parses and formats the `listen` notation: [line://|http://] then HOST:PORT, :PORT, [IPV6]:PORT
+// Parses and formats the `listen` notation: [line://|http://|https://] then HOST:PORT, :PORT, [IPV6]:PORT
 // or unix:PATH. Pure: no DNS, no sockets.
 // Runs in: master and control commands (workers get addresses already parsed by the master).
 //
@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { SettingError } from './errors.js';
 
-export type ListenProtocol = 'line' | 'http';
+export type ListenProtocol = 'line' | 'http' | 'https';
 
 export type ListenAddress = {
   protocol: ListenProtocol;
@@ -21,9 +21,9 @@ export type ListenAddress = {
   | { kind: 'unix'; path: string }
 );
 
-export const LISTEN_PROTOCOLS: readonly ListenProtocol[] = ['line', 'http'];
+export const LISTEN_PROTOCOLS: readonly ListenProtocol[] = ['line', 'http', 'https'];
 
-const EXPECTED = 'expected HOST:PORT, :PORT, [IPV6]:PORT or unix:PATH, optionally prefixed by line:// or http://';
+const EXPECTED = 'expected HOST:PORT, :PORT, [IPV6]:PORT or unix:PATH, optionally prefixed by line://, http:// or https://';
 
 // sun_path is 108 bytes on Linux and 104 on the BSDs and macOS, the terminating NUL included.
 // Checking here gives a message naming the setting instead of a bare EINVAL from bind(2).

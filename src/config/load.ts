@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { coerceSetting, defaultOf } from './coerce.js';
 import { SettingError } from './errors.js';
 import { SETTINGS, checkSettingCombinations, type SettingSpec, type Settings } from './settings.js';
+import { checkTlsSettings } from './tls-files.js';
 
 export type SettingSource = 'default' | 'file' | 'env' | 'flag';
 
@@ -111,7 +112,10 @@ export function parseArgv(argv: readonly string[]): ParsedArgv {
   return out;
 }
 
-/** Layers the sources, validates every value present in any of them, and builds Settings. Pure. */
+/**
+ * Layers the sources, validates every value present in any of them, and builds Settings. Pure, but
+ * for reading the TLS files of https:// listeners (a bad pair is refused here, not in every worker).
+ */
 export function settingsFrom(layers: Layers): { settings: Settings; sources: Record<keyof Settings, SettingSource> } {
   const fileValues = layers.file === undefined ? new Map<SettingSpec, unknown>() : configEntries(layers.file);
   const settings: Record<string, unknown> = {};
@@ -141,6 +145,7 @@ export function settingsFrom(layers: Layers): { settings: Settings; sources: Rec
     sources[spec.key] = (candidates[0] as { source: SettingSource }).source;
   }
   checkSettingCombinations(settings as unknown as Settings);
+  checkTlsSettings(settings as unknown as Settings);
   return { settings: settings as unknown as Settings, sources: sources as Record<keyof Settings, SettingSource> };
 }
 

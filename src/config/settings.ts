@@ -63,6 +63,9 @@ export interface Settings {
   keepAliveTimeout: number;
   accessLog: string | null;
   accessLogFormat: 'combined' | 'json';
+  workerNodeArgs: string[];
+  tlsCert: string | null;
+  tlsKey: string | null;
 }
 
 const KiB = 1024;
@@ -79,7 +82,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     metavar: 'ADDR',
     help:
       'Address to listen on; repeat for several. HOST:PORT, :PORT, [IPV6]:PORT or unix:/PATH, ' +
-      'optionally prefixed by the protocol: line:// (the default) or http://.',
+      'optionally prefixed by the protocol: line:// (the default), http://, or https:// (TLS by RAAS for ' +
+      'exported apps and the built-in endpoints: needs tls-cert and tls-key).',
   },
   {
     key: 'workers',
@@ -317,6 +321,36 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'combined',
     metavar: 'FORMAT',
     help: 'Access log format: Apache/nginx combined, or JSON lines.',
+  },
+  {
+    key: 'workerNodeArgs',
+    name: 'worker-node-args',
+    env: ['RAAS_WORKER_NODE_ARGS'],
+    kind: 'list',
+    default: [],
+    defaultText: 'none',
+    metavar: 'FLAGS',
+    help:
+      'Node flags for worker processes only, e.g. "--max-old-space-size=512 --enable-source-maps" ' +
+      '(space-separated; repeat or comma-separate for more). Only flags NODE_OPTIONS accepts, written --flag=value.',
+  },
+  {
+    key: 'tlsCert',
+    name: 'tls-cert',
+    env: ['RAAS_TLS_CERT'],
+    kind: 'path',
+    default: null,
+    metavar: 'FILE',
+    help: 'PEM certificate (chain) of the https:// listeners; read by every new worker, so a HUP picks up a renewed one.',
+  },
+  {
+    key: 'tlsKey',
+    name: 'tls-key',
+    env: ['RAAS_TLS_KEY'],
+    kind: 'path',
+    default: null,
+    metavar: 'FILE',
+    help: 'PEM private key of the https:// listeners (read like tls-cert).',
   },
 ];
 

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { workerNodeArgs } from '../config/node-args.js';
 import type { Settings } from '../config/settings.js';
 import {
   heartbeatInterval,
@@ -45,12 +46,17 @@ const WORKER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), '.
 /** The IPC channel is fd 3; listening sockets follow from fd 4 in the order given. */
 const FIRST_LISTENER_FD = 4;
 
-export function workerArgv(name: string, slot: number): string[] {
-  const argv = [process.execPath, WORKER_SCRIPT];
+export function workerArgv(name: string, slot: number, nodeArgs: readonly string[] = []): string[] {
+  const argv = [process.execPath, ...nodeArgs, WORKER_SCRIPT];
   // Room for the title: Node can only reuse the bytes of the original command line.
   const missing = Buffer.byteLength(workerTitle(name, slot)) - titleCapacity(argv);
   if (missing > 0) argv.push('-'.repeat(missing));
   return argv.slice(1);
+}
+
+/** Which worker this is, for the app: RAAS's name and PM2's (NODE_APP_INSTANCE). */
+export function workerIdentityEnv(slot: number): Record<string, string> {
+  return { RAAS_WORKER_SLOT: String(slot), NODE_APP_INSTANCE: String(slot) };
 }
 
 export const processLauncher: Launcher = {
@@ -68,9 +74,9 @@ export const processLauncher: Launcher = {
         address: l.bound,
       })),
     };
-    const child = spawn(process.execPath, workerArgv(settings.name, slot), {
+    const child = spawn(process.execPath, workerArgv(settings.name, slot, workerNodeArgs(settings.workerNodeArgs ?? [])), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd)],
-      env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config) },
+      env: { ...process.env, ...workerIdentityEnv(slot), [WORKER_CONFIG_ENV]: JSON.stringify(config) },
     });
     let exited = false;
     const exit = (code: number | null, signal: NodeJS.Signals | null, error?: Error): void => {

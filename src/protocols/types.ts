@@ -4,17 +4,27 @@
 
 import type * as net from 'node:net';
 import type { Settings } from '../config/settings.js';
+import type { WorkerListener } from '../ipc.js';
 import type { Logger } from '../log.js';
 
 export interface ProtocolContext {
   settings: Settings;
   log: Logger;
   slot: number;
+  /** The worker's generation (workerStart({ slot, generation })); absent in unit tests. */
+  generation?: number;
+  /** Every listener of the worker, so an app may take its own (zero-code mode); absent in unit tests. */
+  listeners?: readonly WorkerListener[];
 }
 
 export interface Protocol {
   /** A new server for one listener. The runtime calls `listen({ fd }, backlog, cb)` on it. */
   createServer(): net.Server;
+  /**
+   * When the protocol's app listens on `listener` by itself (zero-code HTTP apps), a promise that
+   * resolves once it does; the runtime then awaits it instead of calling createServer/listen.
+   */
+  appListens?(listener: WorkerListener): Promise<void> | null;
   /** Awaited after every server listens and before the worker reports ready (app hooks). */
   start?(): Promise<void>;
   /**

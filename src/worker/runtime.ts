@@ -56,10 +56,10 @@ export class WorkerRuntime {
   }
 
   private async createProtocols(): Promise<void> {
-    const { listeners, settings, slot } = this.config;
+    const { listeners, settings, slot, generation } = this.config;
     for (const { protocol: name } of listeners) {
       if (!this.protocols.has(name)) {
-        this.protocols.set(name, await protocolFactory(name)({ settings, log: this.log, slot }));
+        this.protocols.set(name, await protocolFactory(name)({ settings, log: this.log, slot, generation, listeners }));
       }
     }
   }
@@ -67,7 +67,11 @@ export class WorkerRuntime {
   private async listenAll(): Promise<void> {
     const { listeners, settings } = this.config;
     await Promise.all(
-      listeners.map((l) => listen(this.protocols.get(l.protocol)!.createServer(), l.fd, settings.backlog, l.address)),
+      listeners.map((l) => {
+        const protocol = this.protocols.get(l.protocol)!;
+        // Zero-code apps listen by themselves (the protocol hands them the socket): wait for it.
+        return protocol.appListens?.(l) ?? listen(protocol.createServer(), l.fd, settings.backlog, l.address);
+      }),
     );
   }
 

@@ -134,6 +134,6 @@ test('an app module without a usable default export fails to load', async () => 
   const log = new Logger({ role: 'test' });
   await assert.rejects(
     Promise.resolve(createHttpProtocol({ settings: settings({ app: fixture('http-bad-app.mjs') }), log, slot: 0 })),
-    /default export must be a \(req, res\) request listener or an object with a fetch\(request\) method, got number/,
+    /default export must be a \(req, res\) request listener, an object with a fetch\(request\) method, a Fastify instance, a Koa app or an async factory returning one, or nothing at all .*; got number/,
   );
 });

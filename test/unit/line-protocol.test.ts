@@ -37,6 +37,9 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     keepAliveTimeout: 5,
     accessLog: null,
     accessLogFormat: 'combined',
+    workerNodeArgs: [],
+    tlsCert: null,
+    tlsKey: null,
     ...overrides,
   };
 }

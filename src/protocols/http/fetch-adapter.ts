@@ -19,11 +19,12 @@ const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
 /** The WHATWG Request for `req`; throws (TypeError) on a target or header undici refuses. */
 export function toRequest(req: http.IncomingMessage, signal: AbortSignal): Request {
   const target = req.url ?? '/';
-  // Plain-HTTP listeners only (TLS terminates in front of RAAS). HTTP/1.0 may omit Host.
+  // HTTP/1.0 may omit Host. An https:// listener's sockets are TLSSockets (`encrypted`).
   const host = req.headers.host ?? 'localhost';
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
   const url = ABSOLUTE_FORM.test(target)
     ? target
-    : `http://${host}${target.startsWith('/') ? target : `/${target}`}`;
+    : `${scheme}://${host}${target.startsWith('/') ? target : `/${target}`}`;
 
   const headers = new Headers();
   const raw = req.rawHeaders;

@@ -12,7 +12,7 @@
 import type * as net from 'node:net';
 
 const kSeen = Symbol('raas.bytesReadAtLastSweep');
-type Tracked = net.Socket & { _httpMessage?: unknown; [kSeen]?: number };
+type Tracked = net.Socket & { _httpMessage?: unknown; parser?: unknown; [kSeen]?: number };
 
 export class IdleCloser {
   private readonly sockets = new Set<Tracked>();
@@ -38,6 +38,12 @@ export class IdleCloser {
 
   private sweep(): void {
     for (const socket of this.sockets) {
+      // Upgraded (a WebSocket): node freed its HTTP parser. Never idle in HTTP's sense; the app's
+      // workerDrain closes it properly (1001), the shutdown timeout closes the rest.
+      if (socket.parser === null) {
+        this.sockets.delete(socket);
+        continue;
+      }
       const busy = socket._httpMessage != null;
       if (!busy && socket[kSeen] === socket.bytesRead) socket.destroy();
       else socket[kSeen] = busy ? -1 : socket.bytesRead;

@@ -1,81 +1,179 @@
 // The HTTP/1.1 protocol: node:http servers (llhttp parses; keep-alive, pipelining, chunked
 // bodies and 100-continue are node's) serving either the built-in /reverse and /healthz
 // endpoints or the user's `app` module, with a graceful drain and an optional access log.
+// A zero-code app (one that calls listen() itself) brings its own servers instead: RAAS hands
+// them its sockets (listen-router.ts) and drains them the same way.
 // Runs in: workers.
 
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type * as net from 'node:net';
+import * as tls from 'node:tls';
 import { LOG, type Logger } from '../../log.js';
 import type { Settings } from '../../config/settings.js';
+import { readTlsFiles, type TlsFiles } from '../../config/tls-files.js';
 import type { Protocol, ProtocolContext, ProtocolFactory } from '../types.js';
 import { AccessLog } from './access-log.js';
 import { IdleCloser } from './idle-closer.js';
-import { loadApp, type LoadedApp } from './app.js';
+import { importApp, recogniseApp, type LoadedApp, type SelfServingApp } from './app.js';
 import { createBuiltinHandler, type BuiltinHandler } from './builtin.js';
+import { ListenRouter } from './listen-router.js';
 import { closeServer, onClientError, serverOptions } from './server.js';
 import { guardServer } from './guard.js';
+import type { WorkerListener } from '../../ipc.js';
 
+/** Zero-code mode: how long a worker waits for its app to listen before saying so. */
+const APP_LISTEN_WARN_MS = 5000;
 /** While draining, a keep-alive connection idle this long (no byte, no response) is closed. */
 const IDLE_SWEEP_MS = 250;
 
 export class HttpProtocol implements Protocol {
   private readonly settings: Settings;
   private readonly log: Logger;
-  private readonly servers: http.Server[] = [];
+  private readonly servers: net.Server[] = [];
   private readonly builtin: BuiltinHandler | null;
   private draining = false;
   private readonly noKeepAlive: boolean;
-  private readonly idle = new IdleCloser();
   private drained: Promise<void> | null = null;
+  private started: Promise<void> | null = null;
+  private stopped: Promise<void> | null = null;
+  private tls: TlsFiles | null = null;
+  /** The exported app (export mode), or null for the built-in endpoints. */
+  private readonly app: LoadedApp | null;
+  private readonly hooks: LoadedApp | SelfServingApp | null;
 
   constructor(
-    ctx: ProtocolContext,
-    private readonly app: LoadedApp | null,
+    private readonly ctx: ProtocolContext,
+    app: LoadedApp | SelfServingApp | null,
     private readonly accessLog: AccessLog | null,
+    /** Zero-code mode: the app's own servers, taken from its listen() calls. */
+    private readonly router: ListenRouter | null = null,
+    private readonly idle = new IdleCloser(),
   ) {
     this.settings = ctx.settings;
     this.log = ctx.log;
     installDrainHook();
     this.noKeepAlive = ctx.settings.keepAliveTimeout === 0;
+    this.hooks = app;
+    this.app = app !== null && app.kind !== 'self' ? app : null;
     this.builtin =
       app === null
         ? createBuiltinHandler({ maxBody: ctx.settings.maxBody, isDraining: () => this.draining })
         : null;
   }
 
-  createServer(): net.Server {
-    const server = http.createServer(serverOptions(this.settings));
+  /** Zero-code mode: the app listens on `listener` itself; resolves once it does. */
+  appListens(listener: WorkerListener): Promise<void> | null {
+    if (this.router === null || this.hooks?.kind !== 'self') return null;
+    const listening = this.router.whenListening(listener);
+    if (listening === null) return null;
+    // A worker whose app never listens on a listener is never ready: say why before boot-timeout.
+    const warnAfterMs = Math.min(APP_LISTEN_WARN_MS, (this.settings.bootTimeout * 1000) / 2);
+    const timer = setTimeout(() => {
+      this.log.warn(LOG.APP_NOT_LISTENING, {
+        listen: listener.address,
+        why: 'the app has not called listen() on it yet; a worker is ready once its app listens on every http:// listener',
+      });
+    }, warnAfterMs);
+    timer.unref();
+    return listening.then(() => clearTimeout(timer));
+  }
+
+  /** `secure`: a server of an https:// listener, TLS with the tls-cert/tls-key files read at boot. */
+  createServer(secure = false): net.Server {
+    const server = secure
+      ? https.createServer({ ...serverOptions(this.settings), ...this.tlsFiles() })
+      : http.createServer(serverOptions(this.settings));
     guardServer(server, { settings: this.settings, log: this.log });
     // Registering 'checkContinue' turns off node's automatic "100 Continue", so the built-in
     // POST /reverse can refuse an oversized declared body (413) before the client uploads it.
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, false));
-    server.on('connection', (socket: net.Socket) => this.idle.track(socket));
+    // A TLS server's HTTP connection is the TLSSocket, not the TCP socket under it.
+    server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => this.idle.track(socket));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => onClientError(err, socket, this.log));
+    const upgrade = this.app?.upgrade;
+    if (upgrade) {
+      server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
+        this.invokeUpgrade(upgrade, req, socket, head),
+      );
+    }
     this.servers.push(server);
     return server;
   }
 
-  async start(): Promise<void> {
-    await this.app?.workerStart?.();
+  private tlsFiles(): TlsFiles {
+    this.tls ??= readTlsFiles(this.settings);
+    return this.tls;
+  }
+
+  /**
+   * The same protocol as seen by the runtime for https:// listeners: its servers speak TLS, all
+   * else is shared (one app, hooks called once, one drain).
+   */
+  secureFacet(): Protocol {
+    return {
+      createServer: () => this.createServer(true),
+      appListens: (listener) => this.appListens(listener),
+      start: () => this.start(),
+      drain: () => this.drain(),
+      stop: () => this.stop(),
+    };
+  }
+
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      await this.hooks?.workerStart?.({ slot: this.ctx.slot, generation: this.ctx.generation ?? 0 });
+    })();
+    return this.started;
   }
 
   drain(): Promise<void> {
     if (this.drained !== null) return this.drained;
     this.draining = true;
-    for (const server of this.servers) drainingServers.add(server);
+    const servers = [...this.servers, ...(this.router?.servers ?? [])];
+    for (const server of servers) drainingServers.add(server);
     anyDraining = true;
     this.idle.start(IDLE_SWEEP_MS);
-    this.drained = Promise.all(this.servers.map(closeServer)).then(() => this.idle.stop());
+    // The app's workerDrain runs while the servers stop accepting: it closes what RAAS cannot
+    // see as idle (WebSockets with 1001 "going away", SSE streams), so the drain can end.
+    const appDrain = this.callHook('workerDrain', this.hooks?.workerDrain ?? null);
+    this.drained = Promise.all([...servers.map(closeServer), appDrain]).then(() => this.idle.stop());
     return this.drained;
   }
 
-  async stop(): Promise<void> {
+  private async callHook(name: string, hook: (() => unknown) | null): Promise<void> {
+    if (hook === null) return;
     try {
-      await this.app?.workerStop?.();
-    } finally {
-      this.accessLog?.close();
+      await hook();
+    } catch (err) {
+      this.log.error(LOG.HANDLER_ERROR, { during: name, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     }
+  }
+
+  /** The app's upgrade handler; a throw or rejection logs and destroys that one socket. */
+  private invokeUpgrade(upgrade: NonNullable<LoadedApp['upgrade']>, req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const failed = (err: unknown): void => {
+      this.log.error(LOG.HANDLER_ERROR, { during: 'upgrade', url: req.url, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      socket.destroy();
+    };
+    try {
+      const result = upgrade(req, socket, head);
+      if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      try {
+        await this.hooks?.workerStop?.();
+      } finally {
+        this.accessLog?.close();
+      }
+    })();
+    return this.stopped;
   }
 
   reopenLogs(): void {
@@ -160,11 +258,64 @@ function installDrainHook(): void {
   } as typeof http.ServerResponse.prototype.writeHead;
 }
 
+/**
+ * One HTTP protocol per worker serves its http:// and https:// listeners alike. The runtime asks
+ * for each protocol name with the same settings object, which keys the worker's instance (unit
+ * tests, with a fresh settings object per protocol, get one each).
+ */
+const perWorker = new WeakMap<Settings, Promise<HttpProtocol>>();
+
+function sharedHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
+  let protocol = perWorker.get(ctx.settings);
+  if (protocol === undefined) {
+    protocol = newHttpProtocol(ctx);
+    perWorker.set(ctx.settings, protocol);
+  }
+  return protocol;
+}
+
+export const createHttpProtocol: ProtocolFactory = (ctx) => sharedHttpProtocol(ctx);
+
+/** https:// listeners: TLS terminated by RAAS with tls-cert and tls-key (export mode, built-ins). */
+export const createHttpsProtocol: ProtocolFactory = async (ctx) => (await sharedHttpProtocol(ctx)).secureFacet();
+
 /** Loads the app module (if any) and opens the access log (if any) before any server exists. */
-export const createHttpProtocol: ProtocolFactory = async (ctx) => {
+async function newHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
   const { settings } = ctx;
-  const app = settings.app !== null ? await loadApp(settings.app) : null;
+  let app: LoadedApp | SelfServingApp | null = null;
+  let router: ListenRouter | null = null;
+  const idle = new IdleCloser();
+  if (settings.app !== null) {
+    // The app's own listen() calls may run while it loads, so the router goes first.
+    if (ctx.listeners !== undefined) {
+      router = new ListenRouter(ctx.listeners, settings.backlog, (server) => trackAppServer(server, idle));
+      router.install();
+      const port = router.portEnv();
+      if (port !== null) process.env.PORT = port;
+    }
+    const mod = await importApp(settings.app);
+    app = await recogniseApp(settings.app, mod, (router?.taken ?? 0) > 0);
+    if (app.kind === 'self') {
+      if (router === null) throw new Error(`${settings.app}: the module exports no app (no default export)`);
+      ctx.log.info(LOG.APP_SELF_SERVING, { app: settings.app });
+    } else {
+      router?.refuse(
+        'RAAS already serves this listener with the module\'s default export (export mode); ' +
+          'a module that calls listen() itself should export no default',
+      );
+    }
+  }
   const accessLog =
     settings.accessLog !== null ? new AccessLog(settings.accessLog, settings.accessLogFormat, ctx.log) : null;
-  return new HttpProtocol(ctx, app, accessLog);
-};
+  if (ctx.listeners?.some((l) => l.protocol === 'https') && (app === null || app.kind !== 'self')) {
+    readTlsFiles(settings); // fail the boot now, with the setting's name, not at the first listen
+  }
+  return new HttpProtocol(ctx, app, accessLog, router, idle);
+}
+
+/** An app's own server: its connections are closed by the drain's idle sweep like ours. */
+function trackAppServer(server: net.Server, idle: IdleCloser): void {
+  // On a TLS server the HTTP connection is the TLSSocket ('secureConnection'), not the TCP one.
+  const event = server instanceof tls.Server ? 'secureConnection' : 'connection';
+  server.on(event, (socket: net.Socket) => idle.track(socket));
+}

@@ -101,7 +101,7 @@ export function onClientError(err: NodeJS.ErrnoException, socket: net.Socket, lo
  * master's deadline. http.Server#close's other step, closing idle keep-alive connections, the
  * protocol does itself, at a safer moment (see HttpProtocol.closeIdle).
  */
-export function closeServer(server: http.Server): Promise<void> {
+export function closeServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => {
     server.once('close', () => {
       stopConnectionsCheck(server);
@@ -112,7 +112,7 @@ export function closeServer(server: http.Server): Promise<void> {
 }
 
 // Best effort: node keeps that (unref'd) timer in a symbol-keyed property.
-function stopConnectionsCheck(server: http.Server): void {
+function stopConnectionsCheck(server: net.Server): void {
   for (const sym of Object.getOwnPropertySymbols(server)) {
     if (sym.description === 'http.server.connectionsCheckingInterval') {
       clearInterval((server as unknown as Record<symbol, NodeJS.Timeout>)[sym]);

@@ -1,0 +1,43 @@
+// The TLS files of https:// listeners: the cross-setting check (an https:// listener needs
+// tls-cert and tls-key, and they must load) and the read a worker does at boot.
+// Runs in: master (check at start and on every HUP's config re-read) and workers (read at boot).
+
+import * as fs from 'node:fs';
+import * as tls from 'node:tls';
+import { SettingError } from './errors.js';
+import type { Settings } from './settings.js';
+
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+export function hasHttpsListener(settings: Pick<Settings, 'listen'>): boolean {
+  return settings.listen.some((spec) => spec.startsWith('https://'));
+}
+
+/** Reads both files; throws a SettingError naming the setting when one is unset or unreadable. */
+export function readTlsFiles(settings: Pick<Settings, 'tlsCert' | 'tlsKey'>): TlsFiles {
+  const read = (name: string, file: string | null): Buffer => {
+    if (file === null) {
+      throw new SettingError(name, file, `an https:// listener needs both tls-cert and tls-key (PEM files); set --${name}`);
+    }
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new SettingError(name, file, `cannot read it: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read('tls-cert', settings.tlsCert), key: read('tls-key', settings.tlsKey) };
+}
+
+/** Master side: with an https:// listener, both files must be readable and make a valid pair. */
+export function checkTlsSettings(settings: Settings): void {
+  if (!hasHttpsListener(settings)) return;
+  const files = readTlsFiles(settings);
+  try {
+    tls.createSecureContext(files);
+  } catch (err) {
+    throw new SettingError('tls-cert', settings.tlsCert, `tls-cert and tls-key do not make a usable pair: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,195 @@
+// Zero-code mode: an app that creates its own server and calls listen() itself (Express's
+// app.listen(3000), http.createServer(h).listen(process.env.PORT), Fastify, Koa, NestJS, Next.js,
+// https.createServer) gets the RAAS listener's inherited socket instead of binding a port, as
+// Node's cluster does for its workers.
+// Runs in: workers (installed before the app module is imported).
+//
+// net.Server.prototype.listen is patched once per worker. A listen() on a port or a Unix path
+// that a RAAS http(s) listener has becomes listen({ fd }, backlog): the socket the master bound,
+// with RAAS's backlog (positional: `{ fd, backlog }` is ignored by Node). Port 0 and no port at
+// all take the first listener not yet taken, so `listen(process.env.PORT)` works with or without
+// PORT. The host an app passes is ignored: the operator chose the address with --listen.
+// Anything else (a port RAAS does not listen on) fails like a failed bind: the server emits
+// 'error', with a message naming --listen. listen({ fd }) and listen(handle) pass through
+// untouched: that is how RAAS itself listens in export mode.
+
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { parseListenAddress, type ListenAddress } from '../../config/listen-address.js';
+import type { WorkerListener } from '../../ipc.js';
+
+/** A RAAS listener the app may take, and the server that took it. */
+interface Slot {
+  listener: WorkerListener;
+  /** Null for a socket whose address RAAS does not know (systemd's `http://systemd-fd-N`). */
+  address: ListenAddress | null;
+  server: net.Server | null;
+  listening: Promise<net.Server>;
+  resolve: (server: net.Server) => void;
+}
+
+/** What one listen() call asked for, in Node's own terms. */
+type Wanted = { kind: 'pass' } | { kind: 'port'; port: number } | { kind: 'path'; path: string };
+
+type ListenFn = (this: net.Server, ...args: unknown[]) => net.Server;
+
+export class ListenRouter {
+  private readonly slots: Slot[];
+  private readonly others: ListenAddress[];
+  private refusal: string | null = null;
+  private original: ListenFn | null = null;
+
+  /** `listeners`: every listener of the worker; the app may take the http:// and https:// ones. */
+  constructor(
+    listeners: readonly WorkerListener[],
+    private readonly backlog: number,
+    private readonly onTaken: (server: net.Server, listener: WorkerListener) => void,
+  ) {
+    this.slots = [];
+    this.others = [];
+    for (const listener of listeners) {
+      const address = addressOf(listener);
+      if (listener.protocol !== 'http' && listener.protocol !== 'https') {
+        if (address !== null) this.others.push(address);
+        continue;
+      }
+      let resolve!: (server: net.Server) => void;
+      const listening = new Promise<net.Server>((r) => (resolve = r));
+      this.slots.push({ listener, address, server: null, listening, resolve });
+    }
+  }
+
+  /** The value of PORT for the app: the first HTTP listener's port (or socket path). */
+  portEnv(): string | null {
+    const first = this.slots[0]?.address;
+    if (first === undefined || first === null) return null;
+    return first.kind === 'tcp' ? String(first.port) : first.path;
+  }
+
+  /** Number of listeners the app has taken so far. */
+  get taken(): number {
+    return this.slots.filter((s) => s.server !== null).length;
+  }
+
+  /** The app's servers that took a RAAS listener. */
+  get servers(): net.Server[] {
+    return this.slots.flatMap((s) => (s.server === null ? [] : [s.server]));
+  }
+
+  /** Resolves once the app listens on this listener. */
+  whenListening(listener: WorkerListener): Promise<net.Server> | null {
+    return this.slots.find((s) => s.listener === listener)?.listening ?? null;
+  }
+
+  install(): void {
+    if (this.original !== null) return;
+    const original = net.Server.prototype.listen as unknown as ListenFn;
+    this.original = original;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const router = this;
+    net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+      return router.route(this, original, args);
+    } as typeof net.Server.prototype.listen;
+  }
+
+  /** Puts Node's listen() back (tests; a worker keeps the router for its whole life). */
+  uninstall(): void {
+    if (this.original !== null) net.Server.prototype.listen = this.original as unknown as typeof net.Server.prototype.listen;
+    this.original = null;
+  }
+
+  /**
+   * Export mode: RAAS serves the listeners itself, so a later listen() on them by the app fails
+   * with `why` instead of sharing the socket behind RAAS's back.
+   */
+  refuse(why: string): void {
+    this.refusal = why;
+  }
+
+  private route(server: net.Server, original: ListenFn, args: unknown[]): net.Server {
+    const wanted = parseListenArgs(args);
+    if (wanted.kind === 'pass') return original.apply(server, args);
+    const callback = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
+    const asked = wanted.kind === 'port' ? `port ${wanted.port}` : wanted.path;
+
+    const fail = (message: string, code: string): net.Server => {
+      const err = Object.assign(new Error(`listen(${asked}): ${message}`), { code });
+      // Like a failed bind: asynchronous, on the server, never thrown at the caller.
+      process.nextTick(() => server.emit('error', err));
+      return server;
+    };
+
+    if (this.refusal !== null && this.matches(wanted).length > 0) return fail(this.refusal, 'EADDRINUSE');
+    const candidates = this.matches(wanted);
+    const slot = candidates.find((s) => s.server === null);
+    if (slot === undefined) {
+      if (candidates.length > 0) {
+        return fail(`RAAS's listener ${candidates[0]!.listener.address} is already taken by another server of this worker`, 'EADDRINUSE');
+      }
+      if (this.others.some((a) => sameTarget(a, wanted))) {
+        return fail('that address is a line:// listener of RAAS, not an http:// one', 'EADDRINUSE');
+      }
+      const have = this.slots.map((s) => s.listener.address).join(', ') || 'no http:// listener';
+      return fail(
+        `RAAS has no http:// listener there (it has: ${have}); add one with --listen, e.g. --listen http://127.0.0.1:${wanted.kind === 'port' ? wanted.port : 'PORT'}`,
+        'EADDRNOTAVAIL',
+      );
+    }
+
+    slot.server = server;
+    server.once('listening', () => slot.resolve(server));
+    this.onTaken(server, slot.listener);
+    return callback === undefined
+      ? original.call(server, { fd: slot.listener.fd }, this.backlog)
+      : original.call(server, { fd: slot.listener.fd }, this.backlog, callback);
+  }
+
+  private matches(wanted: Exclude<Wanted, { kind: 'pass' }>): Slot[] {
+    // Port 0 (or none): "any port", so any listener (route() takes the first one not yet taken).
+    if (wanted.kind === 'port' && wanted.port === 0) return this.slots;
+    const exact = this.slots.filter((s) => s.address !== null && sameTarget(s.address, wanted));
+    // A socket of unknown address (systemd's) stands for whatever the app asks that no known one is.
+    return exact.length > 0 ? exact : this.slots.filter((s) => s.address === null);
+  }
+}
+
+function addressOf(listener: WorkerListener): ListenAddress | null {
+  try {
+    return parseListenAddress(listener.address);
+  } catch {
+    return null;
+  }
+}
+
+function sameTarget(address: ListenAddress, wanted: Exclude<Wanted, { kind: 'pass' }>): boolean {
+  if (wanted.kind === 'port') return address.kind === 'tcp' && address.port === wanted.port;
+  return address.kind === 'unix' && address.path === path.resolve(wanted.path);
+}
+
+function toPort(value: unknown): number | null {
+  if (value === undefined || value === null) return 0;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65535) return value;
+  if (typeof value === 'string' && /^\d{1,5}$/.test(value) && Number(value) <= 65535) return Number(value);
+  return null;
+}
+
+/**
+ * Node's listen() signatures: (port?, host?, backlog?, cb?), (path, backlog?, cb?),
+ * (options, cb?), (handle, backlog?, cb?), (cb?). Handles and fds pass through.
+ */
+export function parseListenArgs(args: readonly unknown[]): Wanted {
+  const first = args[0];
+  if (typeof first === 'function') return { kind: 'port', port: 0 };
+  if (typeof first === 'object' && first !== null) {
+    const o = first as Record<string, unknown>;
+    if (o.fd !== undefined || o.handle !== undefined || o._handle !== undefined) return { kind: 'pass' };
+    if (typeof o.path === 'string' && o.path !== '') return { kind: 'path', path: o.path };
+    if (!('port' in o) && !('path' in o)) return { kind: 'pass' }; // a raw handle object
+    const port = toPort(o.port);
+    return port === null ? { kind: 'pass' } : { kind: 'port', port };
+  }
+  if (typeof first === 'string' && !/^\d{1,5}$/.test(first) && first !== '') return { kind: 'path', path: first };
+  const port = toPort(first);
+  // An invalid port: let Node throw its own ERR_SOCKET_BAD_PORT.
+  return port === null ? { kind: 'pass' } : { kind: 'port', port };
+}
