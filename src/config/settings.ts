@@ -58,6 +58,8 @@ export interface Settings {
   keepAliveTimeout: number;
   accessLog: string | null;
   accessLogFormat: 'combined' | 'json';
+  workerWatchdog: 'on' | 'off';
+  reportDir: string | null;
 }
 
 const KiB = 1024;
@@ -271,5 +273,28 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'combined',
     metavar: 'FORMAT',
     help: 'Access log format: Apache/nginx combined, or JSON lines.',
+  },
+  {
+    key: 'workerWatchdog',
+    name: 'worker-watchdog',
+    env: ['RAAS_WORKER_WATCHDOG'],
+    kind: 'enum',
+    choices: ['on', 'off'],
+    default: 'on',
+    metavar: 'MODE',
+    help:
+      'on: before killing a worker silent past `timeout`, ask its watchdog thread for a diagnostic report ' +
+      '(waits at most 1 s) and name the JavaScript frames it was stuck in. Costs a second V8 isolate per ' +
+      'worker (~10 MiB RSS on Node 20); off saves that.',
+  },
+  {
+    key: 'reportDir',
+    name: 'report-dir',
+    env: ['RAAS_REPORT_DIR'],
+    kind: 'path',
+    default: null,
+    defaultText: 'a private directory under the system temp dir',
+    metavar: 'DIR',
+    help: 'Where stuck-worker diagnostic reports are written; must not be writable by others.',
   },
 ];

@@ -33,6 +33,8 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     keepAliveTimeout: 5,
     accessLog: null,
     accessLogFormat: 'combined',
+    workerWatchdog: 'off',
+    reportDir: null,
     ...overrides,
   };
 }
