@@ -74,6 +74,8 @@ export interface WorkerBootConfig {
   heartbeatMs: number;
   listeners: WorkerListener[];
   settings: Settings;
+  /** The pipe the master writes stuck-report paths to (src/worker/watchdog.ts); null: no watchdog. */
+  watchdogFd?: number | null;
 }
 
 export const WORKER_CONFIG_ENV = 'RAAS_WORKER_CONFIG';

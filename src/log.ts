@@ -48,6 +48,7 @@ export const LOG = {
   WORKER_DRAINED: 'drained',
   WORKER_ORPHANED: 'orphaned',
   UNCAUGHT: 'uncaught-exception',
+  WATCHDOG_FAILED: 'watchdog-failed',
   CLIENT_ERROR: 'client-error',
   HANDLER_ERROR: 'handler-error',
   /** Line clients that missed line-timeout (rate-limited: count since the last line, total). */

@@ -66,6 +66,8 @@ export interface Settings {
   workerNodeArgs: string[];
   tlsCert: string | null;
   tlsKey: string | null;
+  workerWatchdog: 'on' | 'off';
+  reportDir: string | null;
 }
 
 const KiB = 1024;
@@ -351,6 +353,29 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: null,
     metavar: 'FILE',
     help: 'PEM private key of the https:// listeners (read like tls-cert).',
+  },
+  {
+    key: 'workerWatchdog',
+    name: 'worker-watchdog',
+    env: ['RAAS_WORKER_WATCHDOG'],
+    kind: 'enum',
+    choices: ['on', 'off'],
+    default: 'on',
+    metavar: 'MODE',
+    help:
+      'on: before killing a worker silent past `timeout`, ask its watchdog thread for a diagnostic report ' +
+      '(waits at most 1 s) and name the JavaScript frames it was stuck in. Costs a second V8 isolate per ' +
+      'worker (~10 MiB RSS on Node 20); off saves that.',
+  },
+  {
+    key: 'reportDir',
+    name: 'report-dir',
+    env: ['RAAS_REPORT_DIR'],
+    kind: 'path',
+    default: null,
+    defaultText: 'a private directory under the system temp dir',
+    metavar: 'DIR',
+    help: 'Where stuck-worker diagnostic reports are written; must not be writable by others.',
   },
 ];
 

@@ -11,6 +11,7 @@ import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './inherit.js'
 import { processLauncher } from './launcher.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
 import { Master } from './master.js';
+import { prepareReportDir } from './stuck-report.js';
 import { loadReaper } from './reaper.js';
 import { claimPidFile, isLiveMaster, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './pidfile.js';
 
@@ -63,6 +64,15 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
     process.exit(EXIT.BIND);
   }
 
+  // Stuck-worker reports: a directory that cannot be used costs the report, never the service.
+  let reportDir: string | null = null;
+  if (settings.workerWatchdog === 'on') {
+    try {
+      reportDir = prepareReportDir(settings.reportDir);
+    } catch (err) {
+      log.warn(LOG.CONFIG_ERROR, { setting: 'report-dir', error: err instanceof Error ? err.message : String(err) });
+    }
+  }
   const pidFile = settings.pid;
   // PID 1 (a container without an init) must collect orphans; nobody else has to.
   const reapOrphans = process.pid === 1 ? loadReaper() : null;
@@ -87,6 +97,7 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
     parentMaster,
     listenersFixed: inherited?.source === 'systemd',
     reapOrphans,
+    reportDir,
   });
   master.start();
   return master;

@@ -5,6 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { workerNodeArgs } from '../config/node-args.js';
 import type { Settings } from '../config/settings.js';
@@ -36,6 +37,8 @@ export interface WorkerHandle {
   readonly pid: number | undefined;
   send(message: MasterMessage): void;
   kill(signal: NodeJS.Signals): void;
+  /** Asks the worker's watchdog thread to write a diagnostic report to `path` (see stuck-report.ts). */
+  askReport?(path: string): void;
 }
 
 export interface Launcher {
@@ -62,6 +65,8 @@ export function workerIdentityEnv(slot: number): Record<string, string> {
 export const processLauncher: Launcher = {
   spawn(request, events) {
     const { slot, generation, settings, listeners } = request;
+    // The watchdog's pipe follows the listeners, so listener fds keep their numbers.
+    const watchdogFd = settings.workerWatchdog === 'on' ? FIRST_LISTENER_FD + listeners.length : null;
     const config: WorkerBootConfig = {
       slot,
       generation,
@@ -73,9 +78,10 @@ export const processLauncher: Launcher = {
         protocol: l.protocol,
         address: l.bound,
       })),
+      watchdogFd,
     };
     const child = spawn(process.execPath, workerArgv(settings.name, slot, workerNodeArgs(settings.workerNodeArgs ?? [])), {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd)],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd), ...(watchdogFd === null ? [] : ['pipe' as const])],
       env: { ...process.env, ...workerIdentityEnv(slot), [WORKER_CONFIG_ENV]: JSON.stringify(config) },
     });
     let exited = false;
@@ -92,8 +98,12 @@ export const processLauncher: Launcher = {
       // 'error' without a pid: the process never started, so no 'exit' will follow.
       if (child.pid === undefined) exit(null, null, error);
     });
+    const watchdog = watchdogFd === null ? null : (child.stdio[watchdogFd] as Writable | null);
+    // The worker may die with a request unread: its exit event tells that story, not EPIPE.
+    watchdog?.on('error', () => {});
     return {
       pid: child.pid,
+      askReport: watchdog === null ? undefined : (path) => void watchdog.write(`${path}\n`),
       send(message) {
         if (!child.connected) return;
         child.send(message, (err: Error | null) => {

@@ -19,6 +19,7 @@ import { describeStatus, type ReapOrphans } from './reaper.js';
 import { isLiveMaster } from './pidfile.js';
 import { notifyParentReady } from './reexec.js';
 import { StatusFile, statusPath } from './status-file.js';
+import { StuckReports } from './stuck-report.js';
 import { announceToParent, Upgrade } from './upgrade.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
 
@@ -49,6 +50,8 @@ export interface MasterDeps {
   listenersFixed: boolean;
   /** As PID 1: collects zombie children the master did not start (see reaper.ts). */
   reapOrphans?: ReapOrphans | null;
+  /** Where stuck workers' reports go; null or absent: kill without asking (stuck-report.ts). */
+  reportDir?: string | null;
 }
 
 type Phase =
@@ -81,6 +84,7 @@ export class Master {
   private readonly reloads = { done: 0, aborted: 0, refused: 0, lastError: null as string | null };
   private readonly status: StatusFile | null;
   private readonly upgrade: Upgrade;
+  private readonly stuck: StuckReports;
 
   constructor(
     private settings: Settings,
@@ -91,6 +95,7 @@ export class Master {
     this.target = settings.workers;
     this.lastDuties = deps.clock();
     this.upgrade = new Upgrade(deps.log, deps.pidFile);
+    this.stuck = new StuckReports(deps.reportDir ?? null);
     this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
     this.inbox = new Inbox(
       (event) => this.handle(event),
@@ -228,6 +233,7 @@ export class Master {
   private onWorkerExit(event: Extract<MasterEvent, { kind: 'worker-exit' }>, now: number): void {
     const worker = this.workers.remove(event.id);
     if (!worker) return;
+    this.stuck.forget(worker.handle);
     const expected = worker.stopOrder !== null || worker.retiring;
     const fields = this.describe(worker, {
       code: event.code,
@@ -367,9 +373,15 @@ export class Master {
           this.order(worker, 'kill', 'boot-timeout');
         }
       } else if (now - worker.lastBeat > timeoutMs) {
+        // Ask the worker where it is stuck first; the kill waits for the answer, a second at most.
+        if (this.stuck.waiting(worker.handle, now)) continue;
         this.log.error(
           LOG.WORKER_TIMEOUT,
-          this.describe(worker, { silent_ms: Math.round(now - worker.lastBeat), timeout_s: this.settings.timeout }),
+          this.describe(worker, {
+            silent_ms: Math.round(now - worker.lastBeat),
+            timeout_s: this.settings.timeout,
+            ...this.stuck.facts(worker.handle),
+          }),
         );
         this.order(worker, 'kill', 'timeout');
       }

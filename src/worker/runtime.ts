@@ -10,6 +10,7 @@ import { setProcessTitle, workerTitle } from '../process-title.js';
 import type { Protocol } from '../protocols/types.js';
 import { SIGNALS, type WorkerAction } from '../signals.js';
 import { startHeartbeat } from './heartbeat.js';
+import { startWatchdog } from './watchdog.js';
 import { protocolFactory } from './protocols.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
@@ -33,6 +34,10 @@ export class WorkerRuntime {
     this.installSignalHandlers();
     this.watchMaster();
     this.installCrashHandlers();
+    const { watchdogFd } = this.config;
+    if (watchdogFd != null) {
+      startWatchdog(watchdogFd, (err) => this.log.warn(LOG.WATCHDOG_FAILED, { error: describe(err) }));
+    }
     process.on('message', (message) => {
       if (isMasterMessage(message)) this.reopenLogs();
     });

@@ -6,42 +6,15 @@ import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Settings } from '../../src/config/settings.js';
+import { SETTINGS, type Settings } from '../../src/config/settings.js';
 import { Logger } from '../../src/log.js';
 import { createLineProtocol, type LineProtocol } from '../../src/protocols/line.js';
 import type { Protocol } from '../../src/protocols/types.js';
 
+/** Every setting at its default (so a new setting needs no edit here), then the test's own. */
 function settings(overrides: Partial<Settings> = {}): Settings {
-  return {
-    listen: ['127.0.0.1:0'],
-    workers: 1,
-    backlog: 1024,
-    timeout: 30,
-    shutdownTimeout: 30,
-    bootTimeout: 30,
-    maxLine: 64 * 1024,
-    idleTimeout: 10,
-    lineTimeout: 5,
-    lineBufferLimit: 16 * 1024 * 1024,
-    name: 'RAAS',
-    logFile: null,
-    config: null,
-    pid: null,
-    upgradeHandover: 'manual',
-    app: null,
-    maxBody: 1024 * 1024,
-    maxHeaderSize: 16 * 1024,
-    headersTimeout: 10,
-    requestTimeout: 60,
-    bodyTimeout: 30,
-    keepAliveTimeout: 5,
-    accessLog: null,
-    accessLogFormat: 'combined',
-    workerNodeArgs: [],
-    tlsCert: null,
-    tlsKey: null,
-    ...overrides,
-  };
+  const defaults = Object.fromEntries(SETTINGS.map((s) => [s.key, typeof s.default === 'function' ? s.default() : s.default]));
+  return { ...(defaults as unknown as Settings), listen: ['127.0.0.1:0'], workers: 1, workerWatchdog: 'off', ...overrides };
 }
 
 const log = new Logger({ role: 'test', pid: process.pid });
