@@ -42,6 +42,8 @@ export const LOG = {
   REAPED_UNKNOWN: 'reaped-unknown',
   REAPER_MISSING: 'reaper-missing',
   PIDFILE_ERROR: 'pidfile-error',
+  MASTER_LOOP_ERROR: 'master-loop-error',
+  MASTER_UNSOUND: 'master-unsound',
   // worker side
   WORKER_LISTENING: 'listening',
   WORKER_DRAINING: 'draining',

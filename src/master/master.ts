@@ -11,7 +11,8 @@ import { EXIT } from '../exit-codes.js';
 import type { WorkerMessage } from '../ipc.js';
 import { LOG, type Logger } from '../log.js';
 import { SIGNALS, type MasterAction } from '../signals.js';
-import { Inbox, type MasterEvent } from './inbox.js';
+import { Inbox, type LoopStep, type MasterEvent } from './inbox.js';
+import { LoopGuard } from './loop-guard.js';
 import type { Launcher } from './launcher.js';
 import { closeListener, reconcileListeners, type BoundListener } from './listeners.js';
 import { runHook } from './hooks.js';
@@ -81,6 +82,7 @@ export class Master {
   private readonly reloads = { done: 0, aborted: 0, refused: 0, lastError: null as string | null };
   private readonly status: StatusFile | null;
   private readonly upgrade: Upgrade;
+  private readonly loopGuard = new LoopGuard();
 
   constructor(
     private settings: Settings,
@@ -95,6 +97,7 @@ export class Master {
     this.inbox = new Inbox(
       (event) => this.handle(event),
       () => this.duties(),
+      (error, during) => this.loopFailed(error, during),
     );
   }
 
@@ -106,6 +109,24 @@ export class Master {
 
   post(event: MasterEvent): void {
     this.inbox.post(event);
+  }
+
+  /**
+   * A handler or duty threw: the event is lost, the loop is not. Repeated errors mean the state
+   * cannot be trusted any more: stop gracefully (bounded like TERM) with a distinct exit code,
+   * and if even that keeps failing, kill the workers and leave.
+   */
+  private loopFailed(error: unknown, during: LoopStep): void {
+    this.log.error(LOG.MASTER_LOOP_ERROR, { during, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    const verdict = this.loopGuard.record(this.deps.clock());
+    if (verdict === 'stop') {
+      this.log.error(LOG.MASTER_UNSOUND, { errors: this.loopGuard.recent, window_s: this.loopGuard.windowMs / 1000 });
+      this.stop('graceful', this.settings.shutdownTimeout * 1000, EXIT.MASTER_UNSOUND);
+    } else if (verdict === 'abandon') {
+      this.log.error(LOG.MASTER_UNSOUND, { abandon: true, remaining: this.workers.size });
+      for (const worker of this.workers.all()) worker.handle.kill('SIGKILL');
+      this.finish(EXIT.MASTER_UNSOUND);
+    }
   }
 
   private get log(): Logger {
@@ -167,6 +188,7 @@ export class Master {
   private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
     const now = this.deps.clock();
     if (this.phase.kind === 'stopping') {
+      if (exitCode !== EXIT.OK) this.phase.exitCode = exitCode;
       // A second TERM or INT during a graceful stop makes it immediate; a second QUIT changes nothing.
       if (this.phase.order !== 'graceful' || (order === 'graceful' && boundMs === null)) return;
       order = 'immediate';
@@ -464,10 +486,10 @@ export class Master {
         const listeners = this.deps.listenersFixed
           ? this.listeners
           : await reconcileListeners(this.listeners, config.settings.listen, this.deps.bind);
-        this.inbox.post({ kind: 'config-loaded', config, listeners });
+        this.inbox.post({ kind: 'config-loaded', attempt: 0, config, listeners });
       })
       .catch((err: unknown) =>
-        this.inbox.post({ kind: 'config-refused', error: err instanceof Error ? err.message : String(err) }),
+        this.inbox.post({ kind: 'config-refused', attempt: 0, error: err instanceof Error ? err.message : String(err) }),
       );
   }
 
