@@ -10,6 +10,7 @@ import { masterTitle, setProcessTitle } from '../process-title.js';
 import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './inherit.js';
 import { processLauncher } from './launcher.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
+import { takeEarlySignals } from './early-signals.js';
 import { Master } from './master.js';
 import { loadReaper } from './reaper.js';
 import { claimPidFile, isLiveMaster, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './pidfile.js';
@@ -88,6 +89,6 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
     listenersFixed: inherited?.source === 'systemd',
     reapOrphans,
   });
-  master.start();
+  master.start(takeEarlySignals);
   return master;
 }

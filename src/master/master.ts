@@ -101,8 +101,13 @@ export class Master {
     );
   }
 
-  start(): void {
+  /**
+   * Installs the master's signal handlers, then takes the signals that arrived before the loop
+   * ran (queued by early-signals.ts from the process's first line) and handles them first.
+   */
+  start(takeEarlySignals: () => readonly NodeJS.Signals[] = () => []): void {
     for (const spec of SIGNALS) process.on(spec.signal, () => this.inbox.post({ kind: 'signal', signal: spec.signal }));
+    for (const signal of takeEarlySignals()) this.inbox.post({ kind: 'signal', signal });
     this.tickTimer = setInterval(() => this.inbox.post({ kind: 'tick' }), TICK_MS);
     this.inbox.post({ kind: 'tick' });
   }
