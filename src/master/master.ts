@@ -5,7 +5,6 @@
 
 import * as fs from 'node:fs';
 import type { MasterHooks, ResolvedConfig } from '../config/load.js';
-import type { ListenAddress } from '../config/listen-address.js';
 import type { Settings } from '../config/settings.js';
 import { EXIT } from '../exit-codes.js';
 import type { WorkerMessage } from '../ipc.js';
@@ -13,14 +12,12 @@ import { LOG, type Logger } from '../log.js';
 import { SIGNALS, type MasterAction } from '../signals.js';
 import { Inbox, type LoopStep, type MasterEvent } from './inbox.js';
 import { LoopGuard } from './loop-guard.js';
-import type { Launcher } from './launcher.js';
-import { closeListener, reconcileListeners, type BoundListener } from './listeners.js';
+import { reconcileListeners, type BoundListener } from './listeners.js';
 import { runHook } from './hooks.js';
 import { describeStatus, type ReapOrphans } from './reaper.js';
-import { isLiveMaster } from './pidfile.js';
-import { notifyParentReady } from './reexec.js';
 import { StatusFile, statusPath } from './status-file.js';
-import { announceToParent, Upgrade } from './upgrade.js';
+import type { System } from './system.js';
+import { Upgrade } from './upgrade/upgrade.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
 
 const TICK_MS = 100;
@@ -33,14 +30,12 @@ const MAX_BOOT_FAILURES = 5;
 const MAX_RELOAD_BOOT_FAILURES = 3;
 
 export interface MasterDeps {
-  launcher: Launcher;
+  /** The one seam to the OS (clock, launcher, sockets, pid files, /proc, successor, exit). */
+  system: System;
   log: Logger;
-  clock: () => number;
   /** Re-reads settings for HUP (same argv and env, the config file as it is now). */
   loadConfig: () => Promise<ResolvedConfig>;
-  bind: (address: ListenAddress) => Promise<BoundListener>;
-  exit: (code: number) => void;
-  /** Extra work at final exit (the pid file). */
+  /** Extra work at final exit. */
   onExit?: () => void;
   /** The pid file, if any: renamed to `.oldbin` while a successor master boots. */
   pidFile: string | null;
@@ -91,8 +86,8 @@ export class Master {
     private readonly deps: MasterDeps,
   ) {
     this.target = settings.workers;
-    this.lastDuties = deps.clock();
-    this.upgrade = new Upgrade(deps.log, deps.pidFile);
+    this.lastDuties = deps.system.clock();
+    this.upgrade = new Upgrade(deps.system, deps.log, deps.pidFile, deps.parentMaster);
     this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
     this.inbox = new Inbox(
       (event) => this.handle(event),
@@ -106,7 +101,7 @@ export class Master {
    * ran (queued by early-signals.ts from the process's first line) and handles them first.
    */
   start(takeEarlySignals: () => readonly NodeJS.Signals[] = () => []): void {
-    for (const spec of SIGNALS) process.on(spec.signal, () => this.inbox.post({ kind: 'signal', signal: spec.signal }));
+    this.deps.system.onSignals((signal) => this.inbox.post({ kind: 'signal', signal }));
     for (const signal of takeEarlySignals()) this.inbox.post({ kind: 'signal', signal });
     this.tickTimer = setInterval(() => this.inbox.post({ kind: 'tick' }), TICK_MS);
     this.inbox.post({ kind: 'tick' });
@@ -123,7 +118,7 @@ export class Master {
    */
   private loopFailed(error: unknown, during: LoopStep): void {
     this.log.error(LOG.MASTER_LOOP_ERROR, { during, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-    const verdict = this.loopGuard.record(this.deps.clock());
+    const verdict = this.loopGuard.record(this.deps.system.clock());
     if (verdict === 'stop') {
       this.log.error(LOG.MASTER_UNSOUND, { errors: this.loopGuard.recent, window_s: this.loopGuard.windowMs / 1000 });
       this.stop('graceful', this.settings.shutdownTimeout * 1000, EXIT.MASTER_UNSOUND);
@@ -139,7 +134,7 @@ export class Master {
   }
 
   private handle(event: MasterEvent): void {
-    const now = this.deps.clock();
+    const now = this.deps.system.clock();
     switch (event.kind) {
       case 'tick':
         return;
@@ -158,9 +153,9 @@ export class Master {
         this.log.error(LOG.RELOAD_REFUSED, { error: event.error });
         return;
       case 'successor-ready':
-        return this.upgrade.ready(event.pid, this.settings.upgradeHandover);
+        return this.upgrade.successorReady(event.pid, this.settings.upgradeHandover);
       case 'successor-exit':
-        return this.upgrade.exited(this.settings.name, event.pid, event.code, event.signal);
+        return this.upgrade.successorExited(this.settings.name, event.pid, event.code, event.signal);
     }
   }
 
@@ -191,7 +186,7 @@ export class Master {
   // ---- stop ----------------------------------------------------------------------------------
 
   private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
-    const now = this.deps.clock();
+    const now = this.deps.system.clock();
     if (this.phase.kind === 'stopping') {
       if (exitCode !== EXIT.OK) this.phase.exitCode = exitCode;
       // A second TERM or INT during a graceful stop makes it immediate; a second QUIT changes nothing.
@@ -224,13 +219,12 @@ export class Master {
     this.tickTimer = null;
     // Another master serving from the same sockets (our successor, or the master we were to
     // replace, after a back-out) needs them and their Unix socket files: leave them alone.
-    const parent = this.deps.parentMaster;
-    const shared = this.upgrade.successorAlive() || (parent !== null && isLiveMaster(parent));
-    if (!shared) for (const listener of this.listeners) closeListener(listener);
+    if (!this.upgrade.socketsShared()) for (const listener of this.listeners) this.deps.system.closeListener(listener);
     this.status?.remove();
+    this.upgrade.atExit();
     this.deps.onExit?.();
     this.log.info(LOG.STOPPED, { exit_code: exitCode });
-    this.deps.exit(exitCode);
+    this.deps.system.exit(exitCode);
   }
 
   // ---- workers -------------------------------------------------------------------------------
@@ -288,7 +282,7 @@ export class Master {
     const generation = this.generation;
     runHook(this.log, this.hooks, 'beforeSpawn', { slot, generation });
     let id = 0;
-    const handle = this.deps.launcher.spawn(
+    const handle = this.deps.system.launcher.spawn(
       { slot, generation, settings: this.settings, listeners: this.listeners },
       {
         message: (message) => this.inbox.post({ kind: 'worker-message', id, message }),
@@ -317,7 +311,7 @@ export class Master {
     if (worker.stopOrder !== null && strength[worker.stopOrder] >= strength[order]) return;
     worker.stopOrder = order;
     worker.stopReason ??= reason;
-    worker.stopSentAt = this.deps.clock();
+    worker.stopSentAt = this.deps.system.clock();
     const signal = order === 'graceful' ? 'SIGQUIT' : order === 'immediate' ? 'SIGINT' : 'SIGKILL';
     worker.handle.kill(signal);
   }
@@ -334,12 +328,13 @@ export class Master {
   }
 
   private runDuties(): void {
-    const now = this.deps.clock();
+    const now = this.deps.system.clock();
     // Duties run at least every tick; a longer gap means the master itself was stopped or stalled,
     // and no beat sent meanwhile could be read. Checked here, before any kill, whatever event
     // woke us first.
     if (now - this.lastDuties > STALL_MS) this.forgiveSilence(now, now - this.lastDuties);
     this.lastDuties = now;
+    this.upgrade.duties();
     this.reapOrphans();
     this.killSilentWorkers(now);
     if (this.phase.kind === 'stopping') return this.advanceStop(this.phase, now);
@@ -358,7 +353,7 @@ export class Master {
     if (!reap) return;
     // Our own children are libuv's to reap: their exit statuses are how we learn of deaths.
     const ours = this.workers.pids();
-    const successor = this.upgrade.snapshot();
+    const successor = this.upgrade.successorSnapshot();
     if (successor) ours.push(successor.pid);
     for (const [pid, status] of reap(ours)) this.log.info(LOG.REAPED_UNKNOWN, { orphan_pid: pid, ...describeStatus(status) });
   }
@@ -379,7 +374,7 @@ export class Master {
         state: w.stopOrder === null && !w.retiring ? w.state : 'stopping',
       })),
       reloads: this.reloads,
-      successor: this.upgrade.snapshot(),
+      successor: this.upgrade.successorSnapshot(),
       upgrades: this.upgrade.counts,
     });
   }
@@ -450,8 +445,7 @@ export class Master {
       workers: this.target,
       master_pid: process.pid,
     });
-    const parent = this.deps.parentMaster;
-    if (parent !== null) announceToParent(this.log, parent, this.settings.upgradeHandover, notifyParentReady);
+    this.upgrade.announceReady(this.settings.upgradeHandover);
   }
 
   private scale(count: number): void {
@@ -460,7 +454,7 @@ export class Master {
   }
 
   private stopAllWorkers(): void {
-    if (hasControllingTerminal()) {
+    if (this.deps.system.hasControllingTerminal()) {
       this.log.warn(LOG.SIGNAL, { signal: 'SIGWINCH', ignored: 'controlling terminal (resize)' });
       return;
     }
@@ -490,7 +484,7 @@ export class Master {
         if (config.settings.logFile !== null) fs.closeSync(fs.openSync(config.settings.logFile, 'a'));
         const listeners = this.deps.listenersFixed
           ? this.listeners
-          : await reconcileListeners(this.listeners, config.settings.listen, this.deps.bind);
+          : await reconcileListeners(this.listeners, config.settings.listen, this.deps.system.bind);
         this.inbox.post({ kind: 'config-loaded', attempt: 0, config, listeners });
       })
       .catch((err: unknown) =>
@@ -575,18 +569,8 @@ export class Master {
   private closeDropped(before: BoundListener[], after: BoundListener[]): void {
     for (const listener of before) {
       if (after.includes(listener)) continue;
-      closeListener(listener);
+      this.deps.system.closeListener(listener);
       this.log.info(LOG.LISTENER_CLOSED, { listen: listener.bound });
     }
-  }
-}
-
-/** Terminals send WINCH on every resize; only a master without one takes it as an order. */
-function hasControllingTerminal(): boolean {
-  try {
-    fs.closeSync(fs.openSync('/dev/tty', 'r'));
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -10,6 +10,7 @@ import type { MasterMessage } from '../../src/ipc.js';
 import { Logger } from '../../src/log.js';
 import type { Launcher, SpawnRequest, WorkerEvents } from '../../src/master/launcher.js';
 import { Master } from '../../src/master/master.js';
+import { fakeSystem } from './fake-system.js';
 
 interface FakeWorker {
   request: SpawnRequest;
@@ -37,12 +38,9 @@ function harness(overrides: Partial<Settings> = {}) {
     },
   };
   const master = new Master(settings({ workers: 2, timeout: 2, ...overrides }), {}, [], {
-    launcher,
+    system: fakeSystem({ launcher, clock: () => now, exit: (code) => exits.push(code) }).system,
     log: new Logger({ role: 'master' }, '/dev/null'),
-    clock: () => now,
     loadConfig: () => Promise.reject(new Error('no config in this test')),
-    bind: () => Promise.reject(new Error('no binding in this test')),
-    exit: (code) => exits.push(code),
     pidFile: null,
     parentMaster: null,
     listenersFixed: false,
@@ -152,17 +150,18 @@ describe('master loop errors', () => {
     const logFile = `/tmp/raas-unit-loop-${process.pid}.log`;
     const { readFileSync, rmSync } = await import('node:fs');
     const master = new Master(settings({ workers: 1, timeout: 2, shutdownTimeout: 1 }), {}, [], {
-      launcher: {
-        spawn() {
-          spawnCalls += 1;
-          throw new Error('spawn EMFILE'); // child_process.spawn throws synchronously on some errors
+      system: fakeSystem({
+        launcher: {
+          spawn() {
+            spawnCalls += 1;
+            throw new Error('spawn EMFILE'); // child_process.spawn throws synchronously on some errors
+          },
         },
-      },
+        clock: () => now,
+        exit: (code) => exits.push(code),
+      }).system,
       log: new Logger({ role: 'master' }, logFile),
-      clock: () => now,
       loadConfig: () => Promise.reject(new Error('no config in this test')),
-      bind: () => Promise.reject(new Error('no binding in this test')),
-      exit: (code) => exits.push(code),
       pidFile: null,
       parentMaster: null,
       listenersFixed: false,
