@@ -31,6 +31,7 @@ export const LOG = {
   RELOAD_DONE: 'reload-done',
   RELOAD_ABORTED: 'reload-aborted',
   RELOAD_REFUSED: 'reload-refused',
+  RELOAD_QUEUED: 'reload-queued',
   SCALE: 'scale',
   REEXEC_START: 'reexec-start',
   REEXEC_IGNORED: 'reexec-ignored',
@@ -47,6 +48,7 @@ export const LOG = {
   PIDFILE_ERROR: 'pidfile-error',
   MASTER_LOOP_ERROR: 'master-loop-error',
   MASTER_UNSOUND: 'master-unsound',
+  WORKER_DRAIN_TIMEOUT: 'worker-drain-timeout',
   // worker side
   WORKER_LISTENING: 'listening',
   WORKER_DRAINING: 'draining',

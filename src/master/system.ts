@@ -36,6 +36,8 @@ export interface System {
   isLiveMaster(pid: number): boolean;
   /** Sends a signal; false when the process is gone. */
   signal(pid: number, signal: NodeJS.Signals): boolean;
+  /** Opens a file for appending and closes it again; throws when it cannot be (a reload's log-file). */
+  probeAppend(path: string): void;
   /** WINCH comes from terminal resizes too: is there a controlling terminal (/dev/tty)? */
   hasControllingTerminal(): boolean;
   pidFiles: PidFiles;
@@ -63,6 +65,9 @@ export const realSystem: System = {
     } catch {
       return false;
     }
+  },
+  probeAppend(path) {
+    fs.closeSync(fs.openSync(path, 'a'));
   },
   hasControllingTerminal() {
     try {

@@ -53,6 +53,7 @@ export function fakeSystem(overrides: Partial<System> = {}): FakeOs {
       return true;
     },
     hasControllingTerminal: () => os.tty,
+    probeAppend: () => {},
     pidFiles: {
       readPid: (path) => os.files.get(path) ?? null,
       oldbinPath: oldbin,

@@ -18,6 +18,7 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     backlog: 1024,
     timeout: 30,
     shutdownTimeout: 30,
+    workerShutdownTimeout: 30,
     bootTimeout: 30,
     maxLine: 64 * 1024,
     idleTimeout: 10,
