@@ -138,6 +138,7 @@ export class Supervisor {
           connections_cut: worker.lastStats?.openConnections ?? 'unknown',
         }),
       );
+      worker.stopReason = 'drain-timeout'; // what its exit line will say, whatever began the drain
       this.order(worker, 'kill', 'drain-timeout');
     }
   }
