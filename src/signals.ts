@@ -29,8 +29,10 @@ export const SIGNALS: readonly SignalSpec[] = [
     master: 'graceful-stop',
     worker: 'graceful-stop',
     masterDoc:
-      'Graceful stop: workers stop accepting, finish every accepted connection, then the master exits 0. ' +
-      'A worker that stops beating is still killed after `timeout`.',
+      'Graceful stop: the master closes its sockets at once (new clients are refused; not while another ' +
+      'master of an upgrade shares them), workers stop accepting and finish every accepted connection, then ' +
+      'the master exits 0. A worker still draining after `worker-shutdown-timeout` is killed (the log says how ' +
+      'many connections it cut), one that stops beating after `timeout`.',
     workerDoc: 'Graceful stop of this worker; the master replaces it.',
   },
   {

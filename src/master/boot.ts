@@ -70,13 +70,12 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
     log.warn(LOG.REAPER_MISSING, { advice: 'run with an init (docker run --init) to reap orphans' });
   }
   const master = new Master(settings, config.hooks, listeners, {
-    system: realSystem,
+    system: { ...realSystem, reapOrphans },
     log,
     loadConfig: reloadConfig,
     pidFile: settings.pid,
     parentMaster,
     listenersFixed: inherited?.source === 'systemd',
-    reapOrphans,
   });
   master.start(takeEarlySignals);
   return master;

@@ -12,7 +12,7 @@ import type { Desired } from './desired.js';
 import { Inbox, type LoopStep, type MasterEvent } from './inbox.js';
 import type { BoundListener } from './listeners.js';
 import { LoopGuard } from './loop-guard.js';
-import { describeStatus, type ReapOrphans } from './reaper.js';
+import { describeStatus } from './reaper.js';
 import { Reload } from './reload.js';
 import { StatusFile, statusPath, type MasterStatus } from './status-file.js';
 import { Stop } from './stop.js';
@@ -38,8 +38,6 @@ export interface MasterDeps {
   parentMaster: number | null;
   /** Sockets came from systemd: they are fixed, a reload does not rebind them. */
   listenersFixed: boolean;
-  /** As PID 1: collects zombie children the master did not start (see reaper.ts). */
-  reapOrphans?: ReapOrphans | null;
 }
 
 export class Master {
@@ -73,8 +71,6 @@ export class Master {
       post,
       generationReady: () => this.supervisor.generationReady(),
       abandonGeneration: (generation) => this.supervisor.abandonGeneration(generation),
-      setLogPath: (path) => this.setLogPath(path),
-      closeDropped: (before, after) => this.closeDropped(before, after),
     });
     this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
   }
@@ -113,7 +109,7 @@ export class Master {
         return;
       }
       case 'config-loaded':
-        if (this.stopping) return this.closeDropped(event.listeners, this.desired.listeners);
+        // After a stop began, the attempt is stale: the reload closes what it bound.
         return this.reload.loaded(event, now);
       case 'config-refused':
         return this.reload.refused(event, now);
@@ -257,7 +253,7 @@ export class Master {
   }
 
   private reapOrphans(): void {
-    const reap = this.deps.reapOrphans;
+    const reap = this.deps.system.reapOrphans;
     if (!reap) return;
     // Our own children are libuv's to reap: their exit statuses are how we learn of deaths.
     const ours = this.supervisor.table.pids();
@@ -275,12 +271,7 @@ export class Master {
       ready: this.supervisor.generationReady(),
       generation: this.desired.generation,
       target: this.desired.target,
-      workers: this.supervisor.table.all().map((w) => ({
-        slot: w.slot,
-        pid: w.handle.pid ?? null,
-        generation: w.generation,
-        state: w.stopOrder === null && !w.retiring ? w.state : 'stopping',
-      })),
+      workers: this.supervisor.statusRows(),
       reloads: this.reload.status,
       successor: this.upgrade.successorSnapshot(),
       upgrades: this.upgrade.counts,
@@ -289,25 +280,5 @@ export class Master {
 
   private publishStatus(): void {
     this.status?.publish(this.snapshot());
-  }
-
-  private setLogPath(path: string | null): void {
-    try {
-      this.log.setPath(path);
-    } catch (err) {
-      this.log.error(LOG.CONFIG_ERROR, { setting: 'log-file', error: err instanceof Error ? err.message : String(err) });
-    }
-  }
-
-  /**
-   * Closes the master's copy of sockets no longer configured. Workers still holding them keep
-   * them open until they drain and exit.
-   */
-  private closeDropped(before: readonly BoundListener[], after: readonly BoundListener[]): void {
-    for (const listener of before) {
-      if (after.includes(listener)) continue;
-      this.deps.system.closeListener(listener);
-      this.log.info(LOG.LISTENER_CLOSED, { listen: listener.bound });
-    }
   }
 }

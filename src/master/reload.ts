@@ -59,10 +59,6 @@ export interface ReloadHost {
   generationReady(): boolean;
   /** Stops the workers of an aborted generation. */
   abandonGeneration(generation: number): void;
-  /** Points the log at the (new or restored) log file. */
-  setLogPath(path: string | null): void;
-  /** Closes the master's copy of the sockets in `before` and not in `after`. */
-  closeDropped(before: readonly BoundListener[], after: readonly BoundListener[]): void;
 }
 
 type State =
@@ -98,14 +94,14 @@ export class Reload {
     const state = this.state;
     if (state.kind !== 'loading' || state.attempt !== event.attempt) {
       // Too late (refused at its deadline, or the master began to stop): drop what it bound.
-      this.host.closeDropped(event.listeners, this.host.desired.listeners);
+      this.closeDropped(event.listeners, this.host.desired.listeners);
       return;
     }
     const { settings, hooks } = event.config;
     const desired = this.host.desired;
     const previous: Desired = { ...desired };
     Object.assign(desired, { settings, hooks, listeners: event.listeners, target: settings.workers, generation: desired.generation + 1 });
-    this.host.setLogPath(settings.logFile);
+    this.setLogPath(settings.logFile);
     this.state = { kind: 'rolling', attempt: state.attempt, covers: state.covers, previous, deadline: now + settings.bootTimeout * 1000, bootFailures: 0 };
     this.host.log.info(LOG.RELOAD_START, { gen: desired.generation, workers: desired.target });
     this.host.post({ kind: 'tick' });
@@ -130,7 +126,7 @@ export class Reload {
       this.finish('refused', `the config did not finish loading within ${seconds} s (boot-timeout); is the config module awaiting forever?`, now);
     } else if (state.kind === 'rolling') {
       if (this.host.generationReady()) {
-        this.host.closeDropped(state.previous.listeners, this.host.desired.listeners);
+        this.closeDropped(state.previous.listeners, this.host.desired.listeners);
         const { desired } = this.host;
         this.host.log.info(LOG.RELOAD_DONE, { gen: desired.generation, workers: desired.target, listen: desired.listeners.map((l) => l.bound).join(',') });
         return this.finish('done', null, now);
@@ -146,7 +142,7 @@ export class Reload {
     const state = this.state;
     if (state.kind !== 'idle' || this.queued) this.host.log.warn(LOG.RELOAD_REFUSED, { error: 'the master is stopping', during: state.kind });
     if (state.kind === 'rolling') {
-      this.host.closeDropped(state.previous.listeners, this.host.desired.listeners);
+      this.closeDropped(state.previous.listeners, this.host.desired.listeners);
       this.finish('aborted', 'the master is stopping', now, false);
     } else if (state.kind === 'loading') {
       this.finish('refused', 'the master is stopping', now, false);
@@ -181,8 +177,8 @@ export class Reload {
     this.host.abandonGeneration(desired.generation);
     const dropped = desired.listeners;
     Object.assign(desired, state.previous);
-    this.host.setLogPath(desired.settings.logFile);
-    this.host.closeDropped(dropped, desired.listeners);
+    this.setLogPath(desired.settings.logFile);
+    this.closeDropped(dropped, desired.listeners);
     this.finish('aborted', reason, now);
   }
 
@@ -201,5 +197,26 @@ export class Reload {
     if (error !== null) s.lastError = error;
     s.history.push({ id: s.finished, covers, outcome, error, generation: this.host.desired.generation });
     if (s.history.length > HISTORY) s.history.shift();
+  }
+
+  /** Points the log at the (new or restored) log file; if it cannot be opened, logging stays put. */
+  private setLogPath(path: string | null): void {
+    try {
+      this.host.log.setPath(path);
+    } catch (err) {
+      this.host.log.error(LOG.CONFIG_ERROR, { setting: 'log-file', error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /**
+   * Closes the master's copy of sockets no longer configured. Workers still holding them keep
+   * them open until they drain and exit.
+   */
+  private closeDropped(before: readonly BoundListener[], after: readonly BoundListener[]): void {
+    for (const listener of before) {
+      if (after.includes(listener)) continue;
+      this.host.system.closeListener(listener);
+      this.host.log.info(LOG.LISTENER_CLOSED, { listen: listener.bound });
+    }
   }
 }

@@ -7,9 +7,11 @@
 import * as fs from 'node:fs';
 import type { ListenAddress } from '../config/listen-address.js';
 import { SIGNALS } from '../signals.js';
+import { setProcessTitle } from '../process-title.js';
 import { processLauncher, type Launcher } from './launcher.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
 import { isLiveMaster, moveToOldbin, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './pidfile.js';
+import type { ReapOrphans } from './reaper.js';
 import { notifyParentReady, startSuccessor, type SuccessorEvents, type SuccessorProcess } from './upgrade/reexec.js';
 
 /** Pid-file steps of an upgrade (implemented by pidfile.ts). */
@@ -45,6 +47,10 @@ export interface System {
   startSuccessor(listeners: readonly BoundListener[], events: SuccessorEvents): SuccessorProcess;
   /** In a new master: tell the old one we are ready. */
   notifyParentReady(): void;
+  /** Sets the process title ("[NAME] master (old)" during an upgrade). */
+  setTitle(title: string): void;
+  /** As PID 1: collects zombie children the master did not start (see reaper.ts); null otherwise. */
+  reapOrphans: ReapOrphans | null;
   exit(code: number): void;
 }
 
@@ -86,5 +92,7 @@ export const realSystem: System = {
   },
   startSuccessor,
   notifyParentReady,
+  setTitle: (title) => void setProcessTitle(title),
+  reapOrphans: null,
   exit: (code) => process.exit(code),
 };

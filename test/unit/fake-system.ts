@@ -75,6 +75,8 @@ export function fakeSystem(overrides: Partial<System> = {}): FakeOs {
       return { pid: successor.pid, alive: () => successor.running };
     },
     notifyParentReady: () => void (os.notifiedParent += 1),
+    setTitle: () => {},
+    reapOrphans: null,
     exit: () => {},
     ...overrides,
   };

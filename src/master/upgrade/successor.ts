@@ -4,7 +4,7 @@
 // Runs in: master.
 
 import { LOG, type Logger } from '../../log.js';
-import { masterTitle, setProcessTitle } from '../../process-title.js';
+import { masterTitle } from '../../process-title.js';
 import type { BoundListener } from '../listeners.js';
 import type { System } from '../system.js';
 import type { SuccessorEvents, SuccessorProcess } from './reexec.js';
@@ -28,7 +28,7 @@ export class SuccessorSide {
     this.pidFileStep((files, path) => files.moveToOldbin(path));
     this.successor = { ...this.system.startSuccessor(listeners, events), ready: false };
     this.counts.started += 1;
-    setProcessTitle(masterTitle(name, true));
+    this.system.setTitle(masterTitle(name, true));
     this.log.info(LOG.REEXEC_START, { new_master_pid: this.successor.pid });
   }
 
@@ -46,7 +46,7 @@ export class SuccessorSide {
     const successor = this.successor;
     if (successor !== null && successor.pid !== pid) return;
     this.successor = null;
-    setProcessTitle(masterTitle(name));
+    this.system.setTitle(masterTitle(name));
     // The pid file first: whoever reads the log line may look at it at once.
     this.pidFileStep((files, path) => {
       const named = files.readPid(path);
