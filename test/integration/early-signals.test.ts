@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LOG } from '../../src/log.js';
 import { lineRequest, targetOf } from '../helpers/clients.js';
-import { reapAll, startRaas, tmpDir } from '../helpers/raas.js';
+import { reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 
 after(reapAll);
 
@@ -94,6 +94,38 @@ describe('signals from the first moment', () => {
 
     raas.signal('SIGQUIT');
     assert.equal((await raas.waitExit(30_000)).code, 0);
+  });
+
+  it('a TERM during boot is a graceful stop once the loop runs; a second one ends a boot that never finishes', async () => {
+    const dir = tmpDir('raas-early-');
+    const marker = path.join(dir, 'config-loading');
+    const slow = path.join(dir, 'slow.mjs');
+    const body = (wait: string) =>
+      `import * as fs from 'node:fs';\nfs.writeFileSync(${JSON.stringify(marker)}, '');\nawait ${wait};\n` +
+      `export default { listen: ['127.0.0.1:0'], workers: 1 };\n`;
+    fs.writeFileSync(slow, body('new Promise((r) => setTimeout(r, 1000))'));
+    const once = await startRaas({ args: ['-c', slow], env: CLEAN_ENV, waitReady: false });
+    await waitUntil('the config is loading', () => fs.existsSync(marker));
+    once.signal('SIGTERM');
+    assert.equal((await once.waitExit(20_000)).code, 0);
+    assert.equal(once.events(LOG.SIGNAL, 'master')[0]?.signal, 'SIGTERM');
+    assert.deepEqual(once.events(LOG.WORKER_SPAWN), [], 'stopped before any worker was started');
+
+    fs.rmSync(marker);
+    const never = path.join(dir, 'never.mjs');
+    // A live timer: a bare never-settling promise would just end the process (exit 13).
+    fs.writeFileSync(never, body('new Promise(() => setInterval(() => {}, 1000))'));
+    const hung = await startRaas({ args: ['-c', never], env: CLEAN_ENV, waitReady: false });
+    await waitUntil('the config is loading', () => fs.existsSync(marker));
+    hung.signal('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(hung.alive, 'one TERM is queued for the loop that has not started');
+    // Two signals sent at once may reach the process as one: repeat until it is gone.
+    for (let i = 0; i < 50 && hung.alive; i++) {
+      hung.signal('SIGTERM');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(await hung.waitExit(10_000), { code: 128 + 15, signal: null });
   });
 
   it('a control command and --help still obey signals and exit as usual', async () => {
