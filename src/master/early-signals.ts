@@ -22,7 +22,10 @@ let stopsSeen = 0;
 
 export function installEarlySignals(): void {
   if (installed.size > 0) return;
-  for (const { signal } of SIGNALS) {
+  // USR1 first: until a JS listener replaces it, Node's own native USR1 handler starts the
+  // inspector from another thread, even in the microseconds between two lines of this loop.
+  const order = [...SIGNALS].sort((a, b) => Number(b.signal === 'SIGUSR1') - Number(a.signal === 'SIGUSR1'));
+  for (const { signal } of order) {
     const onSignal = (): void => {
       if (STOPS.includes(signal) && ++stopsSeen >= 2) {
         // The operator insists and the master loop is not running yet (a config that never

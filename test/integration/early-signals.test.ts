@@ -15,7 +15,10 @@ after(reapAll);
 
 const CLEAN_ENV = { RAAS_WORKERS: '', WEB_CONCURRENCY: '', RAAS_LISTEN: '', RAAS_LOG_FILE: '', RAAS_APP: '' };
 
-/** The process has a handler for SIGHUP (bit 0 of SigCgt in /proc/PID/status): its JS runs. */
+/**
+ * The process has a handler for SIGHUP (bit 0 of SigCgt in /proc/PID/status): its JS runs, and
+ * the USR1 listener (installed just before) is in place.
+ */
 function catchesHup(pid: number): boolean {
   try {
     const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^SigCgt:\s*([0-9a-f]+)/m);
