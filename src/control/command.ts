@@ -93,9 +93,11 @@ async function reload(ctx: Context): Promise<void> {
   process.kill(pid, 'SIGHUP');
   // It may queue behind a reload already running: room for two.
   const timeoutMs = (2 * ctx.settings.bootTimeout + 10) * 1000;
-  const record = await until('the reload to finish', timeoutMs, () =>
-    readStatus(ctx.pidFile, pid)?.reloads.history.find((r) => r.covers >= ours),
-  );
+  const record = await until('the reload to finish', timeoutMs, () => {
+    const found = readStatus(ctx.pidFile, pid)?.reloads.history?.find((r) => r.covers >= ours);
+    if (!found && !isLiveMaster(pid)) throw new ControlError(`master ${pid} exited before the reload finished`);
+    return found;
+  });
   if (record.outcome === 'done') return ctx.out(`reloaded: master ${pid} serves generation ${record.generation}`);
   throw new ControlError(`reload ${record.outcome}: ${record.error ?? 'see the master log'}; the old workers keep serving`);
 }

@@ -129,10 +129,7 @@ export class Master {
       'graceful-stop': () => this.stop('graceful', null),
       'bounded-stop': () => this.stop('graceful', settings.shutdownTimeout * 1000),
       'immediate-stop': () => this.stop('immediate', null),
-      reload: () => {
-        if (this.stopping) this.log.warn(LOG.RELOAD_REFUSED, { error: 'the master is stopping' });
-        else this.reload.request(this.deps.system.clock());
-      },
+      reload: () => this.reload.request(this.deps.system.clock(), this.stopping !== null),
       reexec: () => {
         if (this.stopping) return;
         this.upgrade.start(settings.name, this.desired.listeners, {

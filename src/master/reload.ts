@@ -82,9 +82,13 @@ export class Reload {
     return this.state.kind;
   }
 
-  /** HUP. */
-  request(now: number): void {
+  /** HUP. A stopping master counts it and refuses it at once, so that `raas reload` hears back. */
+  request(now: number, stopping = false): void {
     this.status.requested += 1;
+    if (stopping) {
+      this.host.log.warn(LOG.RELOAD_REFUSED, { error: 'the master is stopping' });
+      return this.record('refused', 'the master is stopping', this.status.requested);
+    }
     if (this.state.kind === 'idle') return this.begin(now);
     this.queued = true;
     this.host.log.info(LOG.RELOAD_QUEUED, { behind: this.state.kind, requested: this.status.requested });

@@ -138,5 +138,6 @@ describe('reload state machine', () => {
     ]);
     await h.signal('SIGHUP');
     assert.equal(h.loads.length, 2, 'no reload while stopping');
+    assert.deepEqual(h.master.reload.status.history.at(-1), { id: 3, covers: 3, outcome: 'refused', error: 'the master is stopping', generation: 1 });
   });
 });
