@@ -51,7 +51,7 @@ export class Supervisor {
     }
   }
 
-  /** A worker exited; returns whether it failed at boot (it never became ready, unasked). */
+  /** A worker exited; returns its record if it failed at boot (never ready, not asked to stop), else null. */
   onExit(event: Extract<MasterEvent, { kind: 'worker-exit' }>, now: number, running: boolean): WorkerRecord | null {
     const worker = this.table.remove(event.id);
     if (!worker) return null;
