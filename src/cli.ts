@@ -1,51 +1,14 @@
 #!/usr/bin/env node
-// The `raas` command: starts a master with the resolved settings, or prints help or version.
-// Runs in: master (and briefly in the shell user's process for --help/--version).
+// The `raas` command's entry. Its first instructions install signal handlers (see
+// master/early-signals.ts); everything else is loaded afterwards with a dynamic import(), because
+// ESM evaluates every static import before the first line of a module runs.
+// Runs in: the `raas` process (a master, or briefly a control command or --help).
+//
+// What remains unprotected is Node's own bootstrap, before any JavaScript runs (a few tens of
+// milliseconds): a USR1 then still starts the inspector and a HUP still kills (docs/SIGNALS.md).
 
-import * as fs from 'node:fs';
-import { SettingError } from './config/errors.js';
-import { renderHelp } from './config/help.js';
-import { parseArgv, resolveSettings } from './config/load.js';
-import { EXIT } from './exit-codes.js';
-import { bootMaster } from './master/boot.js';
+import { installEarlySignals } from './master/early-signals.js';
 
-function packageVersion(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
-async function main(argv: string[]): Promise<void> {
-  const parsed = (() => {
-    try {
-      return parseArgv(argv);
-    } catch (err) {
-      return fail(err);
-    }
-  })();
-  if (parsed.help) {
-    process.stdout.write(renderHelp());
-    return;
-  }
-  if (parsed.version) {
-    process.stdout.write(`raas ${packageVersion()} (node ${process.version})\n`);
-    return;
-  }
-  if (parsed.positionals.length > 0) {
-    const { runControlCommand } = await import('./control/command.js');
-    process.exitCode = await runControlCommand(parsed.positionals, argv);
-    return;
-  }
-  const input = { argv, env: { ...process.env }, cwd: process.cwd() };
-  const config = await resolveSettings(input).catch(fail);
-  await bootMaster({ config, reloadConfig: () => resolveSettings(input) });
-}
-
-function fail(err: unknown): never {
-  if (err instanceof SettingError) {
-    process.stderr.write(`raas: ${err.message}\n`);
-    process.exit(EXIT.CONFIG);
-  }
-  throw err;
-}
-
+installEarlySignals();
+const { main } = await import('./cli-main.js');
 await main(process.argv.slice(2));

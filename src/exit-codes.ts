@@ -16,6 +16,8 @@ export const EXIT = {
   ALREADY_RUNNING: 5,
   /** A control command's operation failed (a reload was aborted, no master answered). */
   CONTROL_FAILED: 6,
+  /** The master loop kept failing in its own handlers: it stopped because its state is not trusted. */
+  MASTER_UNSOUND: 7,
   /** Worker only: it could not start (bad inherited fd, app module failed to load). */
   WORKER_BOOT_ERROR: 10,
   /** Worker only: it drained and left after an uncaught exception or unhandled rejection. */

@@ -29,8 +29,10 @@ export const SIGNALS: readonly SignalSpec[] = [
     master: 'graceful-stop',
     worker: 'graceful-stop',
     masterDoc:
-      'Graceful stop: workers stop accepting, finish every accepted connection, then the master exits 0. ' +
-      'A worker that stops beating is still killed after `timeout`.',
+      'Graceful stop: the master closes its sockets at once (new clients are refused; not while another ' +
+      'master of an upgrade shares them), workers stop accepting and finish every accepted connection, then ' +
+      'the master exits 0. A worker still draining after `worker-shutdown-timeout` is killed (the log says how ' +
+      'many connections it cut), one that stops beating after `timeout`.',
     workerDoc: 'Graceful stop of this worker; the master replaces it.',
   },
   {
@@ -125,6 +127,17 @@ export function renderSignalsDoc(): string {
     '',
     'Every other signal a whole process group may receive (for example TTIN and TTOU from a terminal) is',
     'harmless to workers. Workers also leave on their own, within a second, when their master dies.',
+    '',
+    '## Signals while the master starts',
+    '',
+    'The `raas` command installs a handler for every signal above as its very first instructions, before it',
+    'loads anything else; what arrives while the master loads its config, claims the pid file and binds is',
+    'queued and handled, in order, as soon as its loop runs (a HUP then reloads; several coalesce into one).',
+    'A second INT, TERM or QUIT before the loop runs exits at once (128 + signal number): a config that never',
+    'finishes loading must not make the process unkillable. The residual window is Node\'s own bootstrap,',
+    'before any JavaScript runs (a few tens of milliseconds after exec): a USR1 then still starts the',
+    'inspector on 127.0.0.1:9229 and a HUP still kills. Only send signals to a pid read from the pid file',
+    '(written after the handlers exist), or start Node with `--disable-sigusr1` where your Node has it.',
     '',
   ].join('\n');
 }

@@ -44,6 +44,7 @@ export interface Settings {
   backlog: number;
   timeout: number;
   shutdownTimeout: number;
+  workerShutdownTimeout: number;
   bootTimeout: number;
   maxLine: number;
   idleTimeout: number;
@@ -131,6 +132,18 @@ export const SETTINGS: readonly SettingSpec[] = [
     min: 0,
     metavar: 'S',
     help: 'How long TERM waits for workers to finish their connections before killing them.',
+  },
+  {
+    key: 'workerShutdownTimeout',
+    name: 'worker-shutdown-timeout',
+    env: ['RAAS_WORKER_SHUTDOWN_TIMEOUT'],
+    kind: 'seconds',
+    default: 30,
+    min: 0,
+    metavar: 'S',
+    help:
+      'Longest drain of one worker (QUIT, TERM, HUP, TTOU, WINCH, an upgrade hand-over, a worker retiring after a crash): ' +
+      'past it the worker is killed and the log says how many connections were cut.',
   },
   {
     key: 'bootTimeout',

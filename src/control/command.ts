@@ -87,16 +87,19 @@ async function status(ctx: Context): Promise<void> {
 
 async function reload(ctx: Context): Promise<void> {
   const pid = masterPid(ctx.pidFile);
-  const before = currentStatus(ctx, pid).reloads;
+  // Our HUP is counted as request `requested + 1` or later (another may come first, and HUPs
+  // sent together may coalesce): our outcome is that of the first reload covering such a request.
+  const ours = currentStatus(ctx, pid).reloads.requested + 1;
   process.kill(pid, 'SIGHUP');
-  const timeoutMs = (ctx.settings.bootTimeout + 10) * 1000;
-  const after = await until('the reload to finish', timeoutMs, () => {
-    const r = readStatus(ctx.pidFile, pid)?.reloads;
-    return r && r.done + r.aborted + r.refused > before.done + before.aborted + before.refused ? r : undefined;
+  // It may queue behind a reload already running: room for two.
+  const timeoutMs = (2 * ctx.settings.bootTimeout + 10) * 1000;
+  const record = await until('the reload to finish', timeoutMs, () => {
+    const found = readStatus(ctx.pidFile, pid)?.reloads.history?.find((r) => r.covers >= ours);
+    if (!found && !isLiveMaster(pid)) throw new ControlError(`master ${pid} exited before the reload finished`);
+    return found;
   });
-  if (after.done > before.done) return ctx.out(`reloaded: master ${pid} serves generation ${currentStatus(ctx, pid).generation}`);
-  const verdict = after.refused > before.refused ? 'refused' : 'aborted';
-  throw new ControlError(`reload ${verdict}: ${after.lastError ?? 'see the master log'}; the old workers keep serving`);
+  if (record.outcome === 'done') return ctx.out(`reloaded: master ${pid} serves generation ${record.generation}`);
+  throw new ControlError(`reload ${record.outcome}: ${record.error ?? 'see the master log'}; the old workers keep serving`);
 }
 
 async function upgrade(ctx: Context): Promise<void> {

@@ -7,13 +7,14 @@ import type { ResolvedConfig } from '../config/load.js';
 import { EXIT } from '../exit-codes.js';
 import { LOG, Logger } from '../log.js';
 import { masterTitle, setProcessTitle } from '../process-title.js';
-import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './inherit.js';
-import { processLauncher } from './launcher.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
+import { takeEarlySignals } from './early-signals.js';
 import { Master } from './master.js';
 import { prepareReportDir } from './stuck-report.js';
 import { loadReaper } from './reaper.js';
-import { claimPidFile, isLiveMaster, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './pidfile.js';
+import { claimPidFile, releasePidFile } from './pidfile.js';
+import { realSystem } from './system.js';
+import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './upgrade/inherit.js';
 
 export interface BootOptions {
   config: ResolvedConfig;
@@ -73,32 +74,20 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
       log.warn(LOG.CONFIG_ERROR, { setting: 'report-dir', error: err instanceof Error ? err.message : String(err) });
     }
   }
-  const pidFile = settings.pid;
   // PID 1 (a container without an init) must collect orphans; nobody else has to.
   const reapOrphans = process.pid === 1 ? loadReaper() : null;
   if (process.pid === 1 && reapOrphans === null) {
     log.warn(LOG.REAPER_MISSING, { advice: 'run with an init (docker run --init) to reap orphans' });
   }
   const master = new Master(settings, config.hooks, listeners, {
-    launcher: processLauncher,
+    system: { ...realSystem, reapOrphans },
     log,
-    clock: () => performance.now(),
     loadConfig: reloadConfig,
-    bind: bindListener,
-    exit: (code) => process.exit(code),
-    onExit: () => {
-      if (pidFile === null) return;
-      releasePidFile(pidFile);
-      // Backing out of an upgrade: the old master we replace serves on, so its pid file returns.
-      const old = readPid(oldbinPath(pidFile));
-      if (old !== null && old === parentMaster && isLiveMaster(old)) restoreFromOldbin(pidFile, old);
-    },
-    pidFile,
+    pidFile: settings.pid,
     parentMaster,
     listenersFixed: inherited?.source === 'systemd',
-    reapOrphans,
     reportDir,
   });
-  master.start();
+  master.start(takeEarlySignals);
   return master;
 }

@@ -1,110 +1,90 @@
-// The master: one loop over one inbox. It keeps the wanted number of workers of the current
-// generation, kills silent ones, and runs stop, reload and re-exec as phases of the same loop.
-// Knows nothing of protocols.
-// Runs in: master.
+// The master: one loop over one inbox. Events become calls on phase objects (the workers'
+// supervisor, a reload, an upgrade, a stop); after every batch the duties run once. Everything
+// feature-specific lives in those objects; this file only routes and orders.
+// Runs in: master. Knows nothing of protocols; reaches the OS only through `System`.
 
-import * as fs from 'node:fs';
 import type { MasterHooks, ResolvedConfig } from '../config/load.js';
-import type { ListenAddress } from '../config/listen-address.js';
 import type { Settings } from '../config/settings.js';
 import { EXIT } from '../exit-codes.js';
-import type { WorkerMessage } from '../ipc.js';
 import { LOG, type Logger } from '../log.js';
 import { SIGNALS, type MasterAction } from '../signals.js';
-import { Inbox, type MasterEvent } from './inbox.js';
-import type { Launcher } from './launcher.js';
-import { closeListener, reconcileListeners, type BoundListener } from './listeners.js';
-import { runHook } from './hooks.js';
-import { describeStatus, type ReapOrphans } from './reaper.js';
-import { isLiveMaster } from './pidfile.js';
-import { notifyParentReady } from './reexec.js';
-import { StatusFile, statusPath } from './status-file.js';
+import type { Desired } from './desired.js';
+import { Inbox, type LoopStep, type MasterEvent } from './inbox.js';
+import type { BoundListener } from './listeners.js';
+import { LoopGuard } from './loop-guard.js';
+import { describeStatus } from './reaper.js';
+import { Reload } from './reload.js';
+import { StatusFile, statusPath, type MasterStatus } from './status-file.js';
+import { Stop } from './stop.js';
 import { StuckReports } from './stuck-report.js';
-import { announceToParent, Upgrade } from './upgrade.js';
-import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
+import { Supervisor } from './supervisor.js';
+import type { System } from './system.js';
+import { Upgrade } from './upgrade/upgrade.js';
 
 const TICK_MS = 100;
 /** A gap between duty runs this long means the master itself was stopped or stalled. */
 const STALL_MS = 1000;
-const IMMEDIATE_KILL_AFTER_MS = 1000;
-/** Consecutive boot failures after which a master with no serving worker gives up. */
-const MAX_BOOT_FAILURES = 5;
-/** New-generation boot failures after which a reload is aborted. */
-const MAX_RELOAD_BOOT_FAILURES = 3;
 
 export interface MasterDeps {
-  launcher: Launcher;
+  /** The one seam to the OS (clock, launcher, sockets, pid files, /proc, successor, exit). */
+  system: System;
   log: Logger;
-  clock: () => number;
   /** Re-reads settings for HUP (same argv and env, the config file as it is now). */
   loadConfig: () => Promise<ResolvedConfig>;
-  bind: (address: ListenAddress) => Promise<BoundListener>;
-  exit: (code: number) => void;
-  /** Extra work at final exit (the pid file). */
+  /** Extra work at final exit, after the pid and status files are gone. */
   onExit?: () => void;
   /** The pid file, if any: renamed to `.oldbin` while a successor master boots. */
   pidFile: string | null;
   /** Set when this master was started by USR2: the old master to notify (and maybe quit). */
   parentMaster: number | null;
-  /** Sockets came from systemd: they are fixed, a reload does not rebind them. */
-  listenersFixed: boolean;
-  /** As PID 1: collects zombie children the master did not start (see reaper.ts). */
-  reapOrphans?: ReapOrphans | null;
   /** Where stuck workers' reports go; null or absent: kill without asking (stuck-report.ts). */
   reportDir?: string | null;
-}
-
-type Phase =
-  | { kind: 'running' }
-  | { kind: 'stopping'; order: StopOrder; deadline: number | null; exitCode: number };
-
-interface Reload {
-  previousGeneration: number;
-  previousSettings: Settings;
-  previousHooks: MasterHooks;
-  previousListeners: BoundListener[];
-  previousTarget: number;
-  deadline: number;
-  bootFailures: number;
+  /** Sockets came from systemd: they are fixed, a reload does not rebind them. */
+  listenersFixed: boolean;
 }
 
 export class Master {
+  readonly desired: Desired;
+  readonly supervisor: Supervisor;
+  readonly reload: Reload;
+  readonly upgrade: Upgrade;
+  private stopping: Stop | null = null;
   private readonly inbox: Inbox;
-  private readonly workers = new WorkerTable();
-  private phase: Phase = { kind: 'running' };
-  private generation = 1;
-  private target: number;
-  private reload: Reload | null = null;
-  private reloadPending = false;
-  private bootFailures = 0;
-  private nextSpawnAt = 0;
+  private readonly loopGuard = new LoopGuard();
+  private readonly status: StatusFile | null;
   private readyAnnounced = false;
+  private finished = false;
   private lastDuties: number;
   private tickTimer: NodeJS.Timeout | null = null;
-  private readonly reloads = { done: 0, aborted: 0, refused: 0, lastError: null as string | null };
-  private readonly status: StatusFile | null;
-  private readonly upgrade: Upgrade;
-  private readonly stuck: StuckReports;
 
-  constructor(
-    private settings: Settings,
-    private hooks: MasterHooks,
-    private listeners: BoundListener[],
-    private readonly deps: MasterDeps,
-  ) {
-    this.target = settings.workers;
-    this.lastDuties = deps.clock();
-    this.upgrade = new Upgrade(deps.log, deps.pidFile);
-    this.stuck = new StuckReports(deps.reportDir ?? null);
+  constructor(settings: Settings, hooks: MasterHooks, listeners: BoundListener[], private readonly deps: MasterDeps) {
+    const { system, log } = deps;
+    this.desired = { generation: 1, settings, hooks, listeners, target: settings.workers };
+    this.lastDuties = system.clock();
+    this.inbox = new Inbox((event) => this.handle(event), () => this.duties(), (error, during) => this.loopFailed(error, during));
+    const post = (event: MasterEvent): void => this.inbox.post(event);
+    this.supervisor = new Supervisor(system, log, this.desired, post, new StuckReports(deps.reportDir ?? null));
+    this.upgrade = new Upgrade(system, log, deps.pidFile, deps.parentMaster);
+    this.reload = new Reload({
+      system,
+      log,
+      desired: this.desired,
+      loadConfig: deps.loadConfig,
+      listenersFixed: deps.listenersFixed,
+      post,
+      generationReady: () => this.supervisor.generationReady(),
+      abandonGeneration: (generation) => this.supervisor.abandonGeneration(generation),
+    });
     this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
-    this.inbox = new Inbox(
-      (event) => this.handle(event),
-      () => this.duties(),
-    );
   }
 
-  start(): void {
-    for (const spec of SIGNALS) process.on(spec.signal, () => this.inbox.post({ kind: 'signal', signal: spec.signal }));
+  /**
+   * Installs the master's signal handlers, then takes the signals that arrived before the loop
+   * ran (queued by early-signals.ts from the process's first line) and handles them first.
+   */
+  start(takeEarlySignals: () => readonly NodeJS.Signals[] = () => []): void {
+    this.deps.system.onSignals((signal) => this.inbox.post({ kind: 'signal', signal }));
+    for (const signal of takeEarlySignals()) this.inbox.post({ kind: 'signal', signal });
     this.tickTimer = setInterval(() => this.inbox.post({ kind: 'tick' }), TICK_MS);
     this.inbox.post({ kind: 'tick' });
   }
@@ -118,28 +98,28 @@ export class Master {
   }
 
   private handle(event: MasterEvent): void {
-    const now = this.deps.clock();
+    const now = this.deps.system.clock();
     switch (event.kind) {
       case 'tick':
         return;
       case 'signal':
         return this.onSignal(event.signal);
       case 'worker-message':
-        return this.onWorkerMessage(event.id, event.message, now);
-      case 'worker-exit':
-        return this.onWorkerExit(event, now);
-      case 'config-loaded':
-        return this.applyReload(event.config, event.listeners, now);
-      case 'config-refused':
-        this.reloadPending = false;
-        this.reloads.refused += 1;
-        this.reloads.lastError = event.error;
-        this.log.error(LOG.RELOAD_REFUSED, { error: event.error });
+        return this.supervisor.onMessage(event.id, event.message, now);
+      case 'worker-exit': {
+        const failedBoot = this.supervisor.onExit(event, now, this.stopping === null);
+        if (failedBoot) this.reload.bootFailed(failedBoot.generation);
         return;
+      }
+      case 'config-loaded':
+        // After a stop began, the attempt is stale: the reload closes what it bound.
+        return this.reload.loaded(event, now);
+      case 'config-refused':
+        return this.reload.refused(event, now);
       case 'successor-ready':
-        return this.upgrade.ready(event.pid, this.settings.upgradeHandover);
+        return this.upgrade.successorReady(event.pid, this.desired.settings.upgradeHandover);
       case 'successor-exit':
-        return this.upgrade.exited(this.settings.name, event.pid, event.code, event.signal);
+        return this.upgrade.successorExited(this.desired.settings.name, event.pid, event.code, event.signal);
     }
   }
 
@@ -147,431 +127,158 @@ export class Master {
     const spec = SIGNALS.find((s) => s.signal === signal);
     if (!spec) return;
     this.log.info(LOG.SIGNAL, { signal, action: spec.master });
+    const { settings } = this.desired;
     const actions: Record<MasterAction, () => void> = {
       'graceful-stop': () => this.stop('graceful', null),
-      'bounded-stop': () => this.stop('graceful', this.settings.shutdownTimeout * 1000),
+      'bounded-stop': () => this.stop('graceful', settings.shutdownTimeout * 1000),
       'immediate-stop': () => this.stop('immediate', null),
-      reload: () => this.startReload(),
+      reload: () => this.reload.request(this.deps.system.clock(), this.stopping !== null),
       reexec: () => {
-        if (this.phase.kind !== 'running') return;
-        this.upgrade.start(this.settings.name, this.listeners, {
+        if (this.stopping) return;
+        this.upgrade.start(settings.name, this.desired.listeners, {
           ready: (pid) => this.inbox.post({ kind: 'successor-ready', pid }),
-          exit: (pid, code, signal) => this.inbox.post({ kind: 'successor-exit', pid, code, signal }),
+          exit: (pid, code, sig) => this.inbox.post({ kind: 'successor-exit', pid, code, signal: sig }),
         });
       },
-      'stop-workers': () => this.stopAllWorkers(),
-      'add-worker': () => this.scale(this.target + 1),
-      'remove-worker': () => this.scale(Math.max(0, this.target - 1)),
-      'reopen-logs': () => this.reopenLogs(),
+      'stop-workers': () => {
+        if (this.deps.system.hasControllingTerminal()) {
+          return this.log.warn(LOG.SIGNAL, { signal: 'SIGWINCH', ignored: 'controlling terminal (resize)' });
+        }
+        this.scale(0);
+        this.log.info(LOG.WORKERS_STOPPED);
+      },
+      'add-worker': () => this.scale(this.desired.target + 1),
+      'remove-worker': () => this.scale(Math.max(0, this.desired.target - 1)),
+      'reopen-logs': () => {
+        this.log.reopen();
+        this.supervisor.reopenLogs();
+        this.log.info(LOG.LOGS_REOPENED);
+      },
     };
     actions[spec.master]();
   }
 
-  // ---- stop ----------------------------------------------------------------------------------
+  private scale(count: number): void {
+    this.log.info(LOG.SCALE, { from: this.desired.target, to: count });
+    this.desired.target = count;
+  }
 
   private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
-    const now = this.deps.clock();
-    if (this.phase.kind === 'stopping') {
-      // A second TERM or INT during a graceful stop makes it immediate; a second QUIT changes nothing.
-      if (this.phase.order !== 'graceful' || (order === 'graceful' && boundMs === null)) return;
-      order = 'immediate';
-    }
-    const deadline = boundMs === null ? null : now + boundMs;
-    this.phase = { kind: 'stopping', order, deadline, exitCode };
-    this.log.info(LOG.STOPPING, { mode: order, deadline_s: boundMs === null ? undefined : boundMs / 1000 });
-    for (const worker of this.workers.all()) this.order(worker, order, 'shutdown');
-  }
-
-  private advanceStop(phase: Extract<Phase, { kind: 'stopping' }>, now: number): void {
-    for (const worker of this.workers.all()) {
-      if (worker.stopOrder === 'immediate' && now - worker.stopSentAt > IMMEDIATE_KILL_AFTER_MS) {
-        this.order(worker, 'kill', 'shutdown');
-      }
-    }
-    if (phase.deadline !== null && now >= phase.deadline && this.workers.size > 0) {
-      this.log.warn(LOG.STOP_ESCALATE, { remaining: this.workers.size, pids: this.workers.pids().join(',') });
-      for (const worker of this.workers.all()) this.order(worker, 'kill', 'shutdown-timeout');
-      phase.deadline = null;
-    }
-    // The master never exits while a worker it started is alive.
-    if (this.workers.size === 0) this.finish(phase.exitCode);
-  }
-
-  private finish(exitCode: number): void {
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    this.tickTimer = null;
-    // Another master serving from the same sockets (our successor, or the master we were to
-    // replace, after a back-out) needs them and their Unix socket files: leave them alone.
-    const parent = this.deps.parentMaster;
-    const shared = this.upgrade.successorAlive() || (parent !== null && isLiveMaster(parent));
-    if (!shared) for (const listener of this.listeners) closeListener(listener);
-    this.status?.remove();
-    this.deps.onExit?.();
-    this.log.info(LOG.STOPPED, { exit_code: exitCode });
-    this.deps.exit(exitCode);
-  }
-
-  // ---- workers -------------------------------------------------------------------------------
-
-  private onWorkerMessage(id: number, message: WorkerMessage, now: number): void {
-    const worker = this.workers.get(id);
-    if (!worker) return;
-    if (message.type === 'beat') {
-      worker.lastBeat = now;
-    } else if (message.type === 'ready') {
-      worker.state = 'ready';
-      worker.lastBeat = now;
-      this.bootFailures = 0;
-      this.log.info(LOG.WORKER_READY, this.describe(worker, { boot_ms: Math.round(now - worker.spawnedAt) }));
-      runHook(this.log, this.hooks, 'afterWorkerReady', { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation });
-    } else if (message.type === 'retiring') {
-      worker.retiring = true;
-      worker.stopReason ??= message.reason;
-    }
-  }
-
-  private onWorkerExit(event: Extract<MasterEvent, { kind: 'worker-exit' }>, now: number): void {
-    const worker = this.workers.remove(event.id);
-    if (!worker) return;
-    this.stuck.forget(worker.handle);
-    const expected = worker.stopOrder !== null || worker.retiring;
-    const fields = this.describe(worker, {
-      code: event.code,
-      signal: event.signal,
-      // Not ordered by us: a clean exit was asked of the worker directly (QUIT, TERM to its pid).
-      reason: worker.stopReason ?? (event.code === 0 ? 'left' : 'unexpected'),
-      uptime_ms: Math.round(now - worker.spawnedAt),
-      error: event.error?.message,
-    });
-    const killedForSilence = worker.stopReason === 'timeout' || worker.stopReason === 'boot-timeout';
-    if ((expected || event.code === 0) && !killedForSilence) {
-      this.log.info(LOG.WORKER_EXIT, fields);
-    } else {
-      this.log.error(LOG.WORKER_EXIT, fields);
-    }
-    const failedBoot = worker.state === 'booting' && (worker.stopOrder === null || worker.stopReason === 'boot-timeout');
-    if (failedBoot && this.phase.kind === 'running') {
-      this.bootFailures += 1;
-      // Growing back-off so a worker that cannot boot does not spin: 100 ms, 200 ms, ... 10 s.
-      this.nextSpawnAt = now + Math.min(10_000, 100 * 2 ** (this.bootFailures - 1));
-      this.log.warn(LOG.WORKER_BOOT_FAILED, { slot: worker.slot, failures: this.bootFailures });
-      if (this.reload && worker.generation === this.generation) this.reload.bootFailures += 1;
-    }
-    runHook(this.log, this.hooks, 'afterWorkerExit', { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation }, {
-      code: event.code,
-      signal: event.signal,
-    });
-  }
-
-  private spawn(slot: number, now: number): void {
-    const generation = this.generation;
-    runHook(this.log, this.hooks, 'beforeSpawn', { slot, generation });
-    let id = 0;
-    const handle = this.deps.launcher.spawn(
-      { slot, generation, settings: this.settings, listeners: this.listeners },
-      {
-        message: (message) => this.inbox.post({ kind: 'worker-message', id, message }),
-        exit: (code, signal, error) => this.inbox.post({ kind: 'worker-exit', id, code, signal, error }),
-      },
+    if (this.stopping) return this.stopping.again(order, boundMs, exitCode, EXIT.OK);
+    this.reload.stop(this.deps.system.clock());
+    this.stopping = new Stop(
+      { system: this.deps.system, log: this.log, desired: this.desired, supervisor: this.supervisor, socketsShared: () => this.upgrade.socketsShared() },
+      order,
+      boundMs,
+      exitCode,
     );
-    const worker = this.workers.add({
-      slot,
-      generation,
-      handle,
-      state: 'booting',
-      spawnedAt: now,
-      lastBeat: now,
-      stopOrder: null,
-      stopReason: null,
-      stopSentAt: 0,
-      retiring: false,
-    });
-    id = worker.id;
-    this.log.info(LOG.WORKER_SPAWN, this.describe(worker));
   }
 
-  /** Sends a stop order unless a stronger one was already sent. */
-  private order(worker: WorkerRecord, order: StopOrder, reason: string): void {
-    const strength: Record<StopOrder, number> = { graceful: 1, immediate: 2, kill: 3 };
-    if (worker.stopOrder !== null && strength[worker.stopOrder] >= strength[order]) return;
-    worker.stopOrder = order;
-    worker.stopReason ??= reason;
-    worker.stopSentAt = this.deps.clock();
-    const signal = order === 'graceful' ? 'SIGQUIT' : order === 'immediate' ? 'SIGINT' : 'SIGKILL';
-    worker.handle.kill(signal);
-  }
-
-  private describe(worker: WorkerRecord, extra: Record<string, string | number | null | undefined> = {}) {
-    return { slot: worker.slot, worker_pid: worker.handle.pid, gen: worker.generation, ...extra };
+  /**
+   * A handler or duty threw: the event is lost, the loop is not. Repeated errors mean the state
+   * cannot be trusted any more: stop gracefully (bounded like TERM) with a distinct exit code,
+   * and if even that keeps failing, kill the workers and leave.
+   */
+  private loopFailed(error: unknown, during: LoopStep): void {
+    this.log.error(LOG.MASTER_LOOP_ERROR, { during, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    const verdict = this.loopGuard.record(this.deps.system.clock());
+    if (verdict === 'stop') {
+      this.log.error(LOG.MASTER_UNSOUND, { errors: this.loopGuard.recent, window_s: this.loopGuard.windowMs / 1000 });
+      this.stop('graceful', this.desired.settings.shutdownTimeout * 1000, EXIT.MASTER_UNSOUND);
+    } else if (verdict === 'abandon') {
+      this.log.error(LOG.MASTER_UNSOUND, { abandon: true, remaining: this.supervisor.table.size });
+      for (const worker of this.supervisor.table.all()) worker.handle.kill('SIGKILL');
+      this.finish(this.stopping?.exitCode ?? EXIT.MASTER_UNSOUND);
+    }
   }
 
   // ---- duties, after every batch of events ----------------------------------------------------
 
   private duties(): void {
-    this.runDuties();
-    this.publishStatus();
-  }
-
-  private runDuties(): void {
-    const now = this.deps.clock();
+    if (this.finished) return;
+    const now = this.deps.system.clock();
     // Duties run at least every tick; a longer gap means the master itself was stopped or stalled,
     // and no beat sent meanwhile could be read. Checked here, before any kill, whatever event
     // woke us first.
-    if (now - this.lastDuties > STALL_MS) this.forgiveSilence(now, now - this.lastDuties);
+    if (now - this.lastDuties > STALL_MS) {
+      this.log.warn(LOG.MASTER_STALLED, { gap_ms: Math.round(now - this.lastDuties) });
+      this.supervisor.forgiveSilence(now);
+    }
     this.lastDuties = now;
+    this.upgrade.duties();
     this.reapOrphans();
-    this.killSilentWorkers(now);
-    if (this.phase.kind === 'stopping') return this.advanceStop(this.phase, now);
-    if (this.reload) this.advanceReload(this.reload, now);
-    this.keepWorkerCount(now);
-    this.retireSurplus();
+    this.supervisor.killSilent(now);
+    this.supervisor.boundDrains(now);
+    if (this.stopping) {
+      if (this.stopping.advance(now)) return this.finish(this.stopping.exitCode);
+      return this.publishStatus();
+    }
+    this.reload.advance(now);
+    this.supervisor.keepCount(now);
+    this.supervisor.retireSurplus();
     this.announceReady();
-    if (this.bootFailures >= MAX_BOOT_FAILURES && this.workers.readyCount() === 0 && !this.reload) {
-      this.log.error(LOG.WORKERS_CANNOT_BOOT, { failures: this.bootFailures });
+    const failures = this.supervisor.cannotBoot();
+    if (failures !== null && !this.reload.busy) {
+      this.log.error(LOG.WORKERS_CANNOT_BOOT, { failures });
       this.stop('immediate', null, EXIT.WORKERS_CANNOT_BOOT);
     }
+    this.publishStatus();
+  }
+
+  private finish(exitCode: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+    // Another master serving from the same sockets (our successor, or the master we were to
+    // replace, after a back-out) needs them and their Unix socket files: leave them alone.
+    this.stopping?.closeListeners();
+    if (!this.stopping && !this.upgrade.socketsShared()) for (const l of this.desired.listeners) this.deps.system.closeListener(l);
+    this.status?.remove();
+    this.upgrade.atExit();
+    this.deps.onExit?.();
+    this.log.info(LOG.STOPPED, { exit_code: exitCode });
+    this.deps.system.exit(exitCode);
+  }
+
+  private announceReady(): void {
+    if (this.readyAnnounced || !this.supervisor.generationReady()) return;
+    this.readyAnnounced = true;
+    this.log.info(LOG.READY, {
+      listen: this.desired.listeners.map((l) => l.bound).join(','),
+      workers: this.desired.target,
+      master_pid: process.pid,
+    });
+    this.upgrade.announceReady(this.desired.settings.upgradeHandover);
   }
 
   private reapOrphans(): void {
-    const reap = this.deps.reapOrphans;
+    const reap = this.deps.system.reapOrphans;
     if (!reap) return;
     // Our own children are libuv's to reap: their exit statuses are how we learn of deaths.
-    const ours = this.workers.pids();
-    const successor = this.upgrade.snapshot();
+    const ours = this.supervisor.table.pids();
+    const successor = this.upgrade.successorSnapshot();
     if (successor) ours.push(successor.pid);
     for (const [pid, status] of reap(ours)) this.log.info(LOG.REAPED_UNKNOWN, { orphan_pid: pid, ...describeStatus(status) });
   }
 
-  private publishStatus(): void {
-    if (!this.status || this.phase.kind === 'stopping' && this.workers.size === 0) return;
-    this.status.publish({
+  /** What the status file says (`raas status`, `raas reload` read it). */
+  snapshot(): MasterStatus {
+    return {
       pid: process.pid,
-      name: this.settings.name,
-      phase: this.phase.kind,
-      ready: this.currentGenerationReady(),
-      generation: this.generation,
-      target: this.target,
-      workers: this.workers.all().map((w) => ({
-        slot: w.slot,
-        pid: w.handle.pid ?? null,
-        generation: w.generation,
-        state: w.stopOrder === null && !w.retiring ? w.state : 'stopping',
-      })),
-      reloads: this.reloads,
-      successor: this.upgrade.snapshot(),
+      name: this.desired.settings.name,
+      phase: this.stopping ? 'stopping' : 'running',
+      ready: this.supervisor.generationReady(),
+      generation: this.desired.generation,
+      target: this.desired.target,
+      workers: this.supervisor.statusRows(),
+      reloads: this.reload.status,
+      successor: this.upgrade.successorSnapshot(),
       upgrades: this.upgrade.counts,
-    });
-  }
-
-  private killSilentWorkers(now: number): void {
-    const timeoutMs = this.settings.timeout * 1000;
-    for (const worker of this.workers.all()) {
-      if (worker.stopOrder === 'kill') continue;
-      if (worker.state === 'booting') {
-        if (now - worker.spawnedAt > this.settings.bootTimeout * 1000) {
-          this.log.error(LOG.WORKER_BOOT_TIMEOUT, this.describe(worker, { boot_timeout_s: this.settings.bootTimeout }));
-          this.order(worker, 'kill', 'boot-timeout');
-        }
-      } else if (now - worker.lastBeat > timeoutMs) {
-        // Ask the worker where it is stuck first; the kill waits for the answer, a second at most.
-        if (this.stuck.waiting(worker.handle, now)) continue;
-        this.log.error(
-          LOG.WORKER_TIMEOUT,
-          this.describe(worker, {
-            silent_ms: Math.round(now - worker.lastBeat),
-            timeout_s: this.settings.timeout,
-            ...this.stuck.facts(worker.handle),
-          }),
-        );
-        this.order(worker, 'kill', 'timeout');
-      }
-    }
-  }
-
-  /** After the master itself was stopped, no beat could be read: give every worker a fresh start. */
-  private forgiveSilence(now: number, gapMs: number): void {
-    this.log.warn(LOG.MASTER_STALLED, { gap_ms: Math.round(gapMs) });
-    for (const worker of this.workers.all()) {
-      worker.lastBeat = Math.max(worker.lastBeat, now);
-      if (worker.state === 'booting') worker.spawnedAt = Math.max(worker.spawnedAt, now);
-    }
-  }
-
-  private keepWorkerCount(now: number): void {
-    for (let slot = 0; slot < this.target; slot++) {
-      if (this.workers.inSlot(this.generation, slot)) continue;
-      if (now < this.nextSpawnAt) return;
-      this.spawn(slot, now);
-    }
-  }
-
-  /** Stops workers no longer wanted: above the target count, or of an older generation once replaced. */
-  private retireSurplus(): void {
-    const allReady = this.currentGenerationReady();
-    for (const worker of this.workers.wanted()) {
-      if (worker.generation === this.generation) {
-        if (worker.slot >= this.target) this.order(worker, 'graceful', 'scale-down');
-        continue;
-      }
-      const successor = this.workers.inSlot(this.generation, worker.slot);
-      if (successor?.state === 'ready' || (worker.slot >= this.target && allReady)) {
-        this.order(worker, 'graceful', 'reload');
-      }
-    }
-  }
-
-  private currentGenerationReady(): boolean {
-    for (let slot = 0; slot < this.target; slot++) {
-      if (this.workers.inSlot(this.generation, slot)?.state !== 'ready') return false;
-    }
-    return true;
-  }
-
-  private announceReady(): void {
-    if (this.readyAnnounced || !this.currentGenerationReady()) return;
-    this.readyAnnounced = true;
-    this.log.info(LOG.READY, {
-      listen: this.listeners.map((l) => l.bound).join(','),
-      workers: this.target,
-      master_pid: process.pid,
-    });
-    const parent = this.deps.parentMaster;
-    if (parent !== null) announceToParent(this.log, parent, this.settings.upgradeHandover, notifyParentReady);
-  }
-
-  private scale(count: number): void {
-    this.log.info(LOG.SCALE, { from: this.target, to: count });
-    this.target = count;
-  }
-
-  private stopAllWorkers(): void {
-    if (hasControllingTerminal()) {
-      this.log.warn(LOG.SIGNAL, { signal: 'SIGWINCH', ignored: 'controlling terminal (resize)' });
-      return;
-    }
-    this.scale(0);
-    this.log.info(LOG.WORKERS_STOPPED);
-  }
-
-  private reopenLogs(): void {
-    this.log.reopen();
-    for (const worker of this.workers.all()) worker.handle.send({ type: 'reopen-logs' });
-    this.log.info(LOG.LOGS_REOPENED);
-  }
-
-  // ---- reload (HUP) ----------------------------------------------------------------------------
-
-  private startReload(): void {
-    if (this.reload || this.reloadPending) {
-      this.log.warn(LOG.RELOAD_REFUSED, { error: 'a reload is already in progress' });
-      return;
-    }
-    this.reloadPending = true;
-    // Loading the file and binding new addresses are asynchronous; their result comes back as
-    // one event, and nothing changes until it is handled. reloadPending keeps a second HUP out.
-    this.deps
-      .loadConfig()
-      .then(async (config) => {
-        if (config.settings.logFile !== null) fs.closeSync(fs.openSync(config.settings.logFile, 'a'));
-        const listeners = this.deps.listenersFixed
-          ? this.listeners
-          : await reconcileListeners(this.listeners, config.settings.listen, this.deps.bind);
-        this.inbox.post({ kind: 'config-loaded', config, listeners });
-      })
-      .catch((err: unknown) =>
-        this.inbox.post({ kind: 'config-refused', error: err instanceof Error ? err.message : String(err) }),
-      );
-  }
-
-  private applyReload(config: ResolvedConfig, listeners: BoundListener[], now: number): void {
-    this.reloadPending = false;
-    const { settings, hooks } = config;
-    if (this.phase.kind !== 'running') {
-      this.closeDropped(listeners, this.listeners);
-      return;
-    }
-    this.reload = {
-      previousGeneration: this.generation,
-      previousSettings: this.settings,
-      previousHooks: this.hooks,
-      previousListeners: this.listeners,
-      previousTarget: this.target,
-      deadline: now + settings.bootTimeout * 1000,
-      bootFailures: 0,
     };
-    this.settings = settings;
-    this.hooks = hooks;
-    this.listeners = listeners;
-    this.target = settings.workers;
-    this.generation += 1;
-    this.setLogPath(settings.logFile);
-    this.log.info(LOG.RELOAD_START, { gen: this.generation, workers: this.target });
-    this.inbox.post({ kind: 'tick' });
   }
 
-  private advanceReload(reload: Reload, now: number): void {
-    if (this.currentGenerationReady()) {
-      this.reload = null;
-      this.closeDropped(reload.previousListeners, this.listeners);
-      this.reloads.done += 1;
-      this.log.info(LOG.RELOAD_DONE, {
-        gen: this.generation,
-        workers: this.target,
-        listen: this.listeners.map((l) => l.bound).join(','),
-      });
-      return;
-    }
-    const failed = reload.bootFailures >= MAX_RELOAD_BOOT_FAILURES;
-    if (!failed && now < reload.deadline) return;
-    const reason = failed ? `new workers failed to boot ${reload.bootFailures} times` : 'boot-timeout';
-    this.reloads.aborted += 1;
-    this.reloads.lastError = reason;
-    this.log.error(LOG.RELOAD_ABORTED, { gen: this.generation, reason });
-    for (const worker of this.workers.wanted()) {
-      if (worker.generation === this.generation) {
-        this.order(worker, worker.state === 'ready' ? 'graceful' : 'kill', 'reload-aborted');
-      }
-    }
-    const dropped = this.listeners;
-    this.settings = reload.previousSettings;
-    this.hooks = reload.previousHooks;
-    this.listeners = reload.previousListeners;
-    this.target = reload.previousTarget;
-    this.generation = reload.previousGeneration;
-    this.bootFailures = 0;
-    this.nextSpawnAt = 0;
-    this.setLogPath(this.settings.logFile);
-    this.closeDropped(dropped, this.listeners);
-    this.reload = null;
-  }
-
-  private setLogPath(path: string | null): void {
-    try {
-      this.log.setPath(path);
-    } catch (err) {
-      this.log.error(LOG.CONFIG_ERROR, { setting: 'log-file', error: err instanceof Error ? err.message : String(err) });
-    }
-  }
-
-  /**
-   * Closes the master's copy of sockets no longer configured. Workers still holding them keep
-   * them open until they drain and exit.
-   */
-  private closeDropped(before: BoundListener[], after: BoundListener[]): void {
-    for (const listener of before) {
-      if (after.includes(listener)) continue;
-      closeListener(listener);
-      this.log.info(LOG.LISTENER_CLOSED, { listen: listener.bound });
-    }
-  }
-}
-
-/** Terminals send WINCH on every resize; only a master without one takes it as an order. */
-function hasControllingTerminal(): boolean {
-  try {
-    fs.closeSync(fs.openSync('/dev/tty', 'r'));
-    return true;
-  } catch {
-    return false;
+  private publishStatus(): void {
+    this.status?.publish(this.snapshot());
   }
 }

@@ -3,6 +3,7 @@
 // Runs in: master (writes it) and control commands (read it).
 
 import * as fs from 'node:fs';
+import type { ReloadStatus } from './reload.js';
 
 export interface MasterStatus {
   pid: number;
@@ -13,9 +14,11 @@ export interface MasterStatus {
   generation: number;
   target: number;
   workers: Array<{ slot: number; pid: number | null; generation: number; state: string }>;
-  reloads: { done: number; aborted: number; refused: number; lastError: string | null };
+  /** Counters and the last outcomes of HUP reloads (see reload.ts). */
+  reloads: ReloadStatus;
   successor: { pid: number; ready: boolean } | null;
-  upgrades: { started: number; failed: number };
+  /** USR2 successors started, failed before ready, lost (died after ready, not quit). */
+  upgrades: { started: number; failed: number; lost: number };
 }
 
 /** One file per master, so an old and a new master never overwrite each other's. */

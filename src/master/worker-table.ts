@@ -1,7 +1,11 @@
-// The master's record of each worker it started: slot, generation, state, last beat, and what
-// it has been told. Kept apart from the worker runtime, which never sees it.
+// The master's record of each worker it started: slot, generation, state, last beat, last
+// stats, and what it has been told. Kept apart from the worker runtime, which never sees it.
 // Runs in: master.
+//
+// The wanted worker of a (generation, slot) is found through an index, so the duties that look
+// up every slot of the target stay linear in the number of workers.
 
+import type { WorkerStats } from '../ipc.js';
 import type { WorkerHandle } from './launcher.js';
 
 export type StopOrder = 'graceful' | 'immediate' | 'kill';
@@ -15,21 +19,31 @@ export interface WorkerRecord {
   state: 'booting' | 'ready';
   spawnedAt: number;
   lastBeat: number;
+  /** The stats of its last beat, if it sent any (what a kill would cut). */
+  lastStats: WorkerStats | null;
   /** The strongest stop order sent so far, and why; null while the worker is wanted. */
   stopOrder: StopOrder | null;
   stopReason: string | null;
   stopSentAt: number;
   /** The worker asked to be replaced (it crashed and is draining). */
   retiring: boolean;
+  /** When it began to drain (a graceful order, or it said it was retiring); null otherwise. */
+  drainStartedAt: number | null;
 }
+
+const isWanted = (w: WorkerRecord): boolean => w.stopOrder === null && !w.retiring;
+const slotKey = (generation: number, slot: number): string => `${generation}:${slot}`;
 
 export class WorkerTable {
   private readonly records = new Map<number, WorkerRecord>();
+  /** Last worker added per (generation, slot); only it can be the wanted one there. */
+  private readonly bySlot = new Map<string, WorkerRecord>();
   private nextId = 1;
 
   add(fields: Omit<WorkerRecord, 'id'>): WorkerRecord {
     const record = { id: this.nextId++, ...fields };
     this.records.set(record.id, record);
+    this.bySlot.set(slotKey(record.generation, record.slot), record);
     return record;
   }
 
@@ -39,7 +53,10 @@ export class WorkerTable {
 
   remove(id: number): WorkerRecord | undefined {
     const record = this.records.get(id);
+    if (!record) return undefined;
     this.records.delete(id);
+    const key = slotKey(record.generation, record.slot);
+    if (this.bySlot.get(key) === record) this.bySlot.delete(key);
     return record;
   }
 
@@ -53,17 +70,19 @@ export class WorkerTable {
 
   /** Workers still wanted: not told to stop and not leaving on their own. */
   wanted(): WorkerRecord[] {
-    return this.all().filter((w) => w.stopOrder === null && !w.retiring);
+    return this.all().filter(isWanted);
   }
 
-  /** The wanted worker of a generation in a slot, if any. */
+  /** The wanted worker of a generation in a slot, if any (constant time). */
   inSlot(generation: number, slot: number): WorkerRecord | undefined {
-    return this.wanted().find((w) => w.generation === generation && w.slot === slot);
+    const record = this.bySlot.get(slotKey(generation, slot));
+    return record !== undefined && isWanted(record) ? record : undefined;
   }
 
   readyCount(generation?: number): number {
-    return this.all().filter((w) => w.state === 'ready' && (generation === undefined || w.generation === generation))
-      .length;
+    let n = 0;
+    for (const w of this.records.values()) if (w.state === 'ready' && (generation === undefined || w.generation === generation)) n++;
+    return n;
   }
 
   pids(): number[] {

@@ -10,6 +10,7 @@ import type { MasterMessage } from '../../src/ipc.js';
 import { Logger } from '../../src/log.js';
 import type { Launcher, SpawnRequest, WorkerEvents } from '../../src/master/launcher.js';
 import { Master } from '../../src/master/master.js';
+import { fakeSystem } from './fake-system.js';
 
 interface FakeWorker {
   request: SpawnRequest;
@@ -37,12 +38,9 @@ function harness(overrides: Partial<Settings> = {}) {
     },
   };
   const master = new Master(settings({ workers: 2, timeout: 2, ...overrides }), {}, [], {
-    launcher,
+    system: fakeSystem({ launcher, clock: () => now, exit: (code) => exits.push(code) }).system,
     log: new Logger({ role: 'master' }, '/dev/null'),
-    clock: () => now,
     loadConfig: () => Promise.reject(new Error('no config in this test')),
-    bind: () => Promise.reject(new Error('no binding in this test')),
-    exit: (code) => exits.push(code),
     pidFile: null,
     parentMaster: null,
     listenersFixed: false,
@@ -141,5 +139,56 @@ describe('master loop', () => {
     h.spawned[1]!.events.exit(null, 'SIGKILL');
     await h.settle();
     assert.deepEqual(h.exits, [EXIT.OK]);
+  });
+});
+
+describe('master loop errors', () => {
+  it('survives a duty that throws, logs it, and stops with MASTER_UNSOUND when it keeps throwing', async () => {
+    let now = 1_000;
+    const exits: number[] = [];
+    let spawnCalls = 0;
+    const logFile = `/tmp/raas-unit-loop-${process.pid}.log`;
+    const { readFileSync, rmSync } = await import('node:fs');
+    const master = new Master(settings({ workers: 1, timeout: 2, shutdownTimeout: 1 }), {}, [], {
+      system: fakeSystem({
+        launcher: {
+          spawn() {
+            spawnCalls += 1;
+            throw new Error('spawn EMFILE'); // child_process.spawn throws synchronously on some errors
+          },
+        },
+        clock: () => now,
+        exit: (code) => exits.push(code),
+      }).system,
+      log: new Logger({ role: 'master' }, logFile),
+      loadConfig: () => Promise.reject(new Error('no config in this test')),
+      pidFile: null,
+      parentMaster: null,
+      listenersFixed: false,
+    });
+    const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+    try {
+      for (let i = 0; i < 4; i++) {
+        master.post({ kind: 'tick' });
+        await settle();
+        now += 100;
+      }
+      assert.deepEqual(exits, [], 'four errors: the master carries on');
+      // A signal posted behind a failing turn is still handled.
+      master.post({ kind: 'signal', signal: 'SIGTTIN' });
+      master.post({ kind: 'tick' });
+      await settle();
+      assert.deepEqual(exits, [], 'the fifth error orders a graceful stop');
+      master.post({ kind: 'tick' });
+      await settle();
+      assert.deepEqual(exits, [EXIT.MASTER_UNSOUND]);
+      const log = readFileSync(logFile, 'utf8');
+      assert.equal(log.match(/event=master-loop-error during=duties/g)?.length, 5);
+      assert.match(log, /event=scale from=1 to=2/);
+      assert.match(log, /event=master-unsound/);
+      assert.equal(spawnCalls, 5);
+    } finally {
+      rmSync(logFile, { force: true });
+    }
   });
 });

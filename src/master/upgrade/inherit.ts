@@ -3,8 +3,8 @@
 // Runs in: master.
 
 import * as fs from 'node:fs';
-import { parseListenAddress } from '../config/listen-address.js';
-import type { BoundListener } from './listeners.js';
+import { parseListenAddress } from '../../config/listen-address.js';
+import type { BoundListener } from '../listeners.js';
 
 /**
  * Our own hand-over, JSON: [{ "fd": 3, "spec": "line://127.0.0.1:0", "bound": "line://127.0.0.1:41743" }].

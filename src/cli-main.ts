@@ -1,0 +1,53 @@
+// The `raas` command: starts a master with the resolved settings, or prints help or version, or
+// runs a control command. Loaded by cli.ts once the early signal handlers are in place.
+// Runs in: master (and briefly in the shell user's process for --help/--version/control).
+
+import * as fs from 'node:fs';
+import { SettingError } from './config/errors.js';
+import { renderHelp } from './config/help.js';
+import { parseArgv, resolveSettings } from './config/load.js';
+import { EXIT } from './exit-codes.js';
+import { bootMaster } from './master/boot.js';
+import { releaseEarlySignals } from './master/early-signals.js';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const parsed = (() => {
+    try {
+      return parseArgv(argv);
+    } catch (err) {
+      return fail(err);
+    }
+  })();
+  // Only a master queues signals for later; anything else obeys them as usual (Ctrl-C).
+  if (parsed.help || parsed.version || parsed.positionals.length > 0) releaseEarlySignals();
+  if (parsed.help) {
+    process.stdout.write(renderHelp());
+    return;
+  }
+  if (parsed.version) {
+    process.stdout.write(`raas ${packageVersion()} (node ${process.version})\n`);
+    return;
+  }
+  if (parsed.positionals.length > 0) {
+    const { runControlCommand } = await import('./control/command.js');
+    process.exitCode = await runControlCommand(parsed.positionals, argv);
+    return;
+  }
+  const input = { argv, env: { ...process.env }, cwd: process.cwd() };
+  const config = await resolveSettings(input).catch(fail);
+  await bootMaster({ config, reloadConfig: () => resolveSettings(input) });
+}
+
+function fail(err: unknown): never {
+  if (err instanceof SettingError) {
+    process.stderr.write(`raas: ${err.message}\n`);
+    process.exit(EXIT.CONFIG);
+  }
+  throw err;
+}
+

@@ -1,0 +1,251 @@
+// The master's workers: spawning them into the slots of the desired generation, reading their
+// messages and exits, stop orders, and the duties over them: kill the silent, bound every drain
+// by `worker-shutdown-timeout`, keep the count, retire the surplus.
+// Runs in: master.
+
+import type { WorkerMessage } from '../ipc.js';
+import { LOG, type Logger } from '../log.js';
+import type { Desired } from './desired.js';
+import { runHook } from './hooks.js';
+import type { MasterEvent } from './inbox.js';
+import { StuckReports } from './stuck-report.js';
+import type { System } from './system.js';
+import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
+
+/** Consecutive boot failures after which a master with no serving worker gives up. */
+const MAX_BOOT_FAILURES = 5;
+const STRENGTH: Record<StopOrder, number> = { graceful: 1, immediate: 2, kill: 3 };
+const SIGNAL_OF: Record<StopOrder, NodeJS.Signals> = { graceful: 'SIGQUIT', immediate: 'SIGINT', kill: 'SIGKILL' };
+
+type Fields = Record<string, string | number | null | undefined>;
+
+export class Supervisor {
+  readonly table = new WorkerTable();
+  private bootFailures = 0;
+  private nextSpawnAt = 0;
+
+  constructor(
+    private readonly system: System,
+    private readonly log: Logger,
+    private readonly desired: Desired,
+    private readonly post: (event: MasterEvent) => void,
+    /** Asks silent workers where they are stuck before the kill (stuck-report.ts). */
+    private readonly stuck: StuckReports = new StuckReports(null),
+  ) {}
+
+  // ---- events ---------------------------------------------------------------------------------
+
+  onMessage(id: number, message: WorkerMessage, now: number): void {
+    const worker = this.table.get(id);
+    if (!worker) return;
+    if (message.type === 'beat') {
+      worker.lastBeat = now;
+      if (message.stats) worker.lastStats = message.stats;
+    } else if (message.type === 'ready') {
+      worker.state = 'ready';
+      worker.lastBeat = now;
+      this.bootFailures = 0;
+      this.log.info(LOG.WORKER_READY, describe(worker, { boot_ms: Math.round(now - worker.spawnedAt) }));
+      runHook(this.log, this.desired.hooks, 'afterWorkerReady', hookWorker(worker));
+    } else if (message.type === 'retiring') {
+      worker.retiring = true;
+      worker.stopReason ??= message.reason;
+      worker.drainStartedAt ??= now;
+    }
+  }
+
+  /** A worker exited; returns its record if it failed at boot (never ready, not asked to stop), else null. */
+  onExit(event: Extract<MasterEvent, { kind: 'worker-exit' }>, now: number, running: boolean): WorkerRecord | null {
+    const worker = this.table.remove(event.id);
+    if (!worker) return null;
+    this.stuck.forget(worker.handle);
+    const expected = worker.stopOrder !== null || worker.retiring;
+    const fields = describe(worker, {
+      code: event.code,
+      signal: event.signal,
+      // Not ordered by us: a clean exit was asked of the worker directly (QUIT, TERM to its pid).
+      reason: worker.stopReason ?? (event.code === 0 ? 'left' : 'unexpected'),
+      uptime_ms: Math.round(now - worker.spawnedAt),
+      error: event.error?.message,
+    });
+    const killedForSilence = worker.stopReason === 'timeout' || worker.stopReason === 'boot-timeout';
+    if ((expected || event.code === 0) && !killedForSilence) this.log.info(LOG.WORKER_EXIT, fields);
+    else this.log.error(LOG.WORKER_EXIT, fields);
+    const failedBoot = worker.state === 'booting' && (worker.stopOrder === null || worker.stopReason === 'boot-timeout');
+    if (failedBoot && running) {
+      this.bootFailures += 1;
+      // Growing back-off so a worker that cannot boot does not spin: 100 ms, 200 ms, ... 10 s.
+      this.nextSpawnAt = now + Math.min(10_000, 100 * 2 ** (this.bootFailures - 1));
+      this.log.warn(LOG.WORKER_BOOT_FAILED, { slot: worker.slot, failures: this.bootFailures });
+    }
+    runHook(this.log, this.desired.hooks, 'afterWorkerExit', hookWorker(worker), { code: event.code, signal: event.signal });
+    return failedBoot && running ? worker : null;
+  }
+
+  // ---- orders ---------------------------------------------------------------------------------
+
+  /** Sends a stop order unless a stronger one was already sent. */
+  order(worker: WorkerRecord, order: StopOrder, reason: string): void {
+    if (worker.stopOrder !== null && STRENGTH[worker.stopOrder] >= STRENGTH[order]) return;
+    const now = this.system.clock();
+    worker.stopOrder = order;
+    worker.stopReason ??= reason;
+    worker.stopSentAt = now;
+    if (order === 'graceful') worker.drainStartedAt ??= now;
+    worker.handle.kill(SIGNAL_OF[order]);
+  }
+
+  orderAll(order: StopOrder, reason: string): void {
+    for (const worker of this.table.all()) this.order(worker, order, reason);
+  }
+
+  /** An aborted reload: the new generation goes (ready ones drain, booting ones are killed). */
+  abandonGeneration(generation: number): void {
+    for (const worker of this.table.wanted()) {
+      if (worker.generation === generation) this.order(worker, worker.state === 'ready' ? 'graceful' : 'kill', 'reload-aborted');
+    }
+    this.bootFailures = 0;
+    this.nextSpawnAt = 0;
+  }
+
+  // ---- duties ---------------------------------------------------------------------------------
+
+  killSilent(now: number): void {
+    const { timeout, bootTimeout } = this.desired.settings;
+    for (const worker of this.table.all()) {
+      if (worker.stopOrder === 'kill') continue;
+      if (worker.state === 'booting') {
+        if (now - worker.spawnedAt > bootTimeout * 1000) {
+          this.log.error(LOG.WORKER_BOOT_TIMEOUT, describe(worker, { boot_timeout_s: bootTimeout }));
+          this.order(worker, 'kill', 'boot-timeout');
+        }
+      } else if (now - worker.lastBeat > timeout * 1000) {
+        // Ask the worker where it is stuck first; the kill waits for the answer, a second at most.
+        if (this.stuck.waiting(worker.handle, now)) continue;
+        this.log.error(
+          LOG.WORKER_TIMEOUT,
+          describe(worker, { silent_ms: Math.round(now - worker.lastBeat), timeout_s: timeout, ...this.stuck.facts(worker.handle) }),
+        );
+        this.order(worker, 'kill', 'timeout');
+      }
+    }
+  }
+
+  /**
+   * A drain (a graceful order of any kind, or a crashed worker retiring) lasts at most
+   * `worker-shutdown-timeout`: a client that trickles must not keep a worker forever.
+   */
+  boundDrains(now: number): void {
+    const limit = this.desired.settings.workerShutdownTimeout;
+    for (const worker of this.table.all()) {
+      if (worker.drainStartedAt === null || worker.stopOrder === 'kill' || now - worker.drainStartedAt <= limit * 1000) continue;
+      this.log.warn(
+        LOG.WORKER_DRAIN_TIMEOUT,
+        describe(worker, {
+          worker_shutdown_timeout_s: limit,
+          // From its last beat: the connections this kill cuts, as far as we know.
+          connections_cut: worker.lastStats?.openConnections ?? 'unknown',
+        }),
+      );
+      worker.stopReason = 'drain-timeout'; // what its exit line will say, whatever began the drain
+      this.order(worker, 'kill', 'drain-timeout');
+    }
+  }
+
+  /** After the master itself was stopped, no beat could be read: give every worker a fresh start. */
+  forgiveSilence(now: number): void {
+    for (const worker of this.table.all()) {
+      worker.lastBeat = Math.max(worker.lastBeat, now);
+      if (worker.state === 'booting') worker.spawnedAt = Math.max(worker.spawnedAt, now);
+    }
+  }
+
+  keepCount(now: number): void {
+    const { generation, target } = this.desired;
+    for (let slot = 0; slot < target; slot++) {
+      if (this.table.inSlot(generation, slot)) continue;
+      if (now < this.nextSpawnAt) return;
+      this.spawn(slot, now);
+    }
+  }
+
+  /** Stops workers no longer wanted: above the target count, or of an older generation once replaced. */
+  retireSurplus(): void {
+    const { generation, target } = this.desired;
+    const allReady = this.generationReady();
+    for (const worker of this.table.wanted()) {
+      if (worker.generation === generation) {
+        if (worker.slot >= target) this.order(worker, 'graceful', 'scale-down');
+        continue;
+      }
+      const successor = this.table.inSlot(generation, worker.slot);
+      if (successor?.state === 'ready' || (worker.slot >= target && allReady)) this.order(worker, 'graceful', 'reload');
+    }
+  }
+
+  /** Every slot of the desired generation has a ready worker. */
+  generationReady(): boolean {
+    const { generation, target } = this.desired;
+    for (let slot = 0; slot < target; slot++) {
+      if (this.table.inSlot(generation, slot)?.state !== 'ready') return false;
+    }
+    return true;
+  }
+
+  /** Workers that keep failing at boot with none serving: spawning on would only spin. */
+  cannotBoot(): number | null {
+    return this.bootFailures >= MAX_BOOT_FAILURES && this.table.readyCount() === 0 ? this.bootFailures : null;
+  }
+
+  /** One row per worker for the status file. */
+  statusRows(): Array<{ slot: number; pid: number | null; generation: number; state: string }> {
+    return this.table.all().map((w) => ({
+      slot: w.slot,
+      pid: w.handle.pid ?? null,
+      generation: w.generation,
+      state: w.stopOrder === null && !w.retiring ? w.state : 'stopping',
+    }));
+  }
+
+  reopenLogs(): void {
+    for (const worker of this.table.all()) worker.handle.send({ type: 'reopen-logs' });
+  }
+
+  private spawn(slot: number, now: number): void {
+    const { generation, settings, listeners, hooks } = this.desired;
+    runHook(this.log, hooks, 'beforeSpawn', { slot, generation });
+    let id = 0;
+    const handle = this.system.launcher.spawn(
+      { slot, generation, settings, listeners },
+      {
+        message: (message) => this.post({ kind: 'worker-message', id, message }),
+        exit: (code, signal, error) => this.post({ kind: 'worker-exit', id, code, signal, error }),
+      },
+    );
+    const worker = this.table.add({
+      slot,
+      generation,
+      handle,
+      state: 'booting',
+      spawnedAt: now,
+      lastBeat: now,
+      lastStats: null,
+      stopOrder: null,
+      stopReason: null,
+      stopSentAt: 0,
+      retiring: false,
+      drainStartedAt: null,
+    });
+    id = worker.id;
+    this.log.info(LOG.WORKER_SPAWN, describe(worker));
+  }
+}
+
+export function describe(worker: WorkerRecord, extra: Fields = {}): Fields {
+  return { slot: worker.slot, worker_pid: worker.handle.pid, gen: worker.generation, ...extra };
+}
+
+function hookWorker(worker: WorkerRecord): { slot: number; pid: number | undefined; generation: number } {
+  return { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation };
+}
+
