@@ -42,6 +42,7 @@ export const LOG = {
   REAPED_UNKNOWN: 'reaped-unknown',
   REAPER_MISSING: 'reaper-missing',
   PIDFILE_ERROR: 'pidfile-error',
+  STATUS_FILE_ERROR: 'status-file-error',
   // worker side
   WORKER_LISTENING: 'listening',
   WORKER_DRAINING: 'draining',

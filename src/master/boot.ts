@@ -12,7 +12,7 @@ import { processLauncher } from './launcher.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
 import { Master } from './master.js';
 import { loadReaper } from './reaper.js';
-import { claimPidFile, isLiveMaster, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './pidfile.js';
+import { claimPidFile, isLiveMaster, PidFileError, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './pidfile.js';
 
 export interface BootOptions {
   config: ResolvedConfig;
@@ -36,10 +36,11 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
   delete process.env[PARENT_ENV];
   if (settings.pid !== null) {
     try {
-      claimPidFile(settings.pid);
+      claimPidFile(settings.pid, process.pid, settings.name);
     } catch (err) {
       log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
-      process.exit(EXIT.ALREADY_RUNNING);
+      // Distinct codes: "already running" is final, an unusable pid file is the operator's to fix.
+      process.exit(err instanceof PidFileError && err.kind === 'running' ? EXIT.ALREADY_RUNNING : EXIT.PIDFILE);
     }
   }
 
@@ -52,7 +53,7 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
       for (const spec of settings.listen) {
         const address = parseListenAddress(spec);
         const adopted = inherited?.listeners.find((l) => l.spec === address.spec || l.bound === address.spec);
-        listeners.push(adopted ?? (await bindListener(address)));
+        listeners.push(adopted ?? (await bindListener(address, settings.socketMode)));
       }
       if (inherited) closeUnwanted(inherited.listeners, listeners);
     }
@@ -74,7 +75,7 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
     log,
     clock: () => performance.now(),
     loadConfig: reloadConfig,
-    bind: bindListener,
+    bind: (address) => bindListener(address, settings.socketMode),
     exit: (code) => process.exit(code),
     onExit: () => {
       if (pidFile === null) return;

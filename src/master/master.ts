@@ -91,7 +91,10 @@ export class Master {
     this.target = settings.workers;
     this.lastDuties = deps.clock();
     this.upgrade = new Upgrade(deps.log, deps.pidFile);
-    this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
+    this.status =
+      deps.pidFile === null
+        ? null
+        : new StatusFile(statusPath(deps.pidFile, process.pid), (error) => deps.log.error(LOG.STATUS_FILE_ERROR, { error }));
     this.inbox = new Inbox(
       (event) => this.handle(event),
       () => this.duties(),
