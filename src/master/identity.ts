@@ -46,7 +46,8 @@ function procIdentity(pid: number): ProcessIdentity | null {
 
 let warnedUnknown = false;
 
-function psIdentity(pid: number): ProcessIdentity | null {
+/** The fallback for platforms without /proc (exported so that Linux tests exercise it too). */
+export function psIdentity(pid: number): ProcessIdentity | null {
   let out: string;
   try {
     out = execFileSync('ps', ['-o', 'uid=,args=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EXIT } from '../../src/exit-codes.js';
 import { LOG } from '../../src/log.js';
-import { isMasterTitle, processIdentity } from '../../src/master/identity.js';
+import { isMasterTitle, processIdentity, psIdentity } from '../../src/master/identity.js';
 import { isLiveMaster } from '../../src/master/pidfile.js';
 import { CLI, isAlive, processArgs, reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 
@@ -64,6 +64,17 @@ describe('knowing a live master', () => {
     assert.ok(isMasterTitle('[RAAS] mas', true, 'RAAS'));
     assert.ok(!isMasterTitle('[RAA', true, 'RAAS'));
     assert.ok(!isMasterTitle('[a]b] master', false));
+  });
+
+  it('the ps fallback (other platforms) reads the same uid and title as /proc', async () => {
+    const dir = tmpDir('raas-identity-');
+    const evil = await impostor(dir, '[RAAS] master');
+    assert.deepEqual(psIdentity(evil.pid), { uid: process.getuid!(), title: '[RAAS] master', full: false });
+    assert.equal(processIdentity(evil.pid)?.title, '[RAAS] master');
+    process.kill(evil.pid, 'SIGKILL');
+    await waitUntil('impostor gone', () => !isAlive(evil.pid));
+    assert.equal(psIdentity(evil.pid), null);
+    assert.equal(processIdentity(evil.pid), null);
   });
 
   it('a look-alike titled "[evil] master" is not signalled by stop, and a master claims the pid file over it', async () => {
