@@ -1,5 +1,6 @@
 // Who a process is: its title (what `ps` shows) and its uid, to tell a live RAAS master of ours from
-// a recycled pid or a look-alike. The only place that reads /proc for this; other platforms ask ps.
+// a recycled pid or a look-alike. The only place that reads /proc for this; other platforms ask
+// `ps -o uid=,stat=,args=`.
 // Runs in: master and control commands.
 
 import { execFileSync } from 'node:child_process';
@@ -50,7 +51,7 @@ let warnedUnknown = false;
 export function psIdentity(pid: number): ProcessIdentity | null {
   let out: string;
   try {
-    out = execFileSync('ps', ['-o', 'uid=,args=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    out = execFileSync('ps', ['-o', 'uid=,stat=,args=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch (err) {
     // ps exits 1 when no such process; any other failure (no ps at all) leaves us with kill(0).
     if ((err as { status?: number }).status === 1) return null;
@@ -61,9 +62,10 @@ export function psIdentity(pid: number): ProcessIdentity | null {
     }
     return { uid: null, title: null, full: false };
   }
-  const m = /^\s*(\d+)\s(.*)$/.exec(out.trimEnd());
-  if (m === null) return null;
-  return { uid: Number(m[1]), title: (m[2] as string).trim(), full: false };
+  const m = /^\s*(\d+)\s+(\S+)\s(.*)$/.exec(out.trimEnd());
+  // A zombie (stat Z) is dead for our purposes: it cannot be signalled into doing anything.
+  if (m === null || (m[2] as string).startsWith('Z')) return null;
+  return { uid: Number(m[1]), title: (m[3] as string).trim(), full: false };
 }
 
 function aliveByKill(pid: number): boolean {
