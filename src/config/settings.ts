@@ -289,6 +289,6 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: 'mode',
     default: '0660',
     metavar: 'MODE',
-    help: 'Permissions of the Unix listening sockets RAAS binds (octal, applied right after bind whatever the umask): who may connect.',
+    help: 'Permissions of the Unix listening sockets RAAS binds (octal, applied right after bind whatever the umask): who may connect. Read at start; a reload binds new sockets with the same mode.',
   },
 ];
