@@ -17,7 +17,12 @@ export const EXIT = {
   /** A control command's operation failed (a reload was aborted, no master answered). */
   CONTROL_FAILED: 6,
   /** The master loop kept failing in its own handlers: it stopped because its state is not trusted. */
-  MASTER_UNSOUND: 7,
+  MASTER_UNSOUND: 8,
+  /**
+   * The pid file cannot be claimed: its directory is writable by other users (and not sticky), the
+   * file belongs to another user or is not a regular file, or it cannot be written.
+   */
+  PIDFILE: 7,
   /** Worker only: it could not start (bad inherited fd, app module failed to load). */
   WORKER_BOOT_ERROR: 10,
   /** Worker only: it drained and left after an uncaught exception or unhandled rejection. */

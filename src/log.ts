@@ -49,6 +49,7 @@ export const LOG = {
   MASTER_LOOP_ERROR: 'master-loop-error',
   MASTER_UNSOUND: 'master-unsound',
   WORKER_DRAIN_TIMEOUT: 'worker-drain-timeout',
+  STATUS_FILE_ERROR: 'status-file-error',
   // worker side
   WORKER_LISTENING: 'listening',
   WORKER_DRAINING: 'draining',

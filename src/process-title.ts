@@ -17,6 +17,14 @@ export function setProcessTitle(title: string): string | null {
   return shown === title ? null : shown;
 }
 
+/**
+ * What a `name` may be: printable ASCII without spaces or brackets (the title "[NAME] master" must
+ * parse back unambiguously), at most MAX_NAME_LENGTH bytes so that "[NAME] master (old)" (31 bytes
+ * at most) fits the argv room of most command lines. Checked by the settings table.
+ */
+export const MAX_NAME_LENGTH = 16;
+export const NAME_PATTERN = new RegExp(`^[!-Z^-~]{1,${MAX_NAME_LENGTH}}$`);
+
 export function masterTitle(name: string, old = false): string {
   return old ? `[${name}] master (old)` : `[${name}] master`;
 }

@@ -32,6 +32,7 @@ const EXPECTED: Record<SettingKind, (spec: SettingSpec) => string> = {
   path: (spec) => `expected a file path${spec.allowDash ? ', or "-" for stderr' : ''}`,
   list: () => 'expected one or more items, comma-separated or repeated',
   enum: (spec) => `expected one of: ${(spec.choices ?? []).join(', ')}`,
+  mode: () => 'expected permission bits in octal, e.g. "0660" or "0600"',
 };
 
 /** Extra validation and normalization of each item of a list setting. */
@@ -76,7 +77,12 @@ export function coerceSetting(spec: SettingSpec, raw: unknown, cwd: string): unk
     }
     case 'string':
       if (typeof raw !== 'string' || raw === '' || hasControl(raw)) throw refuse();
+      if (spec.pattern !== undefined && !spec.pattern.test(raw)) throw refuse(spec.patternText);
       return raw;
+    case 'mode':
+      // A string only: the JSON number 660 would be decimal, not the 0660 it looks like.
+      if (typeof raw !== 'string' || !/^0?[0-7]{3}$/.test(raw.trim())) throw refuse();
+      return Number.parseInt(raw.trim(), 8);
     case 'path':
       if (typeof raw !== 'string' || raw === '' || hasControl(raw)) throw refuse();
       if (raw === '-' && spec.allowDash) return raw;

@@ -5,6 +5,7 @@
 
 import * as os from 'node:os';
 import { SettingError } from './errors.js';
+import { MAX_NAME_LENGTH, NAME_PATTERN } from '../process-title.js';
 
 export type SettingKind =
   | 'int' // whole number
@@ -13,7 +14,8 @@ export type SettingKind =
   | 'string'
   | 'path' // a file path, resolved against the working directory; `null` when unset
   | 'list' // repeatable flag; comma-separated in env
-  | 'enum';
+  | 'enum'
+  | 'mode'; // file permission bits as an octal string, e.g. "0660"
 
 export interface SettingSpec {
   /** Property name in the resolved Settings object (camelCase). */
@@ -33,6 +35,9 @@ export interface SettingSpec {
   min?: number;
   max?: number;
   choices?: readonly string[];
+  /** String settings only: the value must match, else `patternText` says what is expected. */
+  pattern?: RegExp;
+  patternText?: string;
   /** Shown in --help as the value placeholder. */
   metavar: string;
   help: string;
@@ -69,6 +74,7 @@ export interface Settings {
   tlsKey: string | null;
   workerWatchdog: 'on' | 'off';
   reportDir: string | null;
+  socketMode: number;
 }
 
 const KiB = 1024;
@@ -203,8 +209,12 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: ['RAAS_NAME'],
     kind: 'string',
     default: 'RAAS',
+    pattern: NAME_PATTERN,
+    patternText: `expected 1 to ${MAX_NAME_LENGTH} printable ASCII characters, no spaces or brackets`,
     metavar: 'NAME',
-    help: 'Name shown in process titles: "[NAME] master", "[NAME] worker N".',
+    help:
+      `Name shown in process titles: "[NAME] master", "[NAME] worker N"; control commands and a second master ` +
+      `recognize the master by this title. Printable ASCII without spaces or brackets, at most ${MAX_NAME_LENGTH} characters.`,
   },
   {
     key: 'logFile',
@@ -389,6 +399,15 @@ export const SETTINGS: readonly SettingSpec[] = [
     defaultText: 'a private directory under the system temp dir',
     metavar: 'DIR',
     help: 'Where stuck-worker diagnostic reports are written; must not be writable by others.',
+  },
+  {
+    key: 'socketMode',
+    name: 'socket-mode',
+    env: ['RAAS_SOCKET_MODE'],
+    kind: 'mode',
+    default: '0660',
+    metavar: 'MODE',
+    help: 'Permissions of the Unix listening sockets RAAS binds (octal, applied right after bind whatever the umask): who may connect. Read at start; a reload binds new sockets with the same mode.',
   },
 ];
 

@@ -3,12 +3,15 @@
 // Runs in: the operator's shell (a short-lived process, never the master).
 
 import { SettingError } from '../config/errors.js';
-import { resolveSettings } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
 import { EXIT } from '../exit-codes.js';
 import { CONTROL_COMMANDS, type ControlCommandName } from './commands.js';
-import { isLiveMaster, readPid } from '../master/pidfile.js';
-import { readStatus, type MasterStatus } from '../master/status-file.js';
+import { controlSettings } from './settings.js';
+import { processIdentity } from '../master/identity.js';
+import { isLiveMaster, readPidChecked } from '../master/pidfile.js';
+import { masterTitle } from '../process-title.js';
+import { ourUid, ownerOf, UnsafeFileError } from '../master/safe-file.js';
+import { readStatusChecked, type MasterStatus } from '../master/status-file.js';
 
 const POLL_MS = 100;
 
@@ -17,6 +20,11 @@ class ControlError extends Error {}
 interface Context {
   settings: Settings;
   pidFile: string;
+  /**
+   * The user the master runs as: ours; as root, the pid file's owner (root may drive the master of
+   * another user). The pid file, the status file and the master process must all be this user's.
+   */
+  owner: number | null;
   out: (line: string) => void;
 }
 
@@ -38,11 +46,14 @@ export async function runControlCommand(positionals: string[], argv: string[]): 
   try {
     if (!command) throw new ControlError(`unknown command "${name}"; commands: ${Object.keys(CONTROL_COMMANDS).join(', ')}`);
     // The same flags, env and config file as the master: that is where the pid file is named.
-    const { settings } = await resolveSettings({ argv, env: { ...process.env }, cwd: process.cwd() });
+    const warn = (line: string): void => void process.stderr.write(`raas: warning: ${line}\n`);
+    const settings = await controlSettings({ argv, env: { ...process.env }, cwd: process.cwd() }, warn);
     if (settings.pid === null) {
       throw new ControlError('control commands find the master through its pid file: pass --pid FILE (or set "pid" in the config)');
     }
-    await command({ settings, pidFile: settings.pid, out }, args);
+    const me = ourUid();
+    const owner = me === 0 ? (ownerOf(settings.pid) ?? me) : me;
+    await command({ settings, pidFile: settings.pid, owner, out }, args);
     return EXIT.OK;
   } catch (err) {
     if (err instanceof ControlError || err instanceof SettingError) {
@@ -53,14 +64,46 @@ export async function runControlCommand(positionals: string[], argv: string[]): 
   }
 }
 
-function masterPid(pidFile: string): number {
-  const pid = readPid(pidFile);
-  if (pid === null || !isLiveMaster(pid)) throw new ControlError(`no master is running (pid file ${pidFile})`);
-  return pid;
+/** The master the pid file names, if it is alive, titled with our name and of the right user. */
+function masterPid(ctx: Context): number {
+  const pid = pidInFile(ctx);
+  if (pid !== null && alive(ctx, pid)) return pid;
+  // A master of ours under another name: say which, rather than "none" (nothing is signalled).
+  const title = pid === null ? null : processIdentity(pid)?.title;
+  const other = title && isLiveMaster(pid as number, undefined, ctx.owner) ? /^\[([^\]]+)\]/.exec(title)?.[1] : undefined;
+  if (other !== undefined) {
+    throw new ControlError(
+      `pid file ${ctx.pidFile} names process ${pid} titled "${title}", not "${masterTitle(ctx.settings.name)}": ` +
+        `pass --name ${other} (or the config the master runs with)`,
+    );
+  }
+  throw new ControlError(`no master is running (pid file ${ctx.pidFile})`);
+}
+
+function pidInFile(ctx: Context): number | null {
+  try {
+    return readPidChecked(ctx.pidFile, ctx.owner);
+  } catch (err) {
+    if (err instanceof UnsafeFileError) throw new ControlError(`pid file not trusted: ${err.message}`);
+    throw err;
+  }
+}
+
+function alive(ctx: Context, pid: number): boolean {
+  return isLiveMaster(pid, ctx.settings.name, ctx.owner);
+}
+
+function readStatus(ctx: Context, pid: number): MasterStatus | null {
+  try {
+    return readStatusChecked(ctx.pidFile, pid, ctx.owner);
+  } catch (err) {
+    if (err instanceof UnsafeFileError) throw new ControlError(`status file not trusted: ${err.message}`);
+    throw err;
+  }
 }
 
 function currentStatus(ctx: Context, pid: number): MasterStatus {
-  const status = readStatus(ctx.pidFile, pid);
+  const status = readStatus(ctx, pid);
   if (!status) throw new ControlError(`master ${pid} has no status file yet`);
   return status;
 }
@@ -76,7 +119,7 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
 }
 
 async function status(ctx: Context): Promise<void> {
-  const pid = masterPid(ctx.pidFile);
+  const pid = masterPid(ctx);
   const s = currentStatus(ctx, pid);
   ctx.out(`master ${pid} ${s.phase}${s.ready ? ' ready' : ''} generation=${s.generation} workers=${s.target}`);
   for (const w of [...s.workers].sort((a, b) => a.slot - b.slot)) {
@@ -86,7 +129,7 @@ async function status(ctx: Context): Promise<void> {
 }
 
 async function reload(ctx: Context): Promise<void> {
-  const pid = masterPid(ctx.pidFile);
+  const pid = masterPid(ctx);
   // Our HUP is counted as request `requested + 1` or later (another may come first, and HUPs
   // sent together may coalesce): our outcome is that of the first reload covering such a request.
   const ours = currentStatus(ctx, pid).reloads.requested + 1;
@@ -94,8 +137,8 @@ async function reload(ctx: Context): Promise<void> {
   // It may queue behind a reload already running: room for two.
   const timeoutMs = (2 * ctx.settings.bootTimeout + 10) * 1000;
   const record = await until('the reload to finish', timeoutMs, () => {
-    const found = readStatus(ctx.pidFile, pid)?.reloads.history?.find((r) => r.covers >= ours);
-    if (!found && !isLiveMaster(pid)) throw new ControlError(`master ${pid} exited before the reload finished`);
+    const found = readStatus(ctx, pid)?.reloads.history?.find((r) => r.covers >= ours);
+    if (!found && !alive(ctx, pid)) throw new ControlError(`master ${pid} exited before the reload finished`);
     return found;
   });
   if (record.outcome === 'done') return ctx.out(`reloaded: master ${pid} serves generation ${record.generation}`);
@@ -103,33 +146,33 @@ async function reload(ctx: Context): Promise<void> {
 }
 
 async function upgrade(ctx: Context): Promise<void> {
-  const old = masterPid(ctx.pidFile);
+  const old = masterPid(ctx);
   const before = currentStatus(ctx, old).upgrades;
   process.kill(old, 'SIGUSR2');
   const timeoutMs = (ctx.settings.bootTimeout + 20) * 1000;
   const fresh = await until('the new master to be ready', timeoutMs, () => {
-    const s = readStatus(ctx.pidFile, old);
-    if (s === null || !isLiveMaster(old)) {
+    const s = readStatus(ctx, old);
+    if (s === null || !alive(ctx, old)) {
       // With an automatic hand-over the old master may be gone before we look: the pid file tells.
-      const now = readPid(ctx.pidFile);
-      return now !== null && now !== old && isLiveMaster(now) ? now : undefined;
+      const now = pidInFile(ctx);
+      return now !== null && now !== old && alive(ctx, now) ? now : undefined;
     }
     if (s.upgrades.failed > before.failed) return -1;
     return s.upgrades.started > before.started && s.successor?.ready ? s.successor.pid : undefined;
   });
   if (fresh === -1) throw new ControlError(`upgrade failed: the new master died before it was ready; master ${old} carries on`);
   if (ctx.settings.upgradeHandover === 'auto') {
-    await until('the old master to exit', (ctx.settings.shutdownTimeout + 10) * 1000, () => (isLiveMaster(old) ? undefined : true));
+    await until('the old master to exit', (ctx.settings.shutdownTimeout + 10) * 1000, () => (alive(ctx, old) ? undefined : true));
     return ctx.out(`upgraded: master ${fresh} replaced ${old}`);
   }
   ctx.out(`upgraded: master ${fresh} is ready; the old master ${old} still serves: send it WINCH then QUIT (or HUP it and QUIT ${fresh} to back out)`);
 }
 
 async function stopWith(ctx: Context, signal: 'SIGTERM' | 'SIGQUIT'): Promise<void> {
-  const pid = masterPid(ctx.pidFile);
+  const pid = masterPid(ctx);
   process.kill(pid, signal);
   const bound = signal === 'SIGTERM' ? (ctx.settings.shutdownTimeout + 10) * 1000 : 24 * 3600 * 1000;
-  await until(`master ${pid} to exit`, bound, () => (isLiveMaster(pid) ? undefined : true));
+  await until(`master ${pid} to exit`, bound, () => (alive(ctx, pid) ? undefined : true));
   ctx.out(`stopped: master ${pid}`);
 }
 
@@ -138,17 +181,17 @@ async function scale(ctx: Context, args: string[]): Promise<void> {
   if (!Number.isInteger(wanted) || wanted < 0 || wanted > 1024) {
     throw new ControlError(`scale needs a worker count between 0 and 1024, got ${JSON.stringify(args[0] ?? '')}`);
   }
-  const pid = masterPid(ctx.pidFile);
+  const pid = masterPid(ctx);
   // Signals of one kind coalesce: send one, wait for the master to count it, then the next.
   for (let target = currentStatus(ctx, pid).target; target !== wanted; ) {
     const next = target < wanted ? target + 1 : target - 1;
     process.kill(pid, target < wanted ? 'SIGTTIN' : 'SIGTTOU');
     target = await until(`the master to want ${next} workers`, 10_000, () =>
-      readStatus(ctx.pidFile, pid)?.target === next ? next : undefined,
+      readStatus(ctx, pid)?.target === next ? next : undefined,
     );
   }
   await until(`${wanted} ready workers`, (ctx.settings.bootTimeout + 10) * 1000, () => {
-    const s = readStatus(ctx.pidFile, pid);
+    const s = readStatus(ctx, pid);
     return s && s.ready && s.workers.filter((w) => w.state === 'ready').length === wanted ? true : undefined;
   });
   ctx.out(`scaled: master ${pid} runs ${wanted} workers`);

@@ -12,7 +12,7 @@ import { takeEarlySignals } from './early-signals.js';
 import { Master } from './master.js';
 import { prepareReportDir } from './stuck-report.js';
 import { loadReaper } from './reaper.js';
-import { claimPidFile, releasePidFile } from './pidfile.js';
+import { claimPidFile, PidFileError, releasePidFile } from './pidfile.js';
 import { realSystem } from './system.js';
 import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './upgrade/inherit.js';
 
@@ -38,10 +38,11 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
   delete process.env[PARENT_ENV];
   if (settings.pid !== null) {
     try {
-      claimPidFile(settings.pid);
+      claimPidFile(settings.pid, process.pid, settings.name);
     } catch (err) {
       log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
-      process.exit(EXIT.ALREADY_RUNNING);
+      // Distinct codes: "already running" is final, an unusable pid file is the operator's to fix.
+      process.exit(err instanceof PidFileError && err.kind === 'running' ? EXIT.ALREADY_RUNNING : EXIT.PIDFILE);
     }
   }
 
@@ -54,7 +55,7 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
       for (const spec of settings.listen) {
         const address = parseListenAddress(spec);
         const adopted = inherited?.listeners.find((l) => l.spec === address.spec || l.bound === address.spec);
-        listeners.push(adopted ?? (await bindListener(address)));
+        listeners.push(adopted ?? (await bindListener(address, settings.socketMode)));
       }
       if (inherited) closeUnwanted(inherited.listeners, listeners);
     }
@@ -80,7 +81,7 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
     log.warn(LOG.REAPER_MISSING, { advice: 'run with an init (docker run --init) to reap orphans' });
   }
   const master = new Master(settings, config.hooks, listeners, {
-    system: { ...realSystem, reapOrphans },
+    system: { ...realSystem, reapOrphans, bind: (address) => bindListener(address, settings.socketMode) },
     log,
     loadConfig: reloadConfig,
     pidFile: settings.pid,

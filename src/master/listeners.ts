@@ -45,7 +45,8 @@ function createServerHandle(): CreateServerHandle {
   return fn as CreateServerHandle;
 }
 
-export async function bindListener(address: ListenAddress): Promise<BoundListener> {
+/** `socketMode`: permissions given to a Unix socket file right after bind (see applySocketMode). */
+export async function bindListener(address: ListenAddress, socketMode?: number): Promise<BoundListener> {
   const create = createServerHandle();
   let result: RawHandle | number;
   if (address.kind === 'unix') {
@@ -58,6 +59,7 @@ export async function bindListener(address: ListenAddress): Promise<BoundListene
     const name = util.getSystemErrorName(result);
     throw new Error(`cannot bind ${address.spec}: ${name}`);
   }
+  if (address.kind === 'unix' && socketMode !== undefined) applySocketMode(address.path, socketMode, result);
   return {
     protocol: address.protocol,
     spec: address.spec,
@@ -88,6 +90,19 @@ export function closeListener(listener: BoundListener): void {
     } catch {
       // gone already
     }
+  }
+}
+
+/**
+ * bind(2) creates the socket file with the umask's permissions (world-connectable under umask 000):
+ * set them explicitly. Nothing can connect before this, since no worker has called listen(2) yet.
+ */
+function applySocketMode(path: string, mode: number, handle: RawHandle): void {
+  try {
+    fs.chmodSync(path, mode);
+  } catch (err) {
+    handle.close();
+    throw new Error(`cannot set mode ${mode.toString(8).padStart(4, '0')} on unix:${path}: ${(err as Error).message}`);
   }
 }
 

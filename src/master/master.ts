@@ -75,7 +75,10 @@ export class Master {
       generationReady: () => this.supervisor.generationReady(),
       abandonGeneration: (generation) => this.supervisor.abandonGeneration(generation),
     });
-    this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
+    this.status =
+      deps.pidFile === null
+        ? null
+        : new StatusFile(statusPath(deps.pidFile, process.pid), (error) => log.error(LOG.STATUS_FILE_ERROR, { error }));
   }
 
   /**

@@ -4,6 +4,10 @@
 
 import * as fs from 'node:fs';
 import type { ReloadStatus } from './reload.js';
+import { ourUid, readOwnedFile, writeFileAtomic } from './safe-file.js';
+
+/** Only the master's user reads it (the control command runs as that user, or as root). */
+export const STATUS_FILE_MODE = 0o600;
 
 export interface MasterStatus {
   pid: number;
@@ -28,19 +32,26 @@ export function statusPath(pidFile: string, pid: number): string {
 
 export class StatusFile {
   private last = '';
+  private failing = false;
 
-  constructor(private readonly path: string) {}
+  /** `onError` hears of the first failed write of a run of failures (and nothing while they last). */
+  constructor(
+    private readonly path: string,
+    private readonly onError: (message: string) => void = (message) => process.emitWarning(message),
+  ) {}
 
   publish(status: MasterStatus): void {
     const text = JSON.stringify(status);
     if (text === this.last) return;
-    this.last = text;
-    const tmp = `${this.path}.tmp`;
     try {
-      fs.writeFileSync(tmp, text + '\n');
-      fs.renameSync(tmp, this.path);
-    } catch {
-      // Status is a convenience for the control command; serving must not depend on it.
+      writeFileAtomic(this.path, text + '\n', STATUS_FILE_MODE);
+      this.last = text;
+      this.failing = false;
+    } catch (err) {
+      // Serving does not depend on the status file, but the control command does: say so, once,
+      // and try again with the next change.
+      if (!this.failing) this.onError(`${(err as Error).message}; control commands cannot see this master's state`);
+      this.failing = true;
     }
   }
 
@@ -53,9 +64,24 @@ export class StatusFile {
   }
 }
 
-export function readStatus(pidFile: string, pid: number): MasterStatus | null {
+/**
+ * The status a master published, if its file exists, is owned by `owner` (default: us) and names
+ * that master. Throws UnsafeFileError (with the reason) for a file that must be ignored.
+ */
+export function readStatusChecked(pidFile: string, pid: number, owner: number | null = ourUid()): MasterStatus | null {
+  const text = readOwnedFile(statusPath(pidFile, pid), owner);
+  if (text === null) return null;
   try {
-    return JSON.parse(fs.readFileSync(statusPath(pidFile, pid), 'utf8')) as MasterStatus;
+    const status = JSON.parse(text) as MasterStatus;
+    return status?.pid === pid ? status : null;
+  } catch {
+    return null; // never half-written (renamed into place); unreadable means not ours
+  }
+}
+
+export function readStatus(pidFile: string, pid: number, owner: number | null = ourUid()): MasterStatus | null {
+  try {
+    return readStatusChecked(pidFile, pid, owner);
   } catch {
     return null;
   }

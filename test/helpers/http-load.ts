@@ -210,6 +210,12 @@ export interface HttpLoadOptions {
   /** The load stops by itself after this long. */
   maxMs?: number;
   timeoutMs?: number;
+  /**
+   * Each client drops its keep-alive connection and opens a new one after this many requests.
+   * Without it, which worker holds which client is decided once, by the initial connect burst
+   * (one worker may take them all); with it, every worker soon holds some.
+   */
+  reconnectEvery?: number;
   /** The request of client `client`'s n-th iteration and the body it must get back. */
   request?: (client: number, n: number) => { path: string; expected: string };
 }
@@ -231,22 +237,33 @@ export class HttpLoad {
   private readonly startedAt = Date.now();
   private readonly hardStop: NodeJS.Timeout;
   readonly report: HttpLoadReport = { ok: 0, failed: 0, failures: {}, closeResponses: 0, inflightAtStop: 0, samples: [], byPid: {} };
+  /** Per client, the x-pid of its last response: the worker holding its keep-alive connection. */
+  private readonly holder: (string | undefined)[] = [];
 
   constructor(
     private readonly target: HttpTarget,
     private readonly opts: HttpLoadOptions = {},
   ) {
     this.hardStop = setTimeout(() => (this.running = false), opts.maxMs ?? 60_000);
-    for (let i = 0; i < (opts.concurrency ?? 40); i++) {
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      this.agents.push(agent);
-      this.loops.push(this.loop(i, agent));
-    }
+    for (let i = 0; i < (opts.concurrency ?? 40); i++) this.loops.push(this.loop(i));
   }
 
-  private async loop(client: number, agent: http.Agent): Promise<void> {
+  private newAgent(): http.Agent {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    this.agents.push(agent);
+    return agent;
+  }
+
+  private async loop(client: number): Promise<void> {
     const make = this.opts.request ?? reverseRequest;
+    const every = this.opts.reconnectEvery;
+    let agent = this.newAgent();
     for (let n = 0; this.running; n++) {
+      if (every !== undefined && n > 0 && n % every === 0) {
+        agent.destroy(); // idle between two requests: nothing in flight is cut
+        this.holder[client] = undefined;
+        agent = this.newAgent();
+      }
       const { path, expected } = make(client, n);
       this.inflight++;
       try {
@@ -258,6 +275,7 @@ export class HttpLoad {
           if (reply.headers.connection === 'close') this.report.closeResponses++;
           const pid = reply.headers['x-pid'];
           if (typeof pid === 'string') this.report.byPid[pid] = (this.report.byPid[pid] ?? 0) + 1;
+          this.holder[client] = reply.headers.connection === 'close' || typeof pid !== 'string' ? undefined : pid;
         }
       } catch (err) {
         const e = err as RequestError;
@@ -276,6 +294,11 @@ export class HttpLoad {
 
   get ok(): number {
     return this.report.ok;
+  }
+
+  /** How many clients hold a keep-alive connection to worker `pid` now (by their last response). */
+  clientsOn(pid: number | string): number {
+    return this.holder.filter((p) => p === String(pid)).length;
   }
 
   /** Starts no new request; resolves once every request in flight has finished (or failed). */

@@ -72,6 +72,40 @@ describe('control command', () => {
     assert.equal(fs.existsSync(pid), false);
   });
 
+  it('status and stop still find the master when its config file no longer parses', async () => {
+    const dir = tmpDir();
+    const config = path.join(dir, 'raas.json');
+    const pid = path.join(dir, 'raas.pid');
+    fs.writeFileSync(config, JSON.stringify({ listen: ['127.0.0.1:0'], workers: 1, pid, name: 'edited' }));
+    const raas = await startRaas({ args: ['-c', config] });
+    // An edit in progress: not JSON any more, but the pid key is still there to be read.
+    fs.writeFileSync(config, `{ "pid": ${JSON.stringify(pid)}, "name": "edited", "workers": 2,, }`);
+    const ctl = ['-c', config];
+
+    const status = await control(['status', ...ctl]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`^master ${raas.pid} running ready`, 'm'));
+    assert.match(status.stderr, /warning: .*not valid JSON.*finding the master through pid file .*raas\.pid \(read from the broken config file\)/);
+
+    // The pid file named by a flag wins over the broken file, and the file need not even exist.
+    fs.rmSync(config);
+    const byFlag = await control(['status', ...ctl, '--pid', pid, '--name', 'edited']);
+    assert.equal(byFlag.code, 0, byFlag.stderr);
+    assert.match(byFlag.stderr, /warning: .*cannot read it.*\(from the flags\)/);
+
+    fs.writeFileSync(config, '{ "pid": ');
+    const noPid = await control(['stop', ...ctl]);
+    assert.equal(noPid.code, EXIT.CONFIG, 'with no pid to be found, the config error is the answer');
+    assert.match(noPid.stderr, /not valid JSON/);
+    assert.ok(raas.alive);
+
+    fs.writeFileSync(config, `{"pid": ${JSON.stringify(pid)}, "name": "edited", "workers": "many"}`);
+    const stop = await control(['stop', ...ctl]);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stdout, new RegExp(`stopped: master ${raas.pid}`));
+    assert.equal((await raas.waitExit()).code, 0);
+  });
+
   it('says so when no master runs', async () => {
     const dir = tmpDir();
     const result = await control(['reload', '--pid', path.join(dir, 'none.pid')]);

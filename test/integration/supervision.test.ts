@@ -12,6 +12,16 @@ import { isAlive, reapAll, startRaas, waitUntil } from '../helpers/raas.js';
 
 after(reapAll);
 
+/** The one-letter state of a process (R, S, T for stopped...) from /proc/PID/stat. */
+function processState(pid: number): string {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2);
+  } catch {
+    return '';
+  }
+}
+
 describe('supervision', () => {
   it('respawns a SIGKILLed worker into the same slot under load, refusing no connection', async () => {
     const raas = await startRaas({ args: ['--listen', '127.0.0.1:0', '-w', '2'] });
@@ -53,16 +63,21 @@ describe('supervision', () => {
     assert.equal((await raas.waitExit()).code, 0);
   });
 
-  it('takes its workers with it when SIGKILLed: all gone within 1 s', async () => {
+  it('takes its workers with it when SIGKILLed: each drains and leaves', async () => {
     const raas = await startRaas({ args: ['--listen', '127.0.0.1:0', '-w', '2'] });
     await raas.ready();
     const pids = [...raas.readyWorkers().values()];
     assert.equal(pids.length, 2);
     raas.signal('SIGKILL');
     await raas.exited;
-    const killedAt = Date.now();
-    await waitUntil('workers gone', () => pids.every((p) => !isAlive(p)), 1000);
-    assert.ok(Date.now() - killedAt <= 1000);
+    // The workers leave by themselves (they log on the stderr they share with the master), within
+    // about a second on a quiet machine; the deadline is generous for a loaded one.
+    await waitUntil('workers gone', () => pids.every((p) => !isAlive(p)), 15_000);
+    // Usually by noticing the orphaning; a heartbeat sent into the closed channel (EPIPE) may get
+    // there first through the crash path. Either way the worker drained: it was not killed.
+    await raas.waitFor('every worker drained', () =>
+      pids.every((p) => raas.entries.some((e) => e.event === LOG.WORKER_DRAINED && e.pid === String(p))),
+    );
   });
 
   it('kills a worker that stops beating after `timeout`, and replaces it', async () => {
@@ -90,9 +105,11 @@ describe('supervision', () => {
     const [tcp] = await raas.ready();
     const pids = [...raas.readyWorkers().values()];
     raas.signal('SIGSTOP');
-    // Longer than `timeout`: every beat sent meanwhile waits unread in the channel.
+    await waitUntil('the master stopped', () => processState(raas.pid) === 'T');
+    // Stopped longer than `timeout` (2 s): every beat sent meanwhile waits unread in the channel.
     await new Promise((r) => setTimeout(r, 3500));
     raas.signal('SIGCONT');
+    await waitUntil('the master running again', () => processState(raas.pid) !== 'T');
     assert.equal(await lineRequest(targetOf(tcp!), 'still here\n'), 'ereh llits\n');
     await raas.waitForEvent(LOG.MASTER_STALLED);
     // Give a wrongful kill every chance to happen: one more full timeout.

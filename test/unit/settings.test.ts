@@ -87,6 +87,20 @@ describe('coercion per kind', () => {
     refused(() => resolve(flags('--name=')), 'name', '""');
     refused(() => resolve(flags('--name', 'a\nb')), 'name', '"a\\nb"', /control characters/);
   });
+  it('name: printable ASCII without spaces or brackets, short enough for the process title', () => {
+    assert.equal(resolve(flags('--name', 'shop-2_eu.v1')).settings.name, 'shop-2_eu.v1');
+    for (const bad of ['a]b', '[x', 'two words', 'café', 'x'.repeat(17)]) {
+      refused(() => resolve(flags('--name', bad)), 'name', JSON.stringify(bad), /printable ASCII characters, no spaces or brackets/);
+    }
+    refused(() => resolve({ env: { RAAS_NAME: 'evil] master' } }), 'name', '"evil] master"', /environment variable RAAS_NAME/);
+  });
+  it('mode: octal permission bits as a string', () => {
+    assert.equal(resolve().settings.socketMode, 0o660);
+    assert.equal(resolve(flags('--socket-mode', '0600')).settings.socketMode, 0o600);
+    assert.equal(resolve({ env: { RAAS_SOCKET_MODE: '666' } }).settings.socketMode, 0o666);
+    refused(() => resolve(flags('--socket-mode', '0999')), 'socket-mode', '"0999"', /octal/);
+    refused(() => resolve(flags('--socket-mode', 'rw-rw----')), 'socket-mode', '"rw-rw----"', /octal/);
+  });
   it('path, keeping "-" where the setting allows it', () => {
     assert.equal(resolve(flags('--log-file', 'logs/raas.log')).settings.logFile, '/srv/app/logs/raas.log');
     assert.equal(resolve(flags('--pid', '/run/raas.pid')).settings.pid, '/run/raas.pid');
