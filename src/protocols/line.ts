@@ -7,8 +7,9 @@
 // spans several chunks.
 
 import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { LOG } from '../log.js';
-import type { Protocol, ProtocolFactory } from './types.js';
+import { NO_STATS, type Protocol, type ProtocolFactory } from './types.js';
 import { LineReader, type LineResult } from './line-reader.js';
 import { reverseUtf8 } from './reverse.js';
 
@@ -24,15 +25,15 @@ const EMPTY_LINE: LineResult = Object.freeze({ kind: 'line', bytes: Buffer.alloc
 const LINGER_MS = 2000;
 
 const kReader = Symbol('raas.lineReader');
+/** When the connection was accepted (performance.now()), for the latency histogram. */
+const kStart = Symbol('raas.lineStart');
+/** On each server: the listener index its connections are counted under. */
+const kListener = Symbol('raas.lineListener');
 /** undefined: no byte yet; a LineReader: line spans chunks; null: answered, ignore input. */
-type LineSocket = net.Socket & { [kReader]?: LineReader | null };
+type LineSocket = net.Socket & { [kReader]?: LineReader | null; [kStart]: number; server: net.Server & { [kListener]: number } };
 
 function destroySocket(socket: net.Socket): void {
   socket.destroy();
-}
-
-function onTimeout(this: net.Socket): void {
-  this.destroy();
 }
 
 function onFinish(this: net.Socket): void {
@@ -51,25 +52,29 @@ function send(socket: net.Socket, reply: Buffer): void {
   }
 }
 
-function answer(socket: LineSocket, result: LineResult): void {
+/** Answers; returns whether the answer was an ERR reply. */
+function answer(socket: LineSocket, result: LineResult): boolean {
   socket[kReader] = null;
   if (result.kind === 'too-long') {
     // Half-close and keep draining the client's input; autoDestroy closes once it half-closes too.
     socket.end(ERR_TOO_LONG);
     setTimeout(destroySocket, LINGER_MS, socket).unref();
-    return;
+    return true;
   }
-  send(socket, reverseUtf8(result.bytes, true) ?? ERR_INVALID_UTF8);
+  const reply = reverseUtf8(result.bytes, true);
+  send(socket, reply ?? ERR_INVALID_UTF8);
+  return reply === null;
 }
 
-export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
+export const createLineProtocol: ProtocolFactory = ({ settings, log, stats = NO_STATS }) => {
   const maxLine = settings.maxLine;
   const idleMs = Math.max(1, Math.round(settings.idleTimeout * 1000));
   const servers = new Set<net.Server>();
 
   // A handler must never throw: an exception here would reach uncaughtException and the worker.
-  function failed(socket: net.Socket, err: unknown): void {
+  function failed(socket: LineSocket, err: unknown): void {
     log.error(LOG.HANDLER_ERROR, { protocol: 'line', error: String(err) });
+    abandon(socket);
     socket.destroy();
   }
 
@@ -80,7 +85,7 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
       if (reader === undefined) reader = new LineReader(maxLine);
       const result = reader.push(chunk);
       if (result === null) this[kReader] = reader;
-      else answer(this, result);
+      else answered(this, answer(this, result));
     } catch (err) {
       failed(this, err);
     }
@@ -91,28 +96,51 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
     try {
       const reader = this[kReader];
       if (reader === null) return;
-      answer(this, reader === undefined ? EMPTY_LINE : reader.end());
+      answered(this, answer(this, reader === undefined ? EMPTY_LINE : reader.end()));
     } catch (err) {
       failed(this, err);
     }
   }
 
   // Resets and broken pipes are the client's business; Node destroys the socket after 'error'.
-  function onError(this: net.Socket, err: NodeJS.ErrnoException): void {
+  function onError(this: LineSocket, err: NodeJS.ErrnoException): void {
     log.debug(LOG.CLIENT_ERROR, { protocol: 'line', code: err.code ?? err.message });
+    abandon(this);
+  }
+
+  function onIdle(this: LineSocket): void {
+    abandon(this);
+    this.destroy();
+  }
+
+  function answered(socket: LineSocket, error: boolean): void {
+    stats.answered(socket.server[kListener], (performance.now() - socket[kStart]) / 1000, error);
+  }
+
+  /** A connection that leaves unanswered (reset, idle timeout) counts once. */
+  function abandon(socket: LineSocket): void {
+    if (socket[kReader] === null) return;
+    socket[kReader] = null;
+    stats.abandoned(socket.server[kListener]);
   }
 
   function onConnection(socket: net.Socket): void {
     socket.on('error', onError);
     socket.on('data', onData);
     socket.on('end', onEnd);
-    socket.on('timeout', onTimeout);
+    socket.on('timeout', onIdle);
     socket.setTimeout(idleMs);
   }
 
   const protocol: Protocol = {
-    createServer(): net.Server {
-      const server = net.createServer({ allowHalfOpen: true }, onConnection);
+    createServer(listener = 0): net.Server {
+      const server = net.createServer({ allowHalfOpen: true }, (socket: net.Socket) => {
+        stats.accepted(listener);
+        stats.started(listener);
+        (socket as LineSocket)[kStart] = performance.now();
+        onConnection(socket);
+      });
+      (server as LineSocket['server'])[kListener] = listener;
       servers.add(server);
       return server;
     },

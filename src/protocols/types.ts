@@ -10,11 +10,32 @@ export interface ProtocolContext {
   settings: Settings;
   log: Logger;
   slot: number;
+  /** Where the protocol counts its work (src/worker/stats.ts collects it for the beats); absent: NO_STATS. */
+  stats?: ProtocolStats;
+}
+
+/**
+ * How a protocol reports its work. `listener` is the index the runtime passed to createServer.
+ * Every call is a counter increment (answered: plus a histogram bucket): cheap enough for the
+ * line protocol's hot path.
+ */
+export interface ProtocolStats {
+  /** A connection was accepted. */
+  accepted(listener: number): void;
+  /** A request began (HTTP: a request; line: the connection itself). */
+  started(listener: number): void;
+  /** A started request was answered, after `seconds`; `error`: 5xx or ERR reply. */
+  answered(listener: number, seconds: number, error: boolean): void;
+  /** A started request ended without an answer (the client left, a timeout, a handler error). */
+  abandoned(listener: number): void;
 }
 
 export interface Protocol {
-  /** A new server for one listener. The runtime calls `listen({ fd }, backlog, cb)` on it. */
-  createServer(): net.Server;
+  /**
+   * A new server for one listener. The runtime calls `listen({ fd }, backlog, cb)` on it.
+   * `listener` is the listener's index, to pass to ctx.stats (0 when omitted).
+   */
+  createServer(listener?: number): net.Server;
   /** Awaited after every server listens and before the worker reports ready (app hooks). */
   start?(): Promise<void>;
   /**
@@ -30,3 +51,11 @@ export interface Protocol {
 }
 
 export type ProtocolFactory = (ctx: ProtocolContext) => Protocol | Promise<Protocol>;
+
+/** Counts nothing: for a protocol created without a runtime (unit tests). */
+export const NO_STATS: ProtocolStats = {
+  accepted() {},
+  started() {},
+  answered() {},
+  abandoned() {},
+};

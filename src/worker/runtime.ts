@@ -10,6 +10,7 @@ import { setProcessTitle, workerTitle } from '../process-title.js';
 import type { Protocol } from '../protocols/types.js';
 import { SIGNALS, type WorkerAction } from '../signals.js';
 import { startHeartbeat } from './heartbeat.js';
+import { WorkerStatsCollector } from './stats.js';
 import { protocolFactory } from './protocols.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
@@ -20,10 +21,12 @@ export class WorkerRuntime {
   private readonly log: Logger;
   private readonly protocols = new Map<string, Protocol>();
   private stopping = false;
+  private readonly stats: WorkerStatsCollector;
 
   constructor(private readonly config: WorkerBootConfig) {
     const { settings, slot, generation } = config;
     this.log = new Logger({ role: 'worker', pid: process.pid, slot, gen: generation }, settings.logFile);
+    this.stats = new WorkerStatsCollector(config.listeners);
   }
 
   async run(): Promise<void> {
@@ -49,7 +52,7 @@ export class WorkerRuntime {
     }
     if (this.stopping) return;
     this.send({ type: 'ready' });
-    startHeartbeat(this.config.heartbeatMs, (m) => this.send(m));
+    startHeartbeat(this.config.heartbeatMs, (m) => this.send(m), () => this.stats.snapshot());
     this.log.info(LOG.WORKER_LISTENING, {
       listen: this.config.listeners.map((l) => l.address).join(','),
     });
@@ -59,7 +62,7 @@ export class WorkerRuntime {
     const { listeners, settings, slot } = this.config;
     for (const { protocol: name } of listeners) {
       if (!this.protocols.has(name)) {
-        this.protocols.set(name, await protocolFactory(name)({ settings, log: this.log, slot }));
+        this.protocols.set(name, await protocolFactory(name)({ settings, log: this.log, slot, stats: this.stats }));
       }
     }
   }
@@ -67,7 +70,11 @@ export class WorkerRuntime {
   private async listenAll(): Promise<void> {
     const { listeners, settings } = this.config;
     await Promise.all(
-      listeners.map((l) => listen(this.protocols.get(l.protocol)!.createServer(), l.fd, settings.backlog, l.address)),
+      listeners.map((l, index) => {
+        const server = this.protocols.get(l.protocol)!.createServer(index);
+        this.stats.setServer(index, server);
+        return listen(server, l.fd, settings.backlog, l.address);
+      }),
     );
   }
 

@@ -7,7 +7,8 @@ import * as http from 'node:http';
 import type * as net from 'node:net';
 import { LOG, type Logger } from '../../log.js';
 import type { Settings } from '../../config/settings.js';
-import type { Protocol, ProtocolContext, ProtocolFactory } from '../types.js';
+import { NO_STATS, type Protocol, type ProtocolContext, type ProtocolFactory, type ProtocolStats } from '../types.js';
+import { requestCounter } from './request-stats.js';
 import { AccessLog } from './access-log.js';
 import { IdleCloser } from './idle-closer.js';
 import { loadApp, type LoadedApp } from './app.js';
@@ -26,6 +27,8 @@ export class HttpProtocol implements Protocol {
   private readonly noKeepAlive: boolean;
   private readonly idle = new IdleCloser();
   private drained: Promise<void> | null = null;
+  private readonly stats: ProtocolStats;
+  private readonly countRequest: (listener: number, res: http.ServerResponse) => void;
 
   constructor(
     ctx: ProtocolContext,
@@ -34,6 +37,8 @@ export class HttpProtocol implements Protocol {
   ) {
     this.settings = ctx.settings;
     this.log = ctx.log;
+    this.stats = ctx.stats ?? NO_STATS;
+    this.countRequest = requestCounter(this.stats);
     installDrainHook();
     this.noKeepAlive = ctx.settings.keepAliveTimeout === 0;
     this.builtin =
@@ -42,13 +47,16 @@ export class HttpProtocol implements Protocol {
         : null;
   }
 
-  createServer(): net.Server {
+  createServer(listener = 0): net.Server {
     const server = http.createServer(serverOptions(this.settings));
     // Registering 'checkContinue' turns off node's automatic "100 Continue", so the built-in
     // POST /reverse can refuse an oversized declared body (413) before the client uploads it.
-    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, false));
-    server.on('connection', (socket: net.Socket) => this.idle.track(socket));
+    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true, listener));
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, false, listener));
+    server.on('connection', (socket: net.Socket) => {
+      this.stats.accepted(listener);
+      this.idle.track(socket);
+    });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => onClientError(err, socket, this.log));
     this.servers.push(server);
     return server;
@@ -80,7 +88,8 @@ export class HttpProtocol implements Protocol {
     this.accessLog?.reopen();
   }
 
-  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean, listener: number): void {
+    this.countRequest(listener, res);
     // keep-alive-timeout 0 means no keep-alive at all (to node, 0 means "idle forever").
     if (this.noKeepAlive) res.shouldKeepAlive = false;
     this.accessLog?.track(req, res);
