@@ -42,6 +42,8 @@ export const LOG = {
   REAPED_UNKNOWN: 'reaped-unknown',
   REAPER_MISSING: 'reaper-missing',
   PIDFILE_ERROR: 'pidfile-error',
+  ADMIN_LISTENING: 'admin-listening',
+  ADMIN_ERROR: 'admin-error',
   // worker side
   WORKER_LISTENING: 'listening',
   WORKER_DRAINING: 'draining',

@@ -8,6 +8,7 @@
 import * as path from 'node:path';
 import { SettingError } from './errors.js';
 import { parseListenAddress } from './listen-address.js';
+import { parseAdminAddress } from './admin-address.js';
 import type { SettingKind, SettingSpec, Settings } from './settings.js';
 
 const KiB = 1024;
@@ -73,6 +74,13 @@ export function coerceSetting(spec: SettingSpec, raw: unknown, cwd: string): unk
     }
     case 'string':
       if (typeof raw !== 'string' || raw === '' || hasControl(raw)) throw refuse();
+      if (spec.key === 'admin') {
+        try {
+          return parseAdminAddress(raw, cwd).spec;
+        } catch (err) {
+          throw refuse((err as Error).message);
+        }
+      }
       return raw;
     case 'path':
       if (typeof raw !== 'string' || raw === '' || hasControl(raw)) throw refuse();

@@ -58,6 +58,7 @@ export interface Settings {
   keepAliveTimeout: number;
   accessLog: string | null;
   accessLogFormat: 'combined' | 'json';
+  admin: string | null;
 }
 
 const KiB = 1024;
@@ -271,5 +272,17 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'combined',
     metavar: 'FORMAT',
     help: 'Access log format: Apache/nginx combined, or JSON lines.',
+  },
+  {
+    key: 'admin',
+    name: 'admin',
+    env: ['RAAS_ADMIN'],
+    kind: 'string',
+    default: null,
+    defaultText: 'off',
+    metavar: 'ADDR',
+    help:
+      'Serve /metrics (Prometheus), /status (JSON) and a live status page from the master on this address: ' +
+      'http://HOST:PORT or http://unix:/PATH. Keep it private (loopback, a Unix socket). Read at start.',
   },
 ];

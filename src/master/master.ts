@@ -21,6 +21,8 @@ import { notifyParentReady } from './reexec.js';
 import { StatusFile, statusPath } from './status-file.js';
 import { announceToParent, Upgrade } from './upgrade.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
+import { AdminServer } from '../admin/server.js'; // obs
+import { MasterStats, statsPath } from './stats.js'; // obs
 
 const TICK_MS = 100;
 /** A gap between duty runs this long means the master itself was stopped or stalled. */
@@ -81,6 +83,8 @@ export class Master {
   private readonly reloads = { done: 0, aborted: 0, refused: 0, lastError: null as string | null };
   private readonly status: StatusFile | null;
   private readonly upgrade: Upgrade;
+  private readonly stats: MasterStats; // obs
+  private admin: AdminServer | null = null; // obs
 
   constructor(
     private settings: Settings,
@@ -92,6 +96,7 @@ export class Master {
     this.lastDuties = deps.clock();
     this.upgrade = new Upgrade(deps.log, deps.pidFile);
     this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
+    this.stats = this.createStats(); // obs
     this.inbox = new Inbox(
       (event) => this.handle(event),
       () => this.duties(),
@@ -102,6 +107,7 @@ export class Master {
     for (const spec of SIGNALS) process.on(spec.signal, () => this.inbox.post({ kind: 'signal', signal: spec.signal }));
     this.tickTimer = setInterval(() => this.inbox.post({ kind: 'tick' }), TICK_MS);
     this.inbox.post({ kind: 'tick' });
+    this.startObservability(); // obs
   }
 
   post(event: MasterEvent): void {
@@ -201,6 +207,7 @@ export class Master {
     const shared = this.upgrade.successorAlive() || (parent !== null && isLiveMaster(parent));
     if (!shared) for (const listener of this.listeners) closeListener(listener);
     this.status?.remove();
+    this.stopObservability(); // obs
     this.deps.onExit?.();
     this.log.info(LOG.STOPPED, { exit_code: exitCode });
     this.deps.exit(exitCode);
@@ -213,6 +220,7 @@ export class Master {
     if (!worker) return;
     if (message.type === 'beat') {
       worker.lastBeat = now;
+      this.stats.beat(worker, message.stats); // obs
     } else if (message.type === 'ready') {
       worker.state = 'ready';
       worker.lastBeat = now;
@@ -237,6 +245,7 @@ export class Master {
       uptime_ms: Math.round(now - worker.spawnedAt),
       error: event.error?.message,
     });
+    this.stats.exited(worker, worker.stopReason ?? (event.code === 0 ? 'left' : 'unexpected'), event.code, event.signal); // obs
     const killedForSilence = worker.stopReason === 'timeout' || worker.stopReason === 'boot-timeout';
     if ((expected || event.code === 0) && !killedForSilence) {
       this.log.info(LOG.WORKER_EXIT, fields);
@@ -539,6 +548,41 @@ export class Master {
     } catch (err) {
       this.log.error(LOG.CONFIG_ERROR, { setting: 'log-file', error: err instanceof Error ? err.message : String(err) });
     }
+  }
+
+  // ---- observability (obs) ----------------------------------------------------------------------
+
+  private createStats(): MasterStats {
+    return new MasterStats(
+      {
+        clock: this.deps.clock,
+        workers: () => this.workers.all(),
+        listeners: () => this.listeners,
+        master: () => ({
+          name: this.settings.name,
+          phase: this.phase.kind,
+          generation: this.generation,
+          target: this.target,
+          backlog: this.settings.backlog,
+          reloads: this.reloads,
+          upgrades: this.upgrade.counts,
+        }),
+      },
+      this.deps.pidFile === null ? null : statsPath(this.deps.pidFile, process.pid),
+    );
+  }
+
+  private startObservability(): void {
+    this.stats.start();
+    if (this.settings.admin === null) return;
+    this.admin = new AdminServer(this.settings.admin, () => this.stats.report(), this.log);
+    this.admin.start();
+  }
+
+  private stopObservability(): void {
+    this.stats.stop();
+    this.admin?.close();
+    this.admin = null;
   }
 
   /**

@@ -33,6 +33,7 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     keepAliveTimeout: 5,
     accessLog: null,
     accessLogFormat: 'combined',
+    admin: null,
     ...overrides,
   };
 }
