@@ -23,7 +23,7 @@ function num(n: number): string {
 class Exposition {
   private readonly out: string[] = [];
 
-  family(name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: Array<[Labels, number]>): void {
+  family(name: string, type: 'counter' | 'gauge' | 'summary', help: string, samples: Array<[Labels, number]>): void {
     this.out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) this.out.push(`${name}${labelText(labels)} ${num(value)}`);
   }
@@ -91,8 +91,8 @@ export function renderMetrics(report: StatusReport): string {
   e.family('raas_worker_event_loop_utilization', 'gauge', 'Share of the last beat interval the worker event loop was busy (0..1).', gauge((w) => w.elu));
   e.family(
     'raas_event_loop_delay_seconds',
-    'gauge',
-    'Event-loop delay of each worker over the last beat interval.',
+    'summary',
+    'Event-loop delay of each worker over the last beat interval (quantile 0.99 only).',
     live.flatMap((w) => (w.loopDelayP99Ms === null ? [] : [[{ worker: w.slot, quantile: '0.99' }, w.loopDelayP99Ms / 1000] as [Labels, number]])),
   );
   e.family('raas_worker_in_flight_requests', 'gauge', 'Requests being served by each worker now.', gauge((w) => w.inFlight));

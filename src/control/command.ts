@@ -9,6 +9,7 @@ import { EXIT } from '../exit-codes.js';
 import { CONTROL_COMMANDS, type ControlCommandName } from './commands.js';
 import { isLiveMaster, readPid } from '../master/pidfile.js';
 import { readStatus, type MasterStatus } from '../master/status-file.js';
+import { readReport, renderReport } from './status-view.js';
 
 const POLL_MS = 100;
 
@@ -75,13 +76,14 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
   }
 }
 
-async function status(ctx: Context): Promise<void> {
+async function status(ctx: Context, args: string[]): Promise<void> {
   const pid = masterPid(ctx.pidFile);
   const s = currentStatus(ctx, pid);
+  // The stats report (see status-view.ts) is written within a second of the master's start.
+  const report = await until('the master\'s first stats report', 5000, () => readReport(ctx.pidFile, pid) ?? undefined);
+  if (args.includes('--json')) return ctx.out(JSON.stringify(report, null, 2));
   ctx.out(`master ${pid} ${s.phase}${s.ready ? ' ready' : ''} generation=${s.generation} workers=${s.target}`);
-  for (const w of [...s.workers].sort((a, b) => a.slot - b.slot)) {
-    ctx.out(`worker ${w.slot} pid=${w.pid ?? '-'} generation=${w.generation} ${w.state}`);
-  }
+  for (const line of renderReport(report).slice(1)) ctx.out(line);
   if (s.successor) ctx.out(`new master ${s.successor.pid}${s.successor.ready ? ' ready' : ' booting'}`);
 }
 
