@@ -92,7 +92,7 @@ export class WorkerRuntime {
         this.log.error(LOG.HANDLER_ERROR, { during: 'drain', error: describe(err) });
       }
       this.log.info(LOG.WORKER_DRAINED);
-      process.exit(exitCode);
+      this.finalBeat(() => process.exit(exitCode));
     })();
   }
 
@@ -140,6 +140,21 @@ export class WorkerRuntime {
     };
     process.on('uncaughtException', (err) => crashed('uncaughtException', err));
     process.on('unhandledRejection', (err) => crashed('unhandledRejection', err));
+  }
+
+  /** The counters since the last beat would be lost with the process: send them, briefly waiting. */
+  private finalBeat(then: () => void): void {
+    if (!process.connected || !process.send) return then();
+    const timer = setTimeout(then, 200);
+    try {
+      process.send({ type: 'beat', stats: this.stats.snapshot() } satisfies WorkerMessage, () => {
+        clearTimeout(timer);
+        then();
+      });
+    } catch {
+      clearTimeout(timer);
+      then();
+    }
   }
 
   private send(message: WorkerMessage): void {
