@@ -9,7 +9,7 @@ import { EXIT } from '../exit-codes.js';
 import { CONTROL_COMMANDS, type ControlCommandName } from './commands.js';
 import { isLiveMaster, readPid } from '../master/pidfile.js';
 import { readStatus, type MasterStatus } from '../master/status-file.js';
-import { readReport, renderReport } from './status-view.js';
+import { freshReport, renderReport } from './status-view.js';
 
 const POLL_MS = 100;
 
@@ -78,9 +78,12 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
 
 async function status(ctx: Context, args: string[]): Promise<void> {
   const pid = masterPid(ctx.pidFile);
+  currentStatus(ctx, pid);
+  // The stats report (status-view.ts) is rewritten once a second and when workers come and go:
+  // wait briefly for one that shows the workers of the status file.
+  const report = await freshReport(ctx.pidFile, pid);
+  if (!report) throw new ControlError(`master ${pid} has written no stats report yet`);
   const s = currentStatus(ctx, pid);
-  // The stats report (see status-view.ts) is written within a second of the master's start.
-  const report = await until('the master\'s first stats report', 5000, () => readReport(ctx.pidFile, pid) ?? undefined);
   if (args.includes('--json')) return ctx.out(JSON.stringify(report, null, 2));
   ctx.out(`master ${pid} ${s.phase}${s.ready ? ' ready' : ''} generation=${s.generation} workers=${s.target}`);
   for (const line of renderReport(report).slice(1)) ctx.out(line);

@@ -3,6 +3,7 @@
 // Runs in: the operator's shell (a short-lived process, never the master).
 
 import * as fs from 'node:fs';
+import { readStatus } from '../master/status-file.js';
 import { statsPath, type StatusReport } from '../master/stats.js';
 
 export function readReport(pidFile: string, pid: number): StatusReport | null {
@@ -10,6 +11,27 @@ export function readReport(pidFile: string, pid: number): StatusReport | null {
     return JSON.parse(fs.readFileSync(statsPath(pidFile, pid), 'utf8')) as StatusReport;
   } catch {
     return null;
+  }
+}
+
+const AGREE_TIMEOUT_MS = 3000;
+const POLL_MS = 50;
+
+/**
+ * The stats report, once it shows the same workers (pid and state) as the status file, which the
+ * master rewrites at every change; after a few seconds of churn, the latest report there is.
+ * Null only when the master never wrote one.
+ */
+export async function freshReport(pidFile: string, pid: number): Promise<StatusReport | null> {
+  const deadline = Date.now() + AGREE_TIMEOUT_MS;
+  const workers = (list: ReadonlyArray<{ pid: number | null; state: string }>): string =>
+    list.map((w) => `${w.pid}:${w.state}`).sort().join(',');
+  for (;;) {
+    const status = readStatus(pidFile, pid);
+    const report = readReport(pidFile, pid);
+    if (report && (status === null || workers(report.workers) === workers(status.workers))) return report;
+    if (Date.now() >= deadline) return report;
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
 

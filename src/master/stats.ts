@@ -14,6 +14,8 @@ export const SAMPLE_INTERVAL_S = 1;
 /** How many samples of req/s history are kept per slot: five minutes. */
 export const HISTORY_SAMPLES = 300;
 export const STATUS_SCHEMA_VERSION = 1;
+/** How soon after a worker appears or exits the stats file is rewritten (coalescing a burst). */
+const SOON_MS = 50;
 
 /** What the stats read from the master, at most once per sample or request. */
 export interface StatsSources {
@@ -120,6 +122,8 @@ export class MasterStats {
   private lastSampleAt: number;
   private timer: NodeJS.Timeout | null = null;
   private sampling = false;
+  private writing = false;
+  private soonTimer: NodeJS.Timeout | null = null;
   private cached: { at: number; report: StatusReport } | null = null;
 
   constructor(
@@ -141,7 +145,9 @@ export class MasterStats {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.soonTimer) clearTimeout(this.soonTimer);
     this.timer = null;
+    this.soonTimer = null;
     if (this.file !== null) fs.rm(this.file, { force: true }, () => {});
   }
 
@@ -152,6 +158,7 @@ export class MasterStats {
     if (!live) {
       live = { record: worker, latest: null, seen: new Map(), requests: 0 };
       this.live.set(worker.id, live);
+      this.soon(); // a worker's first beat follows its readiness: `raas status` should see it
     }
     live.latest = stats;
     for (const [address, now] of Object.entries(stats.listeners)) {
@@ -191,6 +198,30 @@ export class MasterStats {
     const slot = this.exits.get(worker.slot);
     this.exits.set(worker.slot, { count: (slot?.count ?? 0) + 1, last });
     this.cached = null;
+    this.soon();
+  }
+
+  /** Rewrites the stats file shortly (coalesced) after a worker appears or leaves. */
+  private soon(): void {
+    if (this.file === null || this.timer === null || this.soonTimer !== null) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      this.cached = null;
+      void this.writeFile();
+    }, SOON_MS);
+    this.soonTimer.unref();
+  }
+
+  private async writeFile(): Promise<void> {
+    if (this.file === null || this.writing) return;
+    this.writing = true;
+    try {
+      await writeAtomically(this.file, JSON.stringify(this.report()) + '\n');
+    } catch {
+      // `raas status` is a convenience; the next sample writes again.
+    } finally {
+      this.writing = false;
+    }
   }
 
   /** The report, recomputed at most once per sample interval (scrapes reuse it). */
@@ -232,7 +263,7 @@ export class MasterStats {
         this.queues.set(l.bound, { ...s, peak });
       }
       this.cached = null;
-      if (this.file !== null) await writeAtomically(this.file, JSON.stringify(this.report()) + '\n');
+      await this.writeFile();
     } catch {
       // Observability must never take the master down; the next sample tries again.
     } finally {
