@@ -12,7 +12,8 @@ import { after, describe, it } from 'node:test';
 import { LOG } from '../../src/log.js';
 import type { StatusReport } from '../../src/master/stats.js';
 import { adminUrl, get, promtoolCheck, samples, sum } from '../helpers/admin.js';
-import { connect, lineRequest, targetOf } from '../helpers/clients.js';
+import { served } from '../helpers/assertions.js';
+import { connect, LineLoad, lineRequest, targetOf } from '../helpers/clients.js';
 import { reverseRequest } from '../helpers/http-load.js';
 import { CLI, reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 
@@ -154,6 +155,34 @@ describe('observability', () => {
 
     const notFound = await get(`${admin}/nope`);
     assert.equal(notFound.status, 404);
+    const page = await get(`${admin}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.type, /^text\/html/);
+    assert.match(page.body, /<table id="workers">/);
+    const post = await fetch(`${admin}/metrics`, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+  });
+
+  it('counts exactly what clients received through a reload under load (old workers send a last beat)', async () => {
+    const raas = await startRaas({ args: ['-w', '2', '-l', '127.0.0.1:0', '--admin', 'http://127.0.0.1:0'] });
+    const [tcp] = (await raas.ready()) as [string];
+    const admin = await adminUrl(raas);
+    const load = new LineLoad(targetOf(tcp), 20);
+    await served(load, 200);
+    const mark = raas.entries.length;
+    raas.signal('SIGHUP');
+    await raas.waitForEvent(LOG.RELOAD_DONE, { role: 'master' }, { after: mark, timeoutMs: 30_000 });
+    await raas.waitFor('both old workers gone', () => raas.events(LOG.WORKER_EXIT, 'master').filter((e) => e.reason === 'reload').length === 2 || undefined, 30_000);
+    await served(load, 200);
+    const report = await load.stop();
+    assert.equal(report.failed, 0, JSON.stringify(report.failures));
+    const counted = async (): Promise<number> => sum(samples((await get(`${admin}/metrics`)).body), 'raas_requests_total', { listener: tcp });
+    await waitUntil(`the counter to reach ${report.ok}`, async () => (await counted()) >= report.ok, 20_000);
+    assert.equal(await counted(), report.ok);
+    const restarts = samples((await get(`${admin}/metrics`)).body);
+    assert.equal(sum(restarts, 'raas_worker_restarts_total', { reason: 'reload' }), 2);
+    assert.equal(sum(restarts, 'raas_reloads_total', { outcome: 'done' }), 1);
+    assert.equal(sum(restarts, 'raas_generation'), 2);
   });
 
   it('shows the accept-queue depth of TCP and Unix listeners while workers do not accept', async () => {
