@@ -7,6 +7,8 @@ command -v ss >/dev/null 2>&1 || missing="$missing iproute2"
 command -v ps >/dev/null 2>&1 || missing="$missing procps"
 command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v systemd-socket-activate >/dev/null 2>&1 || missing="$missing systemd"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "test-deps: please install:$missing (needed by the integration tests)" >&2

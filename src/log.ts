@@ -50,6 +50,8 @@ export const LOG = {
   MASTER_UNSOUND: 'master-unsound',
   WORKER_DRAIN_TIMEOUT: 'worker-drain-timeout',
   STATUS_FILE_ERROR: 'status-file-error',
+  ADMIN_LISTENING: 'admin-listening',
+  ADMIN_ERROR: 'admin-error',
   // worker side
   WORKER_LISTENING: 'listening',
   WORKER_DRAINING: 'draining',

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { SettingError } from './errors.js';
 import { parseListenAddress } from './listen-address.js';
 import { parseNodeArgsItem } from './node-args.js';
+import { parseAdminAddress } from './admin-address.js';
 import type { SettingKind, SettingSpec, Settings } from './settings.js';
 
 const KiB = 1024;
@@ -78,6 +79,13 @@ export function coerceSetting(spec: SettingSpec, raw: unknown, cwd: string): unk
     case 'string':
       if (typeof raw !== 'string' || raw === '' || hasControl(raw)) throw refuse();
       if (spec.pattern !== undefined && !spec.pattern.test(raw)) throw refuse(spec.patternText);
+      if (spec.key === 'admin') {
+        try {
+          return parseAdminAddress(raw, cwd).spec;
+        } catch (err) {
+          throw refuse((err as Error).message);
+        }
+      }
       return raw;
     case 'mode':
       // A string only: the JSON number 660 would be decimal, not the 0660 it looks like.

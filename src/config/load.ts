@@ -66,6 +66,8 @@ for (const spec of SETTINGS) {
 const HELP_FLAGS = ['-h', '--help'];
 const VERSION_FLAGS = ['-v', '--version'];
 
+const CONTROL_FLAGS: readonly string[] = ['--json'];
+
 /** Splits argv into setting values (strings, untouched), positionals and the help/version flags. */
 export function parseArgv(argv: readonly string[]): ParsedArgv {
   const out: ParsedArgv = { values: {}, positionals: [], help: false, version: false };
@@ -75,7 +77,8 @@ export function parseArgv(argv: readonly string[]): ParsedArgv {
       out.positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (!arg.startsWith('-') || arg === '-') {
+    // Control commands' own flags (`raas status --json`) travel with the command's arguments.
+    if (!arg.startsWith('-') || arg === '-' || CONTROL_FLAGS.includes(arg)) {
       out.positionals.push(arg);
       continue;
     }

@@ -75,6 +75,7 @@ export interface Settings {
   workerWatchdog: 'on' | 'off';
   reportDir: string | null;
   socketMode: number;
+  admin: string | null;
 }
 
 const KiB = 1024;
@@ -408,6 +409,18 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: '0660',
     metavar: 'MODE',
     help: 'Permissions of the Unix listening sockets RAAS binds (octal, applied right after bind whatever the umask): who may connect. Read at start; a reload binds new sockets with the same mode.',
+  },
+  {
+    key: 'admin',
+    name: 'admin',
+    env: ['RAAS_ADMIN'],
+    kind: 'string',
+    default: null,
+    defaultText: 'off',
+    metavar: 'ADDR',
+    help:
+      'Serve /metrics (Prometheus), /status (JSON) and a live status page from the master on this address: ' +
+      'http://HOST:PORT or http://unix:/PATH. Keep it private (loopback, a Unix socket). Read at start.',
   },
 ];
 

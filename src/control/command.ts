@@ -12,6 +12,7 @@ import { isLiveMaster, readPidChecked } from '../master/pidfile.js';
 import { masterTitle } from '../process-title.js';
 import { ourUid, ownerOf, UnsafeFileError } from '../master/safe-file.js';
 import { readStatusChecked, type MasterStatus } from '../master/status-file.js';
+import { freshReport, renderReport } from './status-view.js';
 
 const POLL_MS = 100;
 
@@ -118,13 +119,17 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
   }
 }
 
-async function status(ctx: Context): Promise<void> {
+async function status(ctx: Context, args: string[]): Promise<void> {
   const pid = masterPid(ctx);
+  currentStatus(ctx, pid);
+  // The stats report (status-view.ts) is rewritten once a second and when workers come and go:
+  // wait briefly for one that shows the workers of the status file.
+  const report = await freshReport(ctx.pidFile, pid);
+  if (!report) throw new ControlError(`master ${pid} has written no stats report yet`);
   const s = currentStatus(ctx, pid);
+  if (args.includes('--json')) return ctx.out(JSON.stringify(report, null, 2));
   ctx.out(`master ${pid} ${s.phase}${s.ready ? ' ready' : ''} generation=${s.generation} workers=${s.target}`);
-  for (const w of [...s.workers].sort((a, b) => a.slot - b.slot)) {
-    ctx.out(`worker ${w.slot} pid=${w.pid ?? '-'} generation=${w.generation} ${w.state}`);
-  }
+  for (const line of renderReport(report).slice(1)) ctx.out(line);
   if (s.successor) ctx.out(`new master ${s.successor.pid}${s.successor.ready ? ' ready' : ' booting'}`);
 }
 

@@ -20,6 +20,8 @@ import { StuckReports } from './stuck-report.js';
 import { Supervisor } from './supervisor.js';
 import type { System } from './system.js';
 import { Upgrade } from './upgrade/upgrade.js';
+import { AdminServer } from '../admin/server.js';
+import { MasterStats, statsPath } from './stats.js';
 
 const TICK_MS = 100;
 /** A gap between duty runs this long means the master itself was stopped or stalled. */
@@ -56,6 +58,9 @@ export class Master {
   private finished = false;
   private lastDuties: number;
   private tickTimer: NodeJS.Timeout | null = null;
+  /** Totals that survive worker exits: what `raas status`, /metrics and the page read. */
+  private readonly stats: MasterStats;
+  private admin: AdminServer | null = null;
 
   constructor(settings: Settings, hooks: MasterHooks, listeners: BoundListener[], private readonly deps: MasterDeps) {
     const { system, log } = deps;
@@ -79,6 +84,8 @@ export class Master {
       deps.pidFile === null
         ? null
         : new StatusFile(statusPath(deps.pidFile, process.pid), (error) => log.error(LOG.STATUS_FILE_ERROR, { error }));
+    this.stats = this.createStats();
+    this.supervisor.observer = this.stats;
   }
 
   /**
@@ -90,6 +97,7 @@ export class Master {
     for (const signal of takeEarlySignals()) this.inbox.post({ kind: 'signal', signal });
     this.tickTimer = setInterval(() => this.inbox.post({ kind: 'tick' }), TICK_MS);
     this.inbox.post({ kind: 'tick' });
+    this.startObservability();
   }
 
   post(event: MasterEvent): void {
@@ -238,6 +246,7 @@ export class Master {
     this.stopping?.closeListeners();
     if (!this.stopping && !this.upgrade.socketsShared()) for (const l of this.desired.listeners) this.deps.system.closeListener(l);
     this.status?.remove();
+    this.stopObservability();
     this.upgrade.atExit();
     this.deps.onExit?.();
     this.log.info(LOG.STOPPED, { exit_code: exitCode });
@@ -283,5 +292,43 @@ export class Master {
 
   private publishStatus(): void {
     this.status?.publish(this.snapshot());
+  }
+
+  // ---- observability ----------------------------------------------------------------------------
+
+  private createStats(): MasterStats {
+    const { system, pidFile } = this.deps;
+    return new MasterStats(
+      {
+        clock: () => system.clock(),
+        workers: () => this.supervisor.table.all(),
+        listeners: () => this.desired.listeners,
+        master: () => ({
+          name: this.desired.settings.name,
+          phase: this.stopping ? 'stopping' : 'running',
+          generation: this.desired.generation,
+          target: this.desired.target,
+          backlog: this.desired.settings.backlog,
+          reloads: this.reload.status,
+          upgrades: this.upgrade.counts,
+        }),
+      },
+      pidFile === null ? null : statsPath(pidFile, process.pid),
+    );
+  }
+
+  /** The admin listener is the master's own socket, never a worker's; its address is read at start. */
+  private startObservability(): void {
+    this.stats.start();
+    const address = this.desired.settings.admin;
+    if (address === null) return;
+    this.admin = new AdminServer(address, () => this.stats.report(), this.log);
+    this.admin.start();
+  }
+
+  private stopObservability(): void {
+    this.stats.stop();
+    this.admin?.close();
+    this.admin = null;
   }
 }

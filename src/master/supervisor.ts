@@ -3,7 +3,7 @@
 // by `worker-shutdown-timeout`, keep the count, retire the surplus.
 // Runs in: master.
 
-import type { WorkerMessage } from '../ipc.js';
+import type { WorkerMessage, WorkerStats } from '../ipc.js';
 import { LOG, type Logger } from '../log.js';
 import type { Desired } from './desired.js';
 import { runHook } from './hooks.js';
@@ -19,8 +19,15 @@ const SIGNAL_OF: Record<StopOrder, NodeJS.Signals> = { graceful: 'SIGQUIT', imme
 
 type Fields = Record<string, string | number | null | undefined>;
 
+/** Who else hears of beats and exits (the stats that status, /metrics and the page read). */
+export interface SupervisorObserver {
+  beat(worker: WorkerRecord, stats: WorkerStats | undefined): void;
+  exited(worker: WorkerRecord, reason: string, code: number | null, signal: NodeJS.Signals | null): void;
+}
+
 export class Supervisor {
   readonly table = new WorkerTable();
+  observer: SupervisorObserver | null = null;
   private bootFailures = 0;
   private nextSpawnAt = 0;
 
@@ -41,6 +48,7 @@ export class Supervisor {
     if (message.type === 'beat') {
       worker.lastBeat = now;
       if (message.stats) worker.lastStats = message.stats;
+      this.observer?.beat(worker, message.stats);
     } else if (message.type === 'ready') {
       worker.state = 'ready';
       worker.lastBeat = now;
@@ -60,11 +68,13 @@ export class Supervisor {
     if (!worker) return null;
     this.stuck.forget(worker.handle);
     const expected = worker.stopOrder !== null || worker.retiring;
+    // Not ordered by us: a clean exit was asked of the worker directly (QUIT, TERM to its pid).
+    const reason = worker.stopReason ?? (event.code === 0 ? 'left' : 'unexpected');
+    this.observer?.exited(worker, reason, event.code, event.signal);
     const fields = describe(worker, {
       code: event.code,
       signal: event.signal,
-      // Not ordered by us: a clean exit was asked of the worker directly (QUIT, TERM to its pid).
-      reason: worker.stopReason ?? (event.code === 0 ? 'left' : 'unexpected'),
+      reason,
       uptime_ms: Math.round(now - worker.spawnedAt),
       error: event.error?.message,
     });

@@ -14,7 +14,7 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LOG } from '../log.js';
-import type { Protocol, ProtocolContext } from './types.js';
+import { NO_STATS, type Protocol, type ProtocolContext, type ServerOptions } from './types.js';
 import { LineReader, type LineResult } from './line-reader.js';
 import { reverseUtf8 } from './reverse.js';
 import { EventCounter } from './event-counter.js';
@@ -44,8 +44,10 @@ class Pending {
 }
 
 const kState = Symbol('raas.line');
+/** On each server: the listener index its connections are counted under (ctx.stats). */
+const kListener = Symbol('raas.lineListener');
 /** number: accepted at (performance.now()), no byte yet; Pending: line spans chunks; null: answered. */
-type LineSocket = net.Socket & { [kState]?: number | Pending | null };
+type LineSocket = net.Socket & { [kState]?: number | Pending | null; server: net.Server & { [kListener]: number } };
 
 function destroySocket(socket: net.Socket): void {
   socket.destroy();
@@ -84,7 +86,7 @@ export interface LineProtocol extends Protocol {
   bufferedBytes(): number;
 }
 
-export function createLineProtocol({ settings, log }: ProtocolContext): LineProtocol {
+export function createLineProtocol({ settings, log, stats = NO_STATS }: ProtocolContext): LineProtocol {
   const maxLine = settings.maxLine;
   const idleMs = Math.max(1, Math.round(settings.idleTimeout * 1000));
   const lineMs = Math.max(1, Math.round(settings.lineTimeout * 1000));
@@ -102,6 +104,20 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
    * Leaves the Pending state: stops its deadline and gives its bytes back to the worker's
    * account. Every path out of Pending (answer, error, timeout, reset, close) goes through here.
    */
+  /** Counts an answer (ERR replies are errors) with its latency from accept. */
+  function counted(socket: LineSocket, acceptedAt: number, error: boolean): void {
+    stats.answered(socket.server[kListener], (performance.now() - acceptedAt) / 1000, error);
+  }
+
+  /** A connection that leaves unanswered (reset, idle close, handler error) counts once. */
+  function abandon(socket: LineSocket): void {
+    const state = socket[kState];
+    if (state === null || state === undefined) return;
+    if (state instanceof Pending) settle(socket, state);
+    else socket[kState] = null;
+    stats.abandoned(socket.server[kListener]);
+  }
+
   function settle(socket: LineSocket, pending: Pending): void {
     socket[kState] = null;
     if (pending.timer !== null) clearTimeout(pending.timer);
@@ -119,23 +135,28 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
     settle(socket, pending);
     busy.note();
     refuse(socket, ERR_SERVER_BUSY);
+    counted(socket, pending.acceptedAt, true);
     return false;
   }
 
-  function answer(socket: LineSocket, result: LineResult): void {
+  function answer(socket: LineSocket, result: LineResult, acceptedAt: number): void {
     socket[kState] = null;
-    if (result.kind === 'too-long') refuse(socket, ERR_TOO_LONG);
-    else send(socket, replyFor(result));
+    const reply = replyFor(result);
+    if (reply === ERR_TOO_LONG) refuse(socket, reply);
+    else send(socket, reply);
+    counted(socket, acceptedAt, reply === ERR_TOO_LONG || reply === ERR_INVALID_UTF8);
   }
 
   function lineTimedOut(socket: LineSocket): void {
     const state = socket[kState];
     if (state === null || state === undefined) return;
+    const acceptedAt = typeof state === 'number' ? state : state.acceptedAt;
     if (state instanceof Pending) settle(socket, state);
     else socket[kState] = null;
     timeouts.note();
     // The trickler may still be sending: linger so that our reply is not lost to a reset.
     refuse(socket, ERR_LINE_TIMEOUT);
+    counted(socket, acceptedAt, true);
   }
 
   function onLineDeadline(socket: LineSocket): void {
@@ -157,7 +178,7 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
     // Timers fire late, never early; the 1 ms covers rounding of lineMs.
     if (performance.now() - acceptedAt >= lineMs - 1) lineTimedOut(this);
     else {
-      if (state instanceof Pending) settle(this, state);
+      abandon(this);
       this.destroy();
     }
   }
@@ -165,8 +186,7 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
   // A handler must never throw: an exception here would reach uncaughtException and the worker.
   function failed(socket: LineSocket, err: unknown): void {
     log.error(LOG.HANDLER_ERROR, { protocol: 'line', error: String(err) });
-    const state = socket[kState];
-    if (state instanceof Pending) settle(socket, state);
+    abandon(socket);
     socket.destroy();
   }
 
@@ -178,7 +198,7 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
         // The first chunk: almost always the whole line (the hot path).
         const reader = new LineReader(maxLine);
         const result = reader.push(chunk);
-        if (result !== null) return answer(this, result);
+        if (result !== null) return answer(this, result, state);
         const pending = new Pending(reader, state);
         this[kState] = pending;
         this.once('close', onPendingClose);
@@ -190,7 +210,7 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
       if (result === null) charge(this, state);
       else {
         settle(this, state);
-        answer(this, result);
+        answer(this, result, state.acceptedAt);
       }
     } catch (err) {
       failed(this, err);
@@ -199,8 +219,7 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
 
   // A line spanning chunks that never got its answer (reset, error, idle close, destroy).
   function onPendingClose(this: LineSocket): void {
-    const state = this[kState];
-    if (state instanceof Pending) settle(this, state);
+    if (this[kState] instanceof Pending) abandon(this);
   }
 
   // The client half-closed (allowHalfOpen): a last line without "\n" is still answered.
@@ -208,17 +227,18 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
     try {
       const state = this[kState];
       if (state === null || state === undefined) return;
-      if (typeof state === 'number') return answer(this, EMPTY_LINE);
+      if (typeof state === 'number') return answer(this, EMPTY_LINE, state);
       settle(this, state);
-      answer(this, state.reader.end());
+      answer(this, state.reader.end(), state.acceptedAt);
     } catch (err) {
       failed(this, err);
     }
   }
 
   // Resets and broken pipes are the client's business; Node destroys the socket after 'error'.
-  function onError(this: net.Socket, err: NodeJS.ErrnoException): void {
+  function onError(this: LineSocket, err: NodeJS.ErrnoException): void {
     log.debug(LOG.CLIENT_ERROR, { protocol: 'line', code: err.code ?? err.message });
+    abandon(this);
   }
 
   function onConnection(socket: LineSocket): void {
@@ -233,8 +253,13 @@ export function createLineProtocol({ settings, log }: ProtocolContext): LineProt
   const protocol: LineProtocol = {
     bufferedBytes: () => buffered,
 
-    createServer(): net.Server {
-      const server = net.createServer({ allowHalfOpen: true }, onConnection);
+    createServer({ listener = 0 }: ServerOptions = {}): net.Server {
+      const server = net.createServer({ allowHalfOpen: true }, (socket: net.Socket) => {
+        stats.accepted(listener);
+        stats.started(listener);
+        onConnection(socket as LineSocket);
+      });
+      (server as LineSocket['server'])[kListener] = listener;
       servers.add(server);
       return server;
     },

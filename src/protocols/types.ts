@@ -15,11 +15,37 @@ export interface ProtocolContext {
   generation?: number;
   /** Every listener of the worker, so an app may take its own (zero-code mode); absent in unit tests. */
   listeners?: readonly WorkerListener[];
+  /** Where the protocol counts its work (src/worker/stats.ts collects it for the beats); absent: NO_STATS. */
+  stats?: ProtocolStats;
+}
+
+/**
+ * How a protocol reports its work. `listener` is the index the runtime passed to createServer.
+ * Every call is a counter increment (answered: plus a histogram bucket): cheap enough for the
+ * line protocol's hot path.
+ */
+export interface ProtocolStats {
+  /** A connection was accepted. */
+  accepted(listener: number): void;
+  /** A request began (HTTP: a request; line: the connection itself). */
+  started(listener: number): void;
+  /** A started request was answered, after `seconds`; `error`: 5xx or ERR reply. */
+  answered(listener: number, seconds: number, error: boolean): void;
+  /** A started request ended without an answer (the client left, a timeout, a handler error). */
+  abandoned(listener: number): void;
+}
+
+/** What the runtime tells a protocol about the listener a new server is for. */
+export interface ServerOptions {
+  /** The listener's index, to pass to ctx.stats (0 when omitted). */
+  listener?: number;
+  /** An https:// listener (HTTP only): TLS with the tls-cert/tls-key files. */
+  secure?: boolean;
 }
 
 export interface Protocol {
   /** A new server for one listener. The runtime calls `listen({ fd }, backlog, cb)` on it. */
-  createServer(): net.Server;
+  createServer(options?: ServerOptions): net.Server;
   /**
    * When the protocol's app listens on `listener` by itself (zero-code HTTP apps), a promise that
    * resolves once it does; the runtime then awaits it instead of calling createServer/listen.
@@ -40,3 +66,11 @@ export interface Protocol {
 }
 
 export type ProtocolFactory = (ctx: ProtocolContext) => Protocol | Promise<Protocol>;
+
+/** Counts nothing: for a protocol created without a runtime (unit tests). */
+export const NO_STATS: ProtocolStats = {
+  accepted() {},
+  started() {},
+  answered() {},
+  abandoned() {},
+};

@@ -5,12 +5,12 @@
 // no timers, so its beats stop and the master kills it with SIGKILL after `timeout`: the only
 // signal such a process still obeys.
 
-import type { WorkerMessage } from '../ipc.js';
+import type { WorkerMessage, WorkerStats } from '../ipc.js';
 
-const BEAT: WorkerMessage = { type: 'beat' };
-
-export function startHeartbeat(intervalMs: number, send: (m: WorkerMessage) => void): () => void {
-  send(BEAT);
-  const timer = setInterval(() => send(BEAT), intervalMs);
+/** Each beat carries `stats()`, the worker's counters at that moment. */
+export function startHeartbeat(intervalMs: number, send: (m: WorkerMessage) => void, stats: () => WorkerStats): () => void {
+  const beat = (): void => send({ type: 'beat', stats: stats() });
+  beat();
+  const timer = setInterval(beat, intervalMs);
   return () => clearInterval(timer);
 }

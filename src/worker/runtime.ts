@@ -11,6 +11,7 @@ import type { Protocol } from '../protocols/types.js';
 import { SIGNALS, type WorkerAction } from '../signals.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startWatchdog } from './watchdog.js';
+import { WorkerStatsCollector } from './stats.js';
 import { protocolFactory } from './protocols.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
@@ -21,10 +22,12 @@ export class WorkerRuntime {
   private readonly log: Logger;
   private readonly protocols = new Map<string, Protocol>();
   private stopping = false;
+  private readonly stats: WorkerStatsCollector;
 
   constructor(private readonly config: WorkerBootConfig) {
     const { settings, slot, generation } = config;
     this.log = new Logger({ role: 'worker', pid: process.pid, slot, gen: generation }, settings.logFile);
+    this.stats = new WorkerStatsCollector(config.listeners);
   }
 
   async run(): Promise<void> {
@@ -54,7 +57,7 @@ export class WorkerRuntime {
     }
     if (this.stopping) return;
     this.send({ type: 'ready' });
-    startHeartbeat(this.config.heartbeatMs, (m) => this.send(m));
+    startHeartbeat(this.config.heartbeatMs, (m) => this.send(m), () => this.stats.snapshot());
     this.log.info(LOG.WORKER_LISTENING, {
       listen: this.config.listeners.map((l) => l.address).join(','),
     });
@@ -64,7 +67,7 @@ export class WorkerRuntime {
     const { listeners, settings, slot, generation } = this.config;
     for (const { protocol: name } of listeners) {
       if (!this.protocols.has(name)) {
-        this.protocols.set(name, await protocolFactory(name)({ settings, log: this.log, slot, generation, listeners }));
+        this.protocols.set(name, await protocolFactory(name)({ settings, log: this.log, slot, generation, listeners, stats: this.stats }));
       }
     }
   }
@@ -72,10 +75,14 @@ export class WorkerRuntime {
   private async listenAll(): Promise<void> {
     const { listeners, settings } = this.config;
     await Promise.all(
-      listeners.map((l) => {
+      listeners.map((l, index) => {
         const protocol = this.protocols.get(l.protocol)!;
         // Zero-code apps listen by themselves (the protocol hands them the socket): wait for it.
-        return protocol.appListens?.(l) ?? listen(protocol.createServer(), l.fd, settings.backlog, l.address);
+        const own = protocol.appListens?.(l);
+        if (own) return own;
+        const server = protocol.createServer({ listener: index });
+        this.stats.setServer(index, server);
+        return listen(server, l.fd, settings.backlog, l.address);
       }),
     );
   }
@@ -94,7 +101,7 @@ export class WorkerRuntime {
         this.log.error(LOG.HANDLER_ERROR, { during: 'drain', error: describe(err) });
       }
       this.log.info(LOG.WORKER_DRAINED);
-      process.exit(exitCode);
+      this.finalBeat(() => process.exit(exitCode));
     })();
   }
 
@@ -142,6 +149,21 @@ export class WorkerRuntime {
     };
     process.on('uncaughtException', (err) => crashed('uncaughtException', err));
     process.on('unhandledRejection', (err) => crashed('unhandledRejection', err));
+  }
+
+  /** The counters since the last beat would be lost with the process: send them, briefly waiting. */
+  private finalBeat(then: () => void): void {
+    if (!process.connected || !process.send) return then();
+    const timer = setTimeout(then, 200);
+    try {
+      process.send({ type: 'beat', stats: this.stats.snapshot() } satisfies WorkerMessage, () => {
+        clearTimeout(timer);
+        then();
+      });
+    } catch {
+      clearTimeout(timer);
+      then();
+    }
   }
 
   private send(message: WorkerMessage): void {

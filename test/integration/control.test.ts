@@ -37,7 +37,8 @@ describe('control command', () => {
     const status = await control(['status', ...ctl]);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`^master ${raas.pid} running ready generation=1 workers=2$`, 'm'));
-    assert.equal(status.stdout.match(/^worker \d pid=\d+ generation=1 ready$/gm)?.length, 2);
+    // The worker table: SLOT STATE PID GEN ... (see src/control/status-view.ts).
+    assert.equal(status.stdout.match(/^\d +ready +\d+ +1 /gm)?.length, 2, status.stdout);
 
     const scaled = await control(['scale', '3', ...ctl]);
     assert.equal(scaled.code, 0, scaled.stderr);

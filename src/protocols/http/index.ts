@@ -12,7 +12,8 @@ import * as tls from 'node:tls';
 import { LOG, type Logger } from '../../log.js';
 import type { Settings } from '../../config/settings.js';
 import { readTlsFiles, type TlsFiles } from '../../config/tls-files.js';
-import type { Protocol, ProtocolContext, ProtocolFactory } from '../types.js';
+import { NO_STATS, type Protocol, type ProtocolContext, type ProtocolFactory, type ProtocolStats, type ServerOptions } from '../types.js';
+import { requestCounter } from './request-stats.js';
 import { AccessLog } from './access-log.js';
 import { IdleCloser } from './idle-closer.js';
 import { importApp, recogniseApp, type LoadedApp, type SelfServingApp } from './app.js';
@@ -41,6 +42,8 @@ export class HttpProtocol implements Protocol {
   /** The exported app (export mode), or null for the built-in endpoints. */
   private readonly app: LoadedApp | null;
   private readonly hooks: LoadedApp | SelfServingApp | null;
+  private readonly stats: ProtocolStats;
+  private readonly countRequest: (listener: number, res: http.ServerResponse) => void;
 
   constructor(
     private readonly ctx: ProtocolContext,
@@ -52,6 +55,8 @@ export class HttpProtocol implements Protocol {
   ) {
     this.settings = ctx.settings;
     this.log = ctx.log;
+    this.stats = ctx.stats ?? NO_STATS;
+    this.countRequest = requestCounter(this.stats);
     installDrainHook();
     this.noKeepAlive = ctx.settings.keepAliveTimeout === 0;
     this.hooks = app;
@@ -80,17 +85,20 @@ export class HttpProtocol implements Protocol {
   }
 
   /** `secure`: a server of an https:// listener, TLS with the tls-cert/tls-key files read at boot. */
-  createServer(secure = false): net.Server {
+  createServer({ listener = 0, secure = false }: ServerOptions = {}): net.Server {
     const server = secure
       ? https.createServer({ ...serverOptions(this.settings), ...this.tlsFiles() })
       : http.createServer(serverOptions(this.settings));
     guardServer(server, { settings: this.settings, log: this.log });
     // Registering 'checkContinue' turns off node's automatic "100 Continue", so the built-in
     // POST /reverse can refuse an oversized declared body (413) before the client uploads it.
-    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true));
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, false));
+    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true, listener));
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, false, listener));
     // A TLS server's HTTP connection is the TLSSocket, not the TCP socket under it.
-    server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => this.idle.track(socket));
+    server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => {
+      this.stats.accepted(listener);
+      this.idle.track(socket);
+    });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => onClientError(err, socket, this.log));
     const upgrade = this.app?.upgrade;
     if (upgrade) {
@@ -113,7 +121,7 @@ export class HttpProtocol implements Protocol {
    */
   secureFacet(): Protocol {
     return {
-      createServer: () => this.createServer(true),
+      createServer: (options) => this.createServer({ ...options, secure: true }),
       appListens: (listener) => this.appListens(listener),
       start: () => this.start(),
       drain: () => this.drain(),
@@ -180,7 +188,8 @@ export class HttpProtocol implements Protocol {
     this.accessLog?.reopen();
   }
 
-  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean, listener: number): void {
+    this.countRequest(listener, res);
     // keep-alive-timeout 0 means no keep-alive at all (to node, 0 means "idle forever").
     if (this.noKeepAlive) res.shouldKeepAlive = false;
     this.accessLog?.track(req, res);

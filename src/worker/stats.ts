@@ -1,0 +1,107 @@
+// The worker's counters: what its protocols report through ProtocolStats, plus memory, event-loop
+// utilization and delay, turned into the WorkerStats sent with every beat.
+// Runs in: workers.
+//
+// The hot path (accepted/started/answered) touches only preallocated number arrays: no object is
+// created per connection or request. Everything else is computed once per beat.
+
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+import type * as net from 'node:net';
+import { LATENCY_BUCKETS_S, type ListenerStats, type WorkerListener, type WorkerStats } from '../ipc.js';
+import type { ProtocolStats } from '../protocols/types.js';
+
+const BUCKETS = LATENCY_BUCKETS_S.length + 1; // + the +Inf bucket
+/** Event-loop delay sampling resolution (ms): fine enough for a p99, cheap (one timer). */
+const DELAY_RESOLUTION_MS = 10;
+
+export class WorkerStatsCollector implements ProtocolStats {
+  private readonly requests: number[];
+  private readonly connections: number[];
+  private readonly errors: number[];
+  private readonly inFlight: number[];
+  /** Per listener, BUCKETS counts laid end to end. */
+  private readonly buckets: number[];
+  private readonly latencySum: number[];
+  private readonly servers: Array<net.Server | null>;
+  private readonly delay: IntervalHistogram;
+  private lastElu: EventLoopUtilization;
+
+  constructor(private readonly listeners: readonly WorkerListener[]) {
+    const n = listeners.length;
+    this.requests = new Array<number>(n).fill(0);
+    this.connections = new Array<number>(n).fill(0);
+    this.errors = new Array<number>(n).fill(0);
+    this.inFlight = new Array<number>(n).fill(0);
+    this.latencySum = new Array<number>(n).fill(0);
+    this.buckets = new Array<number>(n * BUCKETS).fill(0);
+    this.servers = new Array<net.Server | null>(n).fill(null);
+    this.delay = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
+    this.delay.enable();
+    this.lastElu = performance.eventLoopUtilization();
+  }
+
+  /** The server of listener `index`: its connection count is read at each beat. */
+  setServer(index: number, server: net.Server): void {
+    this.servers[index] = server;
+  }
+
+  accepted(listener: number): void {
+    this.connections[listener]! += 1;
+  }
+
+  started(listener: number): void {
+    this.inFlight[listener]! += 1;
+  }
+
+  answered(listener: number, seconds: number, error: boolean): void {
+    this.inFlight[listener]! -= 1;
+    this.requests[listener]! += 1;
+    if (error) this.errors[listener]! += 1;
+    this.latencySum[listener]! += seconds;
+    let b = 0;
+    while (b < LATENCY_BUCKETS_S.length && seconds > LATENCY_BUCKETS_S[b]!) b++;
+    this.buckets[listener * BUCKETS + b]! += 1;
+  }
+
+  abandoned(listener: number): void {
+    this.inFlight[listener]! -= 1;
+    this.errors[listener]! += 1;
+  }
+
+  /** The beat's payload. Resets the interval measures (utilization, delay). */
+  snapshot(): WorkerStats {
+    const listeners: Record<string, ListenerStats> = {};
+    let inFlight = 0;
+    let open = 0;
+    this.listeners.forEach((l, i) => {
+      const buckets = this.buckets.slice(i * BUCKETS, (i + 1) * BUCKETS);
+      listeners[l.address] = {
+        protocol: l.protocol,
+        requests: this.requests[i]!,
+        connections: this.connections[i]!,
+        errors: this.errors[i]!,
+        latency: { buckets, sum: this.latencySum[i]!, count: this.requests[i]! },
+      };
+      inFlight += Math.max(0, this.inFlight[i]!);
+      // net.Server keeps its live connection count in _connections (node's own bookkeeping).
+      const server = this.servers[i] as (net.Server & { _connections?: number }) | null;
+      open += server?._connections ?? 0;
+    });
+    const elu = performance.eventLoopUtilization(this.lastElu);
+    this.lastElu = performance.eventLoopUtilization();
+    let p99 = this.delay.count > 0 ? this.delay.percentile(99) / 1e6 : 0;
+    // Some Node lines count the timer's own interval in every sample: then the lag is the excess.
+    if (this.delay.count > 0 && this.delay.min / 1e6 >= DELAY_RESOLUTION_MS * 0.9) p99 -= DELAY_RESOLUTION_MS;
+    this.delay.reset();
+    const memory = process.memoryUsage();
+    return {
+      listeners,
+      inFlight,
+      openConnections: open,
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+      elu: Math.round(elu.utilization * 1e4) / 1e4,
+      loopDelayP99Ms: Math.max(0, Math.round(p99 * 1000) / 1000),
+    };
+  }
+}
