@@ -50,6 +50,10 @@ export const LOG = {
   UNCAUGHT: 'uncaught-exception',
   CLIENT_ERROR: 'client-error',
   HANDLER_ERROR: 'handler-error',
+  // behind a balancer (PROXY protocol, lame duck)
+  PROXY_REFUSED: 'proxy-refused',
+  PROXY_HEADER: 'proxy-header',
+  LAME_DUCK: 'lame-duck',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -6,6 +6,7 @@
 // The one exception is `listen`, whose items must each be a valid address (ITEM_PARSERS).
 
 import * as path from 'node:path';
+import { normalizeCidr } from './cidr.js';
 import { SettingError } from './errors.js';
 import { parseListenAddress } from './listen-address.js';
 import type { SettingKind, SettingSpec, Settings } from './settings.js';
@@ -35,7 +36,17 @@ const EXPECTED: Record<SettingKind, (spec: SettingSpec) => string> = {
 /** Extra validation and normalization of each item of a list setting. */
 const ITEM_PARSERS: Partial<Record<keyof Settings, (item: string, cwd: string) => string>> = {
   listen: (item, cwd) => parseListenAddress(item, cwd).spec,
+  proxyFrom: (item) => cidrItem('proxy-from', item),
+  trustProxy: (item) => cidrItem('trust-proxy', item),
 };
+
+function cidrItem(setting: string, item: string): string {
+  try {
+    return normalizeCidr(item);
+  } catch (err) {
+    throw new SettingError(setting, item, (err as Error).message);
+  }
+}
 
 /** The default of a setting, computed now when it depends on the machine; arrays are copied. */
 export function defaultOf(spec: SettingSpec): unknown {
@@ -94,7 +105,9 @@ function coerceList(spec: SettingSpec, raw: unknown, cwd: string, refuse: (e?: s
   const parts = typeof raw === 'string' ? [raw] : raw;
   if (!Array.isArray(parts) || !parts.every((p): p is string => typeof p === 'string')) throw refuse();
   const items = parts.flatMap((p) => p.split(',')).map((p) => p.trim()).filter((p) => p !== '');
-  if (items.length === 0) throw refuse('expected at least one item');
+  // A list that is empty by default (trust-proxy: off) may be set back to empty.
+  const mayBeEmpty = Array.isArray(spec.default) && spec.default.length === 0;
+  if (items.length === 0 && !mayBeEmpty) throw refuse('expected at least one item');
   const parse = ITEM_PARSERS[spec.key];
   const out: string[] = [];
   for (const item of items) {

@@ -58,6 +58,9 @@ export interface Settings {
   keepAliveTimeout: number;
   accessLog: string | null;
   accessLogFormat: 'combined' | 'json';
+  proxyFrom: string[];
+  trustProxy: string[];
+  lameDuck: number;
 }
 
 const KiB = 1024;
@@ -74,7 +77,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     metavar: 'ADDR',
     help:
       'Address to listen on; repeat for several. HOST:PORT, :PORT, [IPV6]:PORT or unix:/PATH, ' +
-      'optionally prefixed by the protocol: line:// (the default) or http://.',
+      'optionally prefixed by the protocol: line:// (the default) or http://; line+proxy:// and http+proxy:// ' +
+      'expect a PROXY protocol header (v1 or v2) from a balancer on every connection (see proxy-from).',
   },
   {
     key: 'workers',
@@ -271,5 +275,42 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'combined',
     metavar: 'FORMAT',
     help: 'Access log format: Apache/nginx combined, or JSON lines.',
+  },
+  // ---- behind a balancer (docs/DEPLOYING.md) ----
+  {
+    key: 'proxyFrom',
+    name: 'proxy-from',
+    env: ['RAAS_PROXY_FROM'],
+    kind: 'list',
+    default: ['127.0.0.0/8', '::1/128'],
+    metavar: 'CIDR',
+    help:
+      'Peers allowed to send a PROXY protocol header on line+proxy:// and http+proxy:// listeners (IP or CIDR ' +
+      'block; repeat or comma-separate). A connection from anyone else is closed unread. Unix-socket peers are ' +
+      'always allowed (the file mode guards them).',
+  },
+  {
+    key: 'trustProxy',
+    name: 'trust-proxy',
+    env: ['RAAS_TRUST_PROXY'],
+    kind: 'list',
+    default: [],
+    defaultText: 'off',
+    metavar: 'CIDR',
+    help:
+      'Balancers whose X-Forwarded-For / Forwarded headers the HTTP access log believes (IP or CIDR block). ' +
+      'The client is the rightmost address not in this list.',
+  },
+  {
+    key: 'lameDuck',
+    name: 'lame-duck',
+    env: ['RAAS_LAME_DUCK'],
+    kind: 'seconds',
+    default: 0,
+    metavar: 'S',
+    help:
+      'On TERM or QUIT, first answer 503 on /healthz while still serving for this long, so a balancer stops ' +
+      'sending new connections before the listeners close; then stop as usual. Set it above the balancer\'s ' +
+      'check interval times its fall count. A second TERM stops at once.',
   },
 ];

@@ -10,7 +10,8 @@ import { setProcessTitle, workerTitle } from '../process-title.js';
 import type { Protocol } from '../protocols/types.js';
 import { SIGNALS, type WorkerAction } from '../signals.js';
 import { startHeartbeat } from './heartbeat.js';
-import { protocolFactory } from './protocols.js';
+import { requireProxyHeader } from '../protocols/proxy-listener.js';
+import { protocolFactory, splitProtocol } from './protocols.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
 const ORPHAN_GRACE_MS = 500;
@@ -20,10 +21,12 @@ export class WorkerRuntime {
   private readonly log: Logger;
   private readonly protocols = new Map<string, Protocol>();
   private stopping = false;
+  private lame = false;
 
   constructor(private readonly config: WorkerBootConfig) {
     const { settings, slot, generation } = config;
     this.log = new Logger({ role: 'worker', pid: process.pid, slot, gen: generation }, settings.logFile);
+    this.lame = config.lameDuck === true;
   }
 
   async run(): Promise<void> {
@@ -34,7 +37,9 @@ export class WorkerRuntime {
     this.watchMaster();
     this.installCrashHandlers();
     process.on('message', (message) => {
-      if (isMasterMessage(message)) this.reopenLogs();
+      if (!isMasterMessage(message)) return;
+      if (message.type === 'lame-duck') this.lameDuck();
+      else this.reopenLogs();
     });
 
     try {
@@ -57,18 +62,34 @@ export class WorkerRuntime {
 
   private async createProtocols(): Promise<void> {
     const { listeners, settings, slot } = this.config;
-    for (const { protocol: name } of listeners) {
-      if (!this.protocols.has(name)) {
-        this.protocols.set(name, await protocolFactory(name)({ settings, log: this.log, slot }));
-      }
+    for (const { protocol } of listeners) {
+      const name = splitProtocol(protocol).base;
+      if (this.protocols.has(name)) continue;
+      const created = await protocolFactory(name)({ settings, log: this.log, slot });
+      this.protocols.set(name, created);
+      // Spawned during the master's lame duck, or told while still booting.
+      if (this.lame) created.lameDuck?.();
     }
   }
 
   private async listenAll(): Promise<void> {
     const { listeners, settings } = this.config;
     await Promise.all(
-      listeners.map((l) => listen(this.protocols.get(l.protocol)!.createServer(), l.fd, settings.backlog, l.address)),
+      listeners.map((l) => {
+        const { base, proxyHeader } = splitProtocol(l.protocol);
+        const server = this.protocols.get(base)!.createServer({ proxyHeader });
+        if (proxyHeader) requireProxyHeader(server, { listener: l.address, proxyFrom: settings.proxyFrom, log: this.log });
+        return listen(server, l.fd, settings.backlog, l.address);
+      }),
     );
+  }
+
+  /** A graceful stop is coming: fail health checks while serving on (see Protocol.lameDuck). */
+  private lameDuck(): void {
+    if (this.lame) return;
+    this.lame = true;
+    this.log.info(LOG.LAME_DUCK);
+    for (const protocol of this.protocols.values()) protocol.lameDuck?.();
   }
 
   /** exitCode null: immediate. Otherwise drain every protocol, run stop hooks, exit with it. */

@@ -33,6 +33,9 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     keepAliveTimeout: 5,
     accessLog: null,
     accessLogFormat: 'combined',
+    proxyFrom: ['127.0.0.0/8', '::1/128'],
+    trustProxy: [],
+    lameDuck: 0,
     ...overrides,
   };
 }

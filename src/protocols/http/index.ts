@@ -23,6 +23,7 @@ export class HttpProtocol implements Protocol {
   private readonly servers: http.Server[] = [];
   private readonly builtin: BuiltinHandler | null;
   private draining = false;
+  private lame = false;
   private readonly noKeepAlive: boolean;
   private readonly idle = new IdleCloser();
   private drained: Promise<void> | null = null;
@@ -38,7 +39,7 @@ export class HttpProtocol implements Protocol {
     this.noKeepAlive = ctx.settings.keepAliveTimeout === 0;
     this.builtin =
       app === null
-        ? createBuiltinHandler({ maxBody: ctx.settings.maxBody, isDraining: () => this.draining })
+        ? createBuiltinHandler({ maxBody: ctx.settings.maxBody, isDraining: () => this.draining || this.lame })
         : null;
   }
 
@@ -78,6 +79,11 @@ export class HttpProtocol implements Protocol {
 
   reopenLogs(): void {
     this.accessLog?.reopen();
+  }
+
+  /** Lame duck: the built-in /healthz answers 503 "draining"; every other request is served as usual. */
+  lameDuck(): void {
+    this.lame = true;
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
