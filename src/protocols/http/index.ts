@@ -12,6 +12,7 @@ import { AccessLog } from './access-log.js';
 import { IdleCloser } from './idle-closer.js';
 import { loadApp, type LoadedApp } from './app.js';
 import { createBuiltinHandler, type BuiltinHandler } from './builtin.js';
+import { clientAddressResolver } from './forwarded.js';
 import { closeServer, onClientError, serverOptions } from './server.js';
 
 /** While draining, a keep-alive connection idle this long (no byte, no response) is closed. */
@@ -169,6 +170,8 @@ export const createHttpProtocol: ProtocolFactory = async (ctx) => {
   const { settings } = ctx;
   const app = settings.app !== null ? await loadApp(settings.app) : null;
   const accessLog =
-    settings.accessLog !== null ? new AccessLog(settings.accessLog, settings.accessLogFormat, ctx.log) : null;
+    settings.accessLog !== null
+      ? new AccessLog(settings.accessLog, settings.accessLogFormat, ctx.log, clientAddressResolver(settings.trustProxy))
+      : null;
   return new HttpProtocol(ctx, app, accessLog);
 };
