@@ -30,7 +30,8 @@ export const SIGNALS: readonly SignalSpec[] = [
     worker: 'graceful-stop',
     masterDoc:
       'Graceful stop: workers stop accepting, finish every accepted connection, then the master exits 0. ' +
-      'A worker that stops beating is still killed after `timeout`.',
+      'A worker that stops beating is still killed after `timeout`. With `lame-duck S`, workers first serve on ' +
+      'for S seconds with /healthz answering 503.',
     workerDoc: 'Graceful stop of this worker; the master replaces it.',
   },
   {
@@ -39,7 +40,9 @@ export const SIGNALS: readonly SignalSpec[] = [
     worker: 'graceful-stop',
     masterDoc:
       'Graceful stop bounded by `shutdown-timeout`; workers still running then are killed (what systemd, ' +
-      'Docker and Kubernetes expect). A second TERM or INT makes it immediate.',
+      'Docker and Kubernetes expect). A second TERM or INT makes it immediate. With `lame-duck S`, workers ' +
+      'first serve on for S seconds with /healthz answering 503 (a second TERM then stops at once); ' +
+      '`shutdown-timeout` counts from the end of lame duck.',
     workerDoc: 'Graceful stop of this worker; the master replaces it.',
   },
   {

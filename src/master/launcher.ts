@@ -23,6 +23,8 @@ export interface SpawnRequest {
   generation: number;
   settings: Settings;
   listeners: readonly BoundListener[];
+  /** The master is a lame duck (src/master/lame-duck.ts): the worker starts lame. */
+  lameDuck?: boolean;
 }
 
 export interface WorkerEvents {
@@ -67,6 +69,7 @@ export const processLauncher: Launcher = {
         protocol: l.protocol,
         address: l.bound,
       })),
+      lameDuck: request.lameDuck === true,
     };
     const child = spawn(process.execPath, workerArgv(settings.name, slot), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd)],

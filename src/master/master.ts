@@ -14,6 +14,7 @@ import { SIGNALS, type MasterAction } from '../signals.js';
 import { Inbox, type MasterEvent } from './inbox.js';
 import type { Launcher } from './launcher.js';
 import { closeListener, reconcileListeners, type BoundListener } from './listeners.js';
+import { LameDuck } from './lame-duck.js';
 import { runHook } from './hooks.js';
 import { describeStatus, type ReapOrphans } from './reaper.js';
 import { isLiveMaster } from './pidfile.js';
@@ -81,6 +82,7 @@ export class Master {
   private readonly reloads = { done: 0, aborted: 0, refused: 0, lastError: null as string | null };
   private readonly status: StatusFile | null;
   private readonly upgrade: Upgrade;
+  private readonly lameDuck: LameDuck;
 
   constructor(
     private settings: Settings,
@@ -91,6 +93,7 @@ export class Master {
     this.target = settings.workers;
     this.lastDuties = deps.clock();
     this.upgrade = new Upgrade(deps.log, deps.pidFile);
+    this.lameDuck = new LameDuck(deps.log);
     this.status = deps.pidFile === null ? null : new StatusFile(statusPath(deps.pidFile, process.pid));
     this.inbox = new Inbox(
       (event) => this.handle(event),
@@ -166,6 +169,16 @@ export class Master {
 
   private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
     const now = this.deps.clock();
+    if (this.lameDuck.active) {
+      // Lame duck is a graceful stop under way: a second QUIT changes nothing, TERM or INT stops at once.
+      if (order === 'graceful' && boundMs === null) return;
+      this.lameDuck.cancel();
+      order = 'immediate';
+    } else if (order === 'graceful' && this.phase.kind === 'running') {
+      const parent = this.deps.parentMaster;
+      const shared = this.upgrade.successorAlive() || (parent !== null && isLiveMaster(parent));
+      if (this.lameDuck.begin(now, this.settings.lameDuck, boundMs, shared, this.workers.all().map((w) => w.handle))) return;
+    }
     if (this.phase.kind === 'stopping') {
       // A second TERM or INT during a graceful stop makes it immediate; a second QUIT changes nothing.
       if (this.phase.order !== 'graceful' || (order === 'graceful' && boundMs === null)) return;
@@ -219,6 +232,7 @@ export class Master {
       this.bootFailures = 0;
       this.log.info(LOG.WORKER_READY, this.describe(worker, { boot_ms: Math.round(now - worker.spawnedAt) }));
       runHook(this.log, this.hooks, 'afterWorkerReady', { slot: worker.slot, pid: worker.handle.pid, generation: worker.generation });
+      this.lameDuck.tell(worker.handle);
     } else if (message.type === 'retiring') {
       worker.retiring = true;
       worker.stopReason ??= message.reason;
@@ -262,7 +276,7 @@ export class Master {
     runHook(this.log, this.hooks, 'beforeSpawn', { slot, generation });
     let id = 0;
     const handle = this.deps.launcher.spawn(
-      { slot, generation, settings: this.settings, listeners: this.listeners },
+      { slot, generation, settings: this.settings, listeners: this.listeners, lameDuck: this.lameDuck.active },
       {
         message: (message) => this.inbox.post({ kind: 'worker-message', id, message }),
         exit: (code, signal, error) => this.inbox.post({ kind: 'worker-exit', id, code, signal, error }),
@@ -315,6 +329,8 @@ export class Master {
     this.lastDuties = now;
     this.reapOrphans();
     this.killSilentWorkers(now);
+    const lameDuckOver = this.lameDuck.takeDue(now);
+    if (lameDuckOver) this.stop('graceful', lameDuckOver.boundMs);
     if (this.phase.kind === 'stopping') return this.advanceStop(this.phase, now);
     if (this.reload) this.advanceReload(this.reload, now);
     this.keepWorkerCount(now);

@@ -26,7 +26,6 @@ export class WorkerRuntime {
   constructor(private readonly config: WorkerBootConfig) {
     const { settings, slot, generation } = config;
     this.log = new Logger({ role: 'worker', pid: process.pid, slot, gen: generation }, settings.logFile);
-    this.lame = config.lameDuck === true;
   }
 
   async run(): Promise<void> {
@@ -41,6 +40,9 @@ export class WorkerRuntime {
       if (message.type === 'lame-duck') this.lameDuck();
       else this.reopenLogs();
     });
+
+    // Spawned while the master is a lame duck: lame from the first request on.
+    if (this.config.lameDuck) this.lameDuck();
 
     try {
       // Everything that can fail (loading the app, its workerStart hook) happens before the first
