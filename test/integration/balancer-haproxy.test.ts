@@ -211,11 +211,13 @@ describe('two RAAS instances behind haproxy', () => {
 
     // The backends saw the clients, not haproxy: every client request in both access logs, and
     // every relayed line connection, names 127.0.0.2.
-    const accessLines = [A.accessLog, B.accessLog].flatMap((f) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean));
-    const clientLines = accessLines.filter((l) => l.includes('/reverse?s='));
-    // The killed worker may have answered a request and died before writing its access line.
+    const readAccess = (): string[] => [A.accessLog, B.accessLog].flatMap((f) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean));
+    // A line is written once the response has closed, a moment after the client has it; the
+    // killed worker may have answered a request and died before writing its line.
     const httpReplies = report.ok.keepAlive + report.ok.close;
-    assert.ok(clientLines.length >= httpReplies - httpCut, `${clientLines.length} access lines for ${httpReplies} replies`);
+    await waitUntil(`${httpReplies} access lines`, () => readAccess().filter((l) => l.includes('/reverse?s=')).length >= httpReplies - httpCut, 10_000);
+    const accessLines = readAccess();
+    const clientLines = accessLines.filter((l) => l.includes('/reverse?s='));
     assert.deepEqual([...new Set(clientLines.map((l) => l.split(' ')[0]))], [CLIENT_ADDRESS]);
     const healthLines = accessLines.filter((l) => l.includes('/healthz'));
     assert.ok(healthLines.length > 0 && healthLines.every((l) => l.startsWith('127.0.0.1 ')), 'checks come from haproxy itself (LOCAL)');
