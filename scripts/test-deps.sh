@@ -9,6 +9,10 @@ command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v systemd-socket-activate >/dev/null 2>&1 || missing="$missing systemd"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+# The balancer tests (test/integration/balancer*.test.ts) run a real haproxy and check nginx's config.
+command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
+command -v nginx >/dev/null 2>&1 || missing="$missing nginx"
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing="$missing libnginx-mod-stream"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "test-deps: please install:$missing (needed by the integration tests)" >&2

@@ -8,8 +8,10 @@ import type { Settings } from './config/settings.js';
  * Master -> worker. Stop orders travel as signals (QUIT, INT, KILL: see src/signals.ts), which
  * also reach a worker whose channel is backed up; reopening logs travels here because USR1
  * sent to a worker that has not installed its handlers yet would start Node's inspector.
+ * `lame-duck`: a graceful stop is coming (the `lame-duck` setting): keep serving, but fail
+ * health checks (/healthz 503) so balancers stop sending new connections first.
  */
-export type MasterMessage = { type: 'reopen-logs' };
+export type MasterMessage = { type: 'reopen-logs' } | { type: 'lame-duck' };
 
 /** Worker -> master. */
 export type WorkerMessage =
@@ -76,6 +78,8 @@ export interface WorkerBootConfig {
   settings: Settings;
   /** The pipe the master writes stuck-report paths to (src/worker/watchdog.ts); null: no watchdog. */
   watchdogFd?: number | null;
+  /** Spawned while the master is a lame duck: start lame (as if told `lame-duck` at once). */
+  lameDuck?: boolean;
 }
 
 export const WORKER_CONFIG_ENV = 'RAAS_WORKER_CONFIG';
@@ -94,5 +98,5 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
 export function isMasterMessage(value: unknown): value is MasterMessage {
   if (typeof value !== 'object' || value === null) return false;
   const type = (value as { type?: unknown }).type;
-  return type === 'reopen-logs';
+  return type === 'reopen-logs' || type === 'lame-duck';
 }

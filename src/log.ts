@@ -69,6 +69,10 @@ export const LOG = {
   APP_SELF_SERVING: 'app-self-serving',
   /** Zero-code mode: the app has not listened on one of RAAS's http listeners yet (the worker is not ready). */
   APP_NOT_LISTENING: 'app-not-listening',
+  // behind a balancer (PROXY protocol, lame duck)
+  PROXY_REFUSED: 'proxy-refused',
+  PROXY_HEADER: 'proxy-header',
+  LAME_DUCK: 'lame-duck',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

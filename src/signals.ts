@@ -32,7 +32,8 @@ export const SIGNALS: readonly SignalSpec[] = [
       'Graceful stop: the master closes its sockets at once (new clients are refused; not while another ' +
       'master of an upgrade shares them), workers stop accepting and finish every accepted connection, then ' +
       'the master exits 0. A worker still draining after `worker-shutdown-timeout` is killed (the log says how ' +
-      'many connections it cut), one that stops beating after `timeout`.',
+      'many connections it cut), one that stops beating after `timeout`. With `lame-duck S`, workers first serve on for S seconds ' +
+      'with /healthz answering 503, and only then does the stop begin.',
     workerDoc: 'Graceful stop of this worker; the master replaces it.',
   },
   {
@@ -41,7 +42,9 @@ export const SIGNALS: readonly SignalSpec[] = [
     worker: 'graceful-stop',
     masterDoc:
       'Graceful stop bounded by `shutdown-timeout`; workers still running then are killed (what systemd, ' +
-      'Docker and Kubernetes expect). A second TERM or INT makes it immediate.',
+      'Docker and Kubernetes expect). A second TERM or INT makes it immediate. With `lame-duck S`, workers ' +
+      'first serve on for S seconds with /healthz answering 503 (a second TERM then stops at once); ' +
+      '`shutdown-timeout` counts from the end of lame duck.',
     workerDoc: 'Graceful stop of this worker; the master replaces it.',
   },
   {

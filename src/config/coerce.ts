@@ -7,6 +7,7 @@
 // whose items must be Node flags (ITEM_PARSERS).
 
 import * as path from 'node:path';
+import { normalizeCidr } from './cidr.js';
 import { SettingError } from './errors.js';
 import { parseListenAddress } from './listen-address.js';
 import { parseNodeArgsItem } from './node-args.js';
@@ -40,7 +41,17 @@ const EXPECTED: Record<SettingKind, (spec: SettingSpec) => string> = {
 const ITEM_PARSERS: Partial<Record<keyof Settings, (item: string, cwd: string) => string>> = {
   listen: (item, cwd) => parseListenAddress(item, cwd).spec,
   workerNodeArgs: (item) => parseNodeArgsItem(item),
+  proxyFrom: (item) => cidrItem('proxy-from', item),
+  trustProxy: (item) => cidrItem('trust-proxy', item),
 };
+
+function cidrItem(setting: string, item: string): string {
+  try {
+    return normalizeCidr(item);
+  } catch (err) {
+    throw new SettingError(setting, item, (err as Error).message);
+  }
+}
 
 /** The default of a setting, computed now when it depends on the machine; arrays are copied. */
 export function defaultOf(spec: SettingSpec): unknown {

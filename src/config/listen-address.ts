@@ -1,5 +1,5 @@
-// Parses and formats the `listen` notation: [line://|http://|https://] then HOST:PORT, :PORT, [IPV6]:PORT
-// or unix:PATH. Pure: no DNS, no sockets.
+// Parses and formats the `listen` notation: [line://|http://|https://|line+proxy://|http+proxy://]
+// then HOST:PORT, :PORT, [IPV6]:PORT or unix:PATH. Pure: no DNS, no sockets.
 // Runs in: master and control commands (workers get addresses already parsed by the master).
 //
 // Only IP literals and `localhost` are accepted as hosts. Resolving names would make the bound
@@ -10,7 +10,12 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { SettingError } from './errors.js';
 
-export type ListenProtocol = 'line' | 'http' | 'https';
+/**
+ * `+proxy`: every connection starts with a PROXY protocol header (v1 or v2) naming the client a
+ * balancer relays. The master carries the name as it carries any other; workers read the header
+ * (src/protocols/proxy-listener.ts) before the line or HTTP protocol sees the connection.
+ */
+export type ListenProtocol = 'line' | 'http' | 'https' | 'line+proxy' | 'http+proxy';
 
 export type ListenAddress = {
   protocol: ListenProtocol;
@@ -21,9 +26,10 @@ export type ListenAddress = {
   | { kind: 'unix'; path: string }
 );
 
-export const LISTEN_PROTOCOLS: readonly ListenProtocol[] = ['line', 'http', 'https'];
+export const LISTEN_PROTOCOLS: readonly ListenProtocol[] = ['line', 'http', 'https', 'line+proxy', 'http+proxy'];
 
-const EXPECTED = 'expected HOST:PORT, :PORT, [IPV6]:PORT or unix:PATH, optionally prefixed by line://, http:// or https://';
+const EXPECTED =
+  'expected HOST:PORT, :PORT, [IPV6]:PORT or unix:PATH, optionally prefixed by line://, http://, https://, line+proxy:// or http+proxy://';
 
 // sun_path is 108 bytes on Linux and 104 on the BSDs and macOS, the terminating NUL included.
 // Checking here gives a message naming the setting instead of a bare EINVAL from bind(2).

@@ -76,6 +76,9 @@ export interface Settings {
   reportDir: string | null;
   socketMode: number;
   admin: string | null;
+  proxyFrom: string[];
+  trustProxy: string[];
+  lameDuck: number;
 }
 
 const KiB = 1024;
@@ -93,7 +96,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     help:
       'Address to listen on; repeat for several. HOST:PORT, :PORT, [IPV6]:PORT or unix:/PATH, ' +
       'optionally prefixed by the protocol: line:// (the default), http://, or https:// (TLS by RAAS for ' +
-      'exported apps and the built-in endpoints: needs tls-cert and tls-key).',
+      'exported apps and the built-in endpoints: needs tls-cert and tls-key); line+proxy:// and http+proxy:// ' +
+      'expect a PROXY protocol header (v1 or v2) from a balancer on every connection (see proxy-from).',
   },
   {
     key: 'workers',
@@ -421,6 +425,43 @@ export const SETTINGS: readonly SettingSpec[] = [
     help:
       'Serve /metrics (Prometheus), /status (JSON) and a live status page from the master on this address: ' +
       'http://HOST:PORT or http://unix:/PATH. Keep it private (loopback, a Unix socket). Read at start.',
+  },
+  // ---- behind a balancer (docs/DEPLOYING.md) ----
+  {
+    key: 'proxyFrom',
+    name: 'proxy-from',
+    env: ['RAAS_PROXY_FROM'],
+    kind: 'list',
+    default: ['127.0.0.0/8', '::1/128'],
+    metavar: 'CIDR',
+    help:
+      'Peers allowed to send a PROXY protocol header on line+proxy:// and http+proxy:// listeners (IP or CIDR ' +
+      'block; repeat or comma-separate). A connection from anyone else is closed unread. Unix-socket peers are ' +
+      'always allowed (the file mode guards them).',
+  },
+  {
+    key: 'trustProxy',
+    name: 'trust-proxy',
+    env: ['RAAS_TRUST_PROXY'],
+    kind: 'list',
+    default: [],
+    defaultText: 'off',
+    metavar: 'CIDR',
+    help:
+      'Balancers whose X-Forwarded-For / Forwarded headers the HTTP access log believes (IP or CIDR block). ' +
+      'The client is the rightmost address not in this list.',
+  },
+  {
+    key: 'lameDuck',
+    name: 'lame-duck',
+    env: ['RAAS_LAME_DUCK'],
+    kind: 'seconds',
+    default: 0,
+    metavar: 'S',
+    help:
+      'On TERM or QUIT, first answer 503 on /healthz while still serving for this long, so a balancer stops ' +
+      'sending new connections before the listeners close; then stop as usual. Set it above the balancer\'s ' +
+      'check interval times its fall count. A second TERM stops at once.',
   },
 ];
 

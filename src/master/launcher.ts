@@ -25,6 +25,8 @@ export interface SpawnRequest {
   generation: number;
   settings: Settings;
   listeners: readonly BoundListener[];
+  /** The master is a lame duck (src/master/lame-duck.ts): the worker starts lame. */
+  lameDuck?: boolean;
 }
 
 export interface WorkerEvents {
@@ -79,6 +81,7 @@ export const processLauncher: Launcher = {
         address: l.bound,
       })),
       watchdogFd,
+      lameDuck: request.lameDuck === true,
     };
     const child = spawn(process.execPath, workerArgv(settings.name, slot, workerNodeArgs(settings.workerNodeArgs ?? [])), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd), ...(watchdogFd === null ? [] : ['pipe' as const])],

@@ -11,6 +11,7 @@ import { SIGNALS, type MasterAction } from '../signals.js';
 import type { Desired } from './desired.js';
 import { Inbox, type LoopStep, type MasterEvent } from './inbox.js';
 import type { BoundListener } from './listeners.js';
+import { LameDuck } from './lame-duck.js';
 import { LoopGuard } from './loop-guard.js';
 import { describeStatus } from './reaper.js';
 import { Reload } from './reload.js';
@@ -51,6 +52,8 @@ export class Master {
   readonly reload: Reload;
   readonly upgrade: Upgrade;
   private stopping: Stop | null = null;
+  /** `lame-duck S`: before a graceful stop, S seconds of serving with /healthz 503 (lame-duck.ts). */
+  private readonly lameDuck: LameDuck;
   private readonly inbox: Inbox;
   private readonly loopGuard = new LoopGuard();
   private readonly status: StatusFile | null;
@@ -86,6 +89,8 @@ export class Master {
         : new StatusFile(statusPath(deps.pidFile, process.pid), (error) => log.error(LOG.STATUS_FILE_ERROR, { error }));
     this.stats = this.createStats();
     this.supervisor.observer = this.stats;
+    this.lameDuck = new LameDuck(log);
+    this.supervisor.lameDuck = this.lameDuck;
   }
 
   /**
@@ -176,6 +181,16 @@ export class Master {
 
   private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
     if (this.stopping) return this.stopping.again(order, boundMs, exitCode, EXIT.OK);
+    const now = this.deps.system.clock();
+    if (this.lameDuck.active) {
+      // Lame duck is a graceful stop under way: a second QUIT changes nothing, TERM or INT stops at once.
+      if (order === 'graceful' && boundMs === null) return;
+      this.lameDuck.cancel();
+      order = 'immediate';
+    } else if (order === 'graceful' && exitCode === EXIT.OK) {
+      const workers = this.supervisor.table.all().map((w) => w.handle);
+      if (this.lameDuck.begin(now, this.desired.settings.lameDuck, boundMs, this.upgrade.socketsShared(), workers)) return;
+    }
     this.reload.stop(this.deps.system.clock());
     this.stopping = new Stop(
       { system: this.deps.system, log: this.log, desired: this.desired, supervisor: this.supervisor, socketsShared: () => this.upgrade.socketsShared() },
@@ -220,6 +235,8 @@ export class Master {
     this.reapOrphans();
     this.supervisor.killSilent(now);
     this.supervisor.boundDrains(now);
+    const lameDuckOver = this.lameDuck.takeDue(now);
+    if (lameDuckOver) this.stop('graceful', lameDuckOver.boundMs);
     if (this.stopping) {
       if (this.stopping.advance(now)) return this.finish(this.stopping.exitCode);
       return this.publishStatus();

@@ -8,6 +8,7 @@ import { LOG, type Logger } from '../log.js';
 import type { Desired } from './desired.js';
 import { runHook } from './hooks.js';
 import type { MasterEvent } from './inbox.js';
+import type { LameDuck } from './lame-duck.js';
 import { StuckReports } from './stuck-report.js';
 import type { System } from './system.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
@@ -28,6 +29,8 @@ export interface SupervisorObserver {
 export class Supervisor {
   readonly table = new WorkerTable();
   observer: SupervisorObserver | null = null;
+  /** The master's lame duck: workers spawned or ready during it are told (they start lame). */
+  lameDuck: LameDuck | null = null;
   private bootFailures = 0;
   private nextSpawnAt = 0;
 
@@ -55,6 +58,7 @@ export class Supervisor {
       this.bootFailures = 0;
       this.log.info(LOG.WORKER_READY, describe(worker, { boot_ms: Math.round(now - worker.spawnedAt) }));
       runHook(this.log, this.desired.hooks, 'afterWorkerReady', hookWorker(worker));
+      this.lameDuck?.tell(worker.handle);
     } else if (message.type === 'retiring') {
       worker.retiring = true;
       worker.stopReason ??= message.reason;
@@ -226,7 +230,7 @@ export class Supervisor {
     runHook(this.log, hooks, 'beforeSpawn', { slot, generation });
     let id = 0;
     const handle = this.system.launcher.spawn(
-      { slot, generation, settings, listeners },
+      { slot, generation, settings, listeners, lameDuck: this.lameDuck?.active === true },
       {
         message: (message) => this.post({ kind: 'worker-message', id, message }),
         exit: (code, signal, error) => this.post({ kind: 'worker-exit', id, code, signal, error }),

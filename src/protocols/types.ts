@@ -41,7 +41,14 @@ export interface ServerOptions {
   listener?: number;
   /** An https:// listener (HTTP only): TLS with the tls-cert/tls-key files. */
   secure?: boolean;
+  /**
+   * The listener is `+proxy`: the runtime puts the PROXY header gate (proxy-listener.ts) in front
+   * of the server's 'connection' listeners. Such a server must serve every connection through
+   * net.Server's 'connection' event, in JavaScript: no native fast path may accept on it.
+   */
+  proxyHeader?: boolean;
 }
+
 
 export interface Protocol {
   /** A new server for one listener. The runtime calls `listen({ fd }, backlog, cb)` on it. */
@@ -63,6 +70,11 @@ export interface Protocol {
   stop?(): Promise<void>;
   /** USR1: reopen any file the protocol writes (the access log). */
   reopenLogs?(): void;
+  /**
+   * Lame duck (the `lame-duck` setting, before a graceful stop): keep serving, but tell health
+   * checks this instance is going away (HTTP: /healthz answers 503). Never undone: a stop follows.
+   */
+  lameDuck?(): void;
 }
 
 export type ProtocolFactory = (ctx: ProtocolContext) => Protocol | Promise<Protocol>;

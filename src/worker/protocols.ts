@@ -1,4 +1,5 @@
-// Which Protocol implementation serves a listener of each kind.
+// Which Protocol implementation serves a listener of each kind, and whether its connections
+// start with a PROXY protocol header (`line+proxy`, `http+proxy`).
 // Runs in: workers. (The master only carries the protocol name; it never imports this.)
 
 import { createHttpProtocol, createHttpsProtocol } from '../protocols/http/index.js';
@@ -11,8 +12,21 @@ const FACTORIES: Record<string, ProtocolFactory> = {
   https: createHttpsProtocol,
 };
 
+const PROXY_SUFFIX = '+proxy';
+
+/**
+ * `http+proxy` -> { base: 'http', proxyHeader: true }. One protocol instance serves a base name's
+ * plain and +proxy listeners alike; the +proxy ones get the header gate, and so always take the
+ * JavaScript 'connection' path (a native accept loop would bypass the gate: see ServerOptions).
+ */
+export function splitProtocol(name: string): { base: string; proxyHeader: boolean } {
+  return name.endsWith(PROXY_SUFFIX)
+    ? { base: name.slice(0, -PROXY_SUFFIX.length), proxyHeader: true }
+    : { base: name, proxyHeader: false };
+}
+
 export function protocolFactory(name: string): ProtocolFactory {
-  const factory = FACTORIES[name];
+  const factory = FACTORIES[splitProtocol(name).base];
   if (!factory) throw new Error(`unknown protocol "${name}"`);
   return factory;
 }

@@ -12,7 +12,8 @@ import { SIGNALS, type WorkerAction } from '../signals.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startWatchdog } from './watchdog.js';
 import { WorkerStatsCollector } from './stats.js';
-import { protocolFactory } from './protocols.js';
+import { requireProxyHeader } from '../protocols/proxy-listener.js';
+import { protocolFactory, splitProtocol } from './protocols.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
 const ORPHAN_GRACE_MS = 500;
@@ -23,6 +24,7 @@ export class WorkerRuntime {
   private readonly protocols = new Map<string, Protocol>();
   private stopping = false;
   private readonly stats: WorkerStatsCollector;
+  private lame = false;
 
   constructor(private readonly config: WorkerBootConfig) {
     const { settings, slot, generation } = config;
@@ -42,8 +44,13 @@ export class WorkerRuntime {
       startWatchdog(watchdogFd, (err) => this.log.warn(LOG.WATCHDOG_FAILED, { error: describe(err) }));
     }
     process.on('message', (message) => {
-      if (isMasterMessage(message)) this.reopenLogs();
+      if (!isMasterMessage(message)) return;
+      if (message.type === 'lame-duck') this.lameDuck();
+      else this.reopenLogs();
     });
+
+    // Spawned while the master is a lame duck: lame from the first request on.
+    if (this.config.lameDuck) this.lameDuck();
 
     try {
       // Everything that can fail (loading the app, its workerStart hook) happens before the first
@@ -65,10 +72,13 @@ export class WorkerRuntime {
 
   private async createProtocols(): Promise<void> {
     const { listeners, settings, slot, generation } = this.config;
-    for (const { protocol: name } of listeners) {
-      if (!this.protocols.has(name)) {
-        this.protocols.set(name, await protocolFactory(name)({ settings, log: this.log, slot, generation, listeners, stats: this.stats }));
-      }
+    for (const { protocol } of listeners) {
+      const name = splitProtocol(protocol).base;
+      if (this.protocols.has(name)) continue;
+      const created = await protocolFactory(name)({ settings, log: this.log, slot, generation, listeners, stats: this.stats });
+      this.protocols.set(name, created);
+      // Spawned during the master's lame duck, or told while still booting.
+      if (this.lame) created.lameDuck?.();
     }
   }
 
@@ -76,15 +86,25 @@ export class WorkerRuntime {
     const { listeners, settings } = this.config;
     await Promise.all(
       listeners.map((l, index) => {
-        const protocol = this.protocols.get(l.protocol)!;
+        const { base, proxyHeader } = splitProtocol(l.protocol);
+        const protocol = this.protocols.get(base)!;
         // Zero-code apps listen by themselves (the protocol hands them the socket): wait for it.
         const own = protocol.appListens?.(l);
         if (own) return own;
-        const server = protocol.createServer({ listener: index });
+        const server = protocol.createServer({ listener: index, proxyHeader });
+        if (proxyHeader) requireProxyHeader(server, { listener: l.address, proxyFrom: settings.proxyFrom, log: this.log });
         this.stats.setServer(index, server);
         return listen(server, l.fd, settings.backlog, l.address);
       }),
     );
+  }
+
+  /** A graceful stop is coming: fail health checks while serving on (see Protocol.lameDuck). */
+  private lameDuck(): void {
+    if (this.lame) return;
+    this.lame = true;
+    this.log.info(LOG.LAME_DUCK);
+    for (const protocol of this.protocols.values()) protocol.lameDuck?.();
   }
 
   /** exitCode null: immediate. Otherwise drain every protocol, run stop hooks, exit with it. */

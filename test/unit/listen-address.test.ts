@@ -21,6 +21,9 @@ describe('parseListenAddress', () => {
     ['unix:/tmp/x.sock', { protocol: 'line', kind: 'unix', path: '/tmp/x.sock', spec: 'line://unix:/tmp/x.sock' }],
     ['http://unix:/tmp/y.sock', { protocol: 'http', kind: 'unix', path: '/tmp/y.sock', spec: 'http://unix:/tmp/y.sock' }],
     ['unix:run/z.sock', { protocol: 'line', kind: 'unix', path: '/srv/app/run/z.sock', spec: 'line://unix:/srv/app/run/z.sock' }],
+    ['http+proxy://127.0.0.1:8080', { protocol: 'http+proxy', kind: 'tcp', host: '127.0.0.1', port: 8080, family: 4, spec: 'http+proxy://127.0.0.1:8080' }],
+    ['LINE+PROXY://[::1]:2200', { protocol: 'line+proxy', kind: 'tcp', host: '::1', port: 2200, family: 6, spec: 'line+proxy://[::1]:2200' }],
+    ['http+proxy://unix:/run/r.sock', { protocol: 'http+proxy', kind: 'unix', path: '/run/r.sock', spec: 'http+proxy://unix:/run/r.sock' }],
   ];
   for (const [input, expected] of good) {
     it(`accepts ${input}`, () => {
@@ -32,6 +35,8 @@ describe('parseListenAddress', () => {
     ['127.0.0.1', /no port/],
     [':99999', /port "99999"/],
     ['ftp://x:1', /unknown protocol "ftp:\/\/"/],
+    ['proxy://127.0.0.1:1', /unknown protocol "proxy:\/\/"/],
+    ['http+proxy://', /nothing after/],
     ['[::1', /unclosed/],
     ['', /empty/],
     ['127.0.0.1:', /no port/],

@@ -3,7 +3,7 @@
 // Runs in: master.
 
 import * as fs from 'node:fs';
-import { parseListenAddress } from '../../config/listen-address.js';
+import { LISTEN_PROTOCOLS, parseListenAddress } from '../../config/listen-address.js';
 import type { BoundListener } from '../listeners.js';
 
 /**
@@ -39,7 +39,7 @@ export function takeInheritedListeners(env: NodeJS.ProcessEnv = process.env): In
 
 /**
  * systemd socket activation (sd_listen_fds): LISTEN_PID must be us. A socket's protocol comes
- * from its FileDescriptorName= (`line` or `http`), line when unnamed. The socket files belong to
+ * from its FileDescriptorName= (`line`, `http`, `line+proxy` or `http+proxy`), line when unnamed. The socket files belong to
  * systemd: we never remove them.
  */
 function takeSystemdListeners(env: NodeJS.ProcessEnv): Inheritance | null {
@@ -52,7 +52,7 @@ function takeSystemdListeners(env: NodeJS.ProcessEnv): Inheritance | null {
   for (let i = 0; i < count; i++) {
     const fd = FIRST_FD + i;
     const name = names[i] ?? '';
-    const protocol = name === 'http' ? 'http' : 'line';
+    const protocol = (LISTEN_PROTOCOLS as readonly string[]).includes(name) ? name : 'line';
     const bound = `${protocol}://systemd-fd-${fd}`;
     listeners.push({ protocol, spec: bound, bound, unixPath: null, fd, handle: null });
   }

@@ -70,11 +70,15 @@ export function formatEntry(e: AccessEntry, format: AccessLogFormat): string {
 export class AccessLog {
   private fd: number | null = null;
 
-  /** Opens `target` now: a bad path fails the worker's boot rather than losing lines. */
+  /**
+   * Opens `target` now: a bad path fails the worker's boot rather than losing lines.
+   * `clientAddress`: who the client is when not the socket's peer (trust-proxy, forwarded.ts).
+   */
   constructor(
     private readonly target: string,
     private readonly format: AccessLogFormat,
     private readonly log: Logger,
+    private readonly clientAddress?: (req: http.IncomingMessage) => string | undefined,
   ) {
     if (target !== '-') this.fd = fs.openSync(target, 'a');
   }
@@ -108,7 +112,7 @@ export class AccessLog {
     const start = new Date();
     const t0 = process.hrtime.bigint();
     // Captured now: a closed socket no longer knows its peer.
-    const remote = req.socket.remoteAddress ?? '-';
+    const remote = (this.clientAddress ? this.clientAddress(req) : req.socket.remoteAddress) ?? '-';
     let bytes = 0;
     const count = (chunk: unknown, encoding: unknown): void => {
       if (typeof chunk === 'string') {

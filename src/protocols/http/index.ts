@@ -19,6 +19,7 @@ import { IdleCloser } from './idle-closer.js';
 import { importApp, recogniseApp, type LoadedApp, type SelfServingApp } from './app.js';
 import { createBuiltinHandler, type BuiltinHandler } from './builtin.js';
 import { ListenRouter } from './listen-router.js';
+import { clientAddressResolver } from './forwarded.js';
 import { closeServer, onClientError, serverOptions } from './server.js';
 import { guardServer } from './guard.js';
 import type { WorkerListener } from '../../ipc.js';
@@ -34,6 +35,7 @@ export class HttpProtocol implements Protocol {
   private readonly servers: net.Server[] = [];
   private readonly builtin: BuiltinHandler | null;
   private draining = false;
+  private lame = false;
   private readonly noKeepAlive: boolean;
   private drained: Promise<void> | null = null;
   private started: Promise<void> | null = null;
@@ -63,7 +65,7 @@ export class HttpProtocol implements Protocol {
     this.app = app !== null && app.kind !== 'self' ? app : null;
     this.builtin =
       app === null
-        ? createBuiltinHandler({ maxBody: ctx.settings.maxBody, isDraining: () => this.draining })
+        ? createBuiltinHandler({ maxBody: ctx.settings.maxBody, isDraining: () => this.draining || this.lame })
         : null;
   }
 
@@ -186,6 +188,11 @@ export class HttpProtocol implements Protocol {
 
   reopenLogs(): void {
     this.accessLog?.reopen();
+  }
+
+  /** Lame duck: the built-in /healthz answers 503 "draining"; every other request is served as usual. */
+  lameDuck(): void {
+    this.lame = true;
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean, listener: number): void {
@@ -315,7 +322,9 @@ async function newHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
     }
   }
   const accessLog =
-    settings.accessLog !== null ? new AccessLog(settings.accessLog, settings.accessLogFormat, ctx.log) : null;
+    settings.accessLog !== null
+      ? new AccessLog(settings.accessLog, settings.accessLogFormat, ctx.log, clientAddressResolver(settings.trustProxy))
+      : null;
   if (ctx.listeners?.some((l) => l.protocol === 'https') && (app === null || app.kind !== 'self')) {
     readTlsFiles(settings); // fail the boot now, with the setting's name, not at the first listen
   }

@@ -1,0 +1,252 @@
+// Integration: two RAAS instances (two masters, their own ports) behind one real haproxy
+// running examples/haproxy.cfg: PROXY v2 to RAAS, HTTP health checks on /healthz, the line
+// backend checked through each instance's HTTP port, retries with redispatch. Under steady load
+// from 127.0.0.2 (HTTP keep-alive, HTTP close, line clients; every reply checked), in sequence:
+// HUP instance A; USR2 hand-over on B; TERM A (lame duck longer than the checks need), start A
+// again; SIGKILL a worker of B. Zero client errors, and RAAS logged 127.0.0.2, not haproxy.
+// Also records what a graceful stop costs the balancer: how fast /healthz turns 503 and how fast
+// haproxy takes the instance out, and what haproxy had to retry.
+// Runs in: the test runner process; drives real processes (RAAS, haproxy), sockets and signals.
+
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { LOG } from '../../src/log.js';
+import { BalancerLoad, type ClientCounts } from '../helpers/balancer-load.js';
+import { Haproxy, HAPROXY_CFG, reapHaproxies } from '../helpers/haproxy.js';
+import { readyWorkersOf, upgrade, waitMasterStopped } from '../helpers/masters.js';
+import { exchange, proxyV2, rawGet, responseOf } from '../helpers/proxy-client.js';
+import { isAlive, reapAll, startRaas, tmpDir, waitUntil, type RaasProcess } from '../helpers/raas.js';
+import { freePort } from '../helpers/sockets.js';
+
+after(async () => {
+  await reapHaproxies();
+  await reapAll();
+});
+
+const CLIENT_ADDRESS = '127.0.0.2';
+/** haproxy checks every 300 ms, every 100 ms once one failed; fall 2 -> out within ~0.5 s. */
+const CHECK_ENV = { CHECK_INTER: '300ms', CHECK_FASTINTER: '100ms', CHECK_DOWNINTER: '300ms' };
+const LAME_DUCK_S = 2;
+
+interface Instance {
+  name: 'a' | 'b';
+  http: number;
+  line: number;
+  accessLog: string;
+  pidFile: string;
+}
+
+function startInstance(i: Instance): Promise<RaasProcess> {
+  return startRaas({
+    args: [
+      '-w', '2',
+      '-l', `http+proxy://127.0.0.1:${i.http}`,
+      '-l', `line+proxy://127.0.0.1:${i.line}`,
+      // Only haproxy (127.0.0.1) may send headers: the clients' 127.0.0.2 may not.
+      '--proxy-from', '127.0.0.1/32',
+      '--lame-duck', String(LAME_DUCK_S),
+      '--shutdown-timeout', '20',
+      '--keep-alive-timeout', '30',
+      '--access-log', i.accessLog,
+      '--pid', i.pidFile,
+      '--upgrade-handover', 'auto',
+      '--name', `RAAS-${i.name}`,
+    ],
+    // Debug lines name the client of every PROXY connection (the line protocol's only per-connection log).
+    env: { RAAS_DEBUG: '1' },
+  });
+}
+
+/** Non-listening TCP sockets with local port `port` that process `pid` holds (Linux /proc). */
+function connectionsHeld(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const portHex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let held = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const row of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols.length < 10 || !cols[1]!.endsWith(portHex) || cols[3] === '0A') continue;
+      if (inodes.has(cols[9]!)) held++;
+    }
+  }
+  return held;
+}
+
+/** /healthz straight to an instance's http+proxy port, as haproxy's checks ask it (v2 LOCAL). */
+async function healthz(port: number): Promise<number> {
+  const reply = await exchange({ host: '127.0.0.1', port }, [Buffer.concat([proxyV2('0.0.0.0', 0, '0.0.0.0', 0, { local: true }), Buffer.from(rawGet('/healthz'))])], { timeoutMs: 5000 });
+  return reply.text === '' ? 0 : responseOf(reply.text).status;
+}
+
+describe('two RAAS instances behind haproxy', () => {
+  it('HUP, USR2 hand-over, TERM and restart, SIGKILL of a worker: zero client errors, real client address logged', async (t) => {
+    const dir = tmpDir('raas-haproxy-');
+    const mk = async (name: 'a' | 'b'): Promise<Instance> => ({
+      name,
+      http: await freePort(),
+      line: await freePort(),
+      accessLog: path.join(dir, `access-${name}.log`),
+      pidFile: path.join(dir, `${name}.pid`),
+    });
+    const A = await mk('a');
+    const B = await mk('b');
+    const front = { http: await freePort(), line: await freePort() };
+    let a = await startInstance(A);
+    const b = await startInstance(B);
+    /** Every master process we started (A twice); B's successor logs into b's output. */
+    const all = [a, b];
+
+    const haproxy = new Haproxy(path.join(dir, 'haproxy.sock'), {
+      ...CHECK_ENV,
+      RAAS_FRONT_HTTP: `127.0.0.1:${front.http}`,
+      RAAS_FRONT_LINE: `127.0.0.1:${front.line}`,
+      RAAS_A_HTTP: `127.0.0.1:${A.http}`,
+      RAAS_A_LINE: `127.0.0.1:${A.line}`,
+      RAAS_A_HTTP_PORT: String(A.http),
+      RAAS_B_HTTP: `127.0.0.1:${B.http}`,
+      RAAS_B_LINE: `127.0.0.1:${B.line}`,
+      RAAS_B_HTTP_PORT: String(B.http),
+    });
+    const bothBackends = async (server: 'a' | 'b', wanted: 'UP' | 'DOWN'): Promise<void> => {
+      await haproxy.waitStatus('raas_http', server, wanted);
+      await haproxy.waitStatus('raas_line', server, wanted);
+    };
+    await bothBackends('a', 'UP');
+    await bothBackends('b', 'UP');
+
+    const load = new BalancerLoad(
+      { http: { host: '127.0.0.1', port: front.http }, line: { host: '127.0.0.1', port: front.line }, localAddress: CLIENT_ADDRESS },
+      { keepAlive: 4, close: 2, line: 3 },
+    );
+    t.after(() => load.stop());
+    const steady = async (what: string, n = 30): Promise<void> => {
+      const since: ClientCounts = load.snapshot();
+      await waitUntil(`${what}: ${n} more replies of every kind`, () => load.progressed(since, n), 20_000);
+    };
+    await steady('load through haproxy');
+
+    // 1. HUP instance A: its workers roll.
+    let mark = a.entries.length;
+    a.signal('SIGHUP');
+    await a.waitForEvent(LOG.RELOAD_DONE, { role: 'master' }, { after: mark, timeoutMs: 20_000 });
+    await a.waitFor('A\'s old workers gone', () => a.entries.slice(mark).filter((e) => e.event === LOG.WORKER_EXIT && e.gen === '1').length === 2, 20_000);
+    await steady('after HUP of A');
+
+    // 2. USR2 on B with auto hand-over: a new master takes B's sockets, the old one leaves.
+    const oldB = b.pid;
+    const { newPid: newB, mark: markB } = await upgrade(b, oldB);
+    await b.waitForEvent(LOG.READY, { role: 'master', pid: String(newB) }, { after: markB, timeoutMs: 20_000 });
+    await waitMasterStopped(b, oldB, 20_000);
+    assert.equal(b.events(LOG.LAME_DUCK, 'master').length, 0, 'no lame duck while a successor holds the sockets');
+    await steady('after the USR2 hand-over of B');
+
+    // 3. TERM instance A: lame duck, haproxy takes A out, then A drains and exits; start it again.
+    mark = a.entries.length;
+    const termAt = Date.now();
+    a.signal('SIGTERM');
+    await waitUntil('A\'s /healthz answers 503', async () => (await healthz(A.http)) === 503, 5000);
+    const healthz503Ms = Date.now() - termAt;
+    await bothBackends('a', 'DOWN');
+    const downMs = Date.now() - termAt;
+    const stopping = await a.waitForEvent(LOG.STOPPING, { role: 'master' }, { after: mark, timeoutMs: 20_000 });
+    const lameDuck = a.events(LOG.LAME_DUCK, 'master').at(-1);
+    const lameMs = lameDuck === undefined ? 0 : Date.parse(stopping.time!) - Date.parse(lameDuck.time!);
+    assert.ok(downMs < lameMs, `haproxy took A out ${downMs} ms after TERM, after its ${lameMs} ms lame duck ended`);
+    assert.equal((await a.waitExit(25_000)).code, 0);
+    const stoppedMs = Date.now() - termAt;
+    await steady('while A is gone');
+    a = await startInstance(A);
+    all.push(a);
+    await bothBackends('a', 'UP');
+    const backMs = Date.now() - termAt;
+    await steady('after A came back');
+
+    // 4. SIGKILL a worker of B. A killed worker takes its accepted connections with it. haproxy
+    // replays the HTTP requests it cut (retry-on), but in TCP mode it cannot replay a line
+    // connection it already sent on. So the kill lands at an instant the worker holds no line
+    // connection: stopped first, inspected, killed (or resumed and tried again).
+    const victim = readyWorkersOf(b, newB)[0]!;
+    let attempts = 0;
+    let httpCut = 0;
+    for (;;) {
+      attempts++;
+      process.kill(victim, 'SIGSTOP');
+      if (connectionsHeld(victim, B.line) === 0) {
+        httpCut = connectionsHeld(victim, B.http);
+        process.kill(victim, 'SIGKILL');
+        break;
+      }
+      process.kill(victim, 'SIGCONT');
+      assert.ok(attempts < 200, 'the worker always held a line connection');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await waitUntil('the killed worker gone', () => !isAlive(victim));
+    await b.waitFor('a replacement worker ready', () => readyWorkersOf(b, newB).length === 2 && !readyWorkersOf(b, newB).includes(victim), 20_000);
+    await steady('after the SIGKILL');
+
+    const report = await load.stop();
+    const stats = await haproxy.stats();
+    const backend = (name: string) => stats.find((r) => r.pxname === name && r.svname === 'BACKEND')!;
+    const retries = { http_retried: Number(backend('raas_http').wretr), http_redispatched: Number(backend('raas_http').wredis), line_retried: Number(backend('raas_line').wretr) };
+    t.diagnostic(`replies: ${JSON.stringify(report.ok)}; failures: ${JSON.stringify(report.failures)}`);
+    t.diagnostic(
+      `graceful stop of A: /healthz 503 after ${healthz503Ms} ms, haproxy marked A down (both backends) after ${downMs} ms, ` +
+        `lame duck ${lameMs} ms, A exited after ${stoppedMs} ms, back in rotation ${backMs} ms after TERM`,
+    );
+    t.diagnostic(`SIGKILL: ${attempts} attempt(s) to find an instant with no line connection; HTTP connections cut: ${httpCut}`);
+    t.diagnostic(`haproxy retries: ${JSON.stringify(retries)}`);
+
+    assert.deepEqual(report.failures, {}, report.samples.join('\n'));
+    assert.ok(report.ok.keepAlive > 0 && report.ok.close > 0 && report.ok.line > 0);
+
+    // The backends saw the clients, not haproxy: every client request in both access logs, and
+    // every relayed line connection, names 127.0.0.2.
+    const readAccess = (): string[] => [A.accessLog, B.accessLog].flatMap((f) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean));
+    // A line is written once the response has closed, a moment after the client has it; the
+    // killed worker may have answered a request and died before writing its line.
+    const httpReplies = report.ok.keepAlive + report.ok.close;
+    await waitUntil(`${httpReplies} access lines`, () => readAccess().filter((l) => l.includes('/reverse?s=')).length >= httpReplies - httpCut, 10_000);
+    const accessLines = readAccess();
+    const clientLines = accessLines.filter((l) => l.includes('/reverse?s='));
+    assert.deepEqual([...new Set(clientLines.map((l) => l.split(' ')[0]))], [CLIENT_ADDRESS]);
+    const healthLines = accessLines.filter((l) => l.includes('/healthz'));
+    assert.ok(healthLines.length > 0 && healthLines.every((l) => l.startsWith('127.0.0.1 ')), 'checks come from haproxy itself (LOCAL)');
+    const lineHeaders = all.flatMap((r) => r.entries).filter((e) => e.event === LOG.PROXY_HEADER && e.listen?.startsWith('line+proxy://') && e.command === 'proxy');
+    assert.ok(lineHeaders.length >= report.ok.line, `${lineHeaders.length} relayed line connections logged for ${report.ok.line} replies`);
+    assert.deepEqual([...new Set(lineHeaders.map((e) => e.client))], [CLIENT_ADDRESS]);
+    assert.deepEqual([...new Set(lineHeaders.map((e) => e.proxy))], ['127.0.0.1']);
+
+    for (const raas of all) {
+      assert.deepEqual(raas.entries.filter((e) => e.event === LOG.PROXY_REFUSED), [], 'haproxy\'s headers are all accepted');
+      // The SIGKILL is the only error either instance may log (the master reports the death).
+      const errors = raas.errorLines().filter((l) => !(l.includes(`event=${LOG.WORKER_EXIT}`) && l.includes(`worker_pid=${victim} `)));
+      assert.deepEqual(errors, []);
+    }
+    await haproxy.stop();
+    process.kill(newB, 'SIGQUIT');
+    a.signal('SIGQUIT');
+    await waitMasterStopped(b, newB, 30_000);
+    assert.equal((await a.waitExit(30_000)).code, 0);
+  });
+
+  it('examples/haproxy.cfg is valid and carries what the recipe promises', async () => {
+    const text = fs.readFileSync(HAPROXY_CFG, 'utf8');
+    for (const needed of [/send-proxy-v2/, /option httpchk GET \/healthz/, /check-send-proxy port/, /retries 3/, /option redispatch/, /retry-on /]) {
+      assert.match(text, needed);
+    }
+    assert.doesNotMatch(text.replace(/#.*$/gm, ''), /shutdown-sessions/, 'marking a lame duck down must not cut its sessions');
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync('haproxy', ['-c', '-f', HAPROXY_CFG], { encoding: 'utf8', env: { ...process.env, HAPROXY_STATS_SOCKET: path.join(tmpDir(), 's.sock') } });
+    assert.match(out, /Configuration file is valid/);
+  });
+});
