@@ -11,9 +11,9 @@
 //
 // What it cannot do: a thread blocked in a syscall (a synchronous child process, a FIFO read)
 // services no interrupt, so no report comes and the master kills after its wait, as before.
-// Measured: the inspector's answers to the thread never arrive while the main thread is busy,
-// but the evaluation itself runs; that is why the main thread writes the file itself and the
-// thread never waits for a reply.
+// Measured on Node 20: the inspector's answers to the thread never arrive while the main thread
+// is busy, but connecting and the evaluation itself do run; that is why the main thread writes
+// the file itself and the thread never waits for a reply.
 // Cost: a second V8 isolate, ~10 MiB RSS per worker on Node 20 (more on 24); `worker-watchdog off`
 // saves it and gives up the report.
 
@@ -27,9 +27,10 @@ const THREAD_SOURCE = `
 const { Session } = require('node:inspector');
 const net = require('node:net');
 const { workerData } = require('node:worker_threads');
-const session = new Session();
-// Connected at boot, while the main thread is free: connecting needs its cooperation.
-session.connectToMainThread();
+// Connected only when asked (connecting works while the main thread is busy, through the same
+// interrupt): a session left connected would make the worker print "Waiting for the debugger to
+// disconnect..." at every normal exit.
+let session = null;
 const channel = new net.Socket({ fd: workerData.fd, readable: true, writable: false });
 let pending = '';
 channel.setEncoding('utf8');
@@ -39,6 +40,10 @@ channel.on('data', (chunk) => {
     const path = pending.slice(0, nl);
     pending = pending.slice(nl + 1);
     const call = 'globalThis[Symbol.for(' + JSON.stringify(workerData.fn) + ')](' + JSON.stringify(path) + ')';
+    if (session === null) {
+      session = new Session();
+      session.connectToMainThread();
+    }
     session.post('Runtime.evaluate', { expression: call, silent: true });
   }
 });
