@@ -13,8 +13,10 @@ import {
   WORKER_CONFIG_ENV,
   type MasterMessage,
   type WorkerBootConfig,
+  type WorkerListener,
   type WorkerMessage,
 } from '../ipc.js';
+import { parseListenAddress, type ListenAddress } from '../config/listen-address.js';
 import { titleCapacity, workerTitle } from '../process-title.js';
 import type { BoundListener } from './listeners.js';
 
@@ -53,6 +55,22 @@ export function workerArgv(name: string, slot: number): string[] {
   return argv.slice(1);
 }
 
+/**
+ * Where the socket is bound, for the worker to check its fd against (see ipc.ts WorkerListener):
+ * `bound` comes from getsockname in the master that bound it. Nothing for a socket whose address
+ * we never learnt (systemd's: `line://systemd-fd-3`).
+ */
+function boundLocation(bound: string): Pick<WorkerListener, 'host' | 'port' | 'family' | 'path'> {
+  let address: ListenAddress;
+  try {
+    address = parseListenAddress(bound);
+  } catch {
+    return {};
+  }
+  if (address.kind === 'unix') return { path: address.path };
+  return address.port === 0 ? {} : { host: address.host, port: address.port, family: address.family };
+}
+
 export const processLauncher: Launcher = {
   spawn(request, events) {
     const { slot, generation, settings, listeners } = request;
@@ -66,6 +84,7 @@ export const processLauncher: Launcher = {
         fd: FIRST_LISTENER_FD + i,
         protocol: l.protocol,
         address: l.bound,
+        ...boundLocation(l.bound),
       })),
     };
     const child = spawn(process.execPath, workerArgv(settings.name, slot), {

@@ -4,12 +4,13 @@
 
 import * as net from 'node:net';
 import { EXIT } from '../exit-codes.js';
-import { isMasterMessage, type WorkerBootConfig, type WorkerMessage } from '../ipc.js';
+import { isMasterMessage, type WorkerBootConfig, type WorkerListener, type WorkerMessage } from '../ipc.js';
 import { LOG, Logger } from '../log.js';
 import { setProcessTitle, workerTitle } from '../process-title.js';
 import type { Protocol } from '../protocols/types.js';
 import { SIGNALS, type WorkerAction } from '../signals.js';
 import { startHeartbeat } from './heartbeat.js';
+import { adoptListenerSocket, type ServerHandle } from './inherited-socket.js';
 import { protocolFactory } from './protocols.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
@@ -40,9 +41,11 @@ export class WorkerRuntime {
     try {
       // Everything that can fail (loading the app, its workerStart hook) happens before the first
       // listen(): a worker that accepted connections and then died at boot would reset them.
+      // First, before the app loads: a socket the master did not really bind is refused.
+      const sockets = this.config.listeners.map((l) => adoptListenerSocket(l));
       await this.createProtocols();
       for (const protocol of this.protocols.values()) await protocol.start?.();
-      await this.listenAll();
+      await this.listenAll(sockets);
     } catch (err) {
       this.log.error(LOG.WORKER_BOOT_FAILED, { error: describe(err) });
       process.exit(EXIT.WORKER_BOOT_ERROR);
@@ -64,10 +67,10 @@ export class WorkerRuntime {
     }
   }
 
-  private async listenAll(): Promise<void> {
+  private async listenAll(sockets: readonly ServerHandle[]): Promise<void> {
     const { listeners, settings } = this.config;
     await Promise.all(
-      listeners.map((l) => listen(this.protocols.get(l.protocol)!.createServer(), l.fd, settings.backlog, l.address)),
+      listeners.map((l, i) => listen(this.protocols.get(l.protocol)!.createServer(), sockets[i]!, settings.backlog, l)),
     );
   }
 
@@ -145,13 +148,15 @@ export class WorkerRuntime {
   }
 }
 
-function listen(server: net.Server, fd: number, backlog: number, address: string): Promise<void> {
+function listen(server: net.Server, socket: ServerHandle, backlog: number, listener: WorkerListener): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(new Error(`cannot listen on ${address} (fd ${fd}): ${err.message}`));
+    const onError = (err: Error): void =>
+      reject(new Error(`cannot listen on ${listener.address} (fd ${listener.fd}): ${err.message}`));
     server.once('error', onError);
     // The backlog must be positional: `{ fd, backlog }` is silently ignored (511), and the last
-    // listen(2) on a shared socket sets the queue length for everyone.
-    server.listen({ fd }, backlog, () => {
+    // listen(2) on a shared socket sets the queue length for everyone. The handle was checked
+    // against the master's address (inherited-socket.ts); listen() takes it as is.
+    server.listen(socket, backlog, () => {
       server.off('error', onError);
       resolve();
     });
