@@ -21,6 +21,7 @@ export class WorkerRuntime {
   private readonly log: Logger;
   private readonly protocols = new Map<string, Protocol>();
   private stopping = false;
+  private crashWhileStopping = false;
 
   constructor(private readonly config: WorkerBootConfig) {
     const { settings, slot, generation } = config;
@@ -129,8 +130,16 @@ export class WorkerRuntime {
    */
   private installCrashHandlers(): void {
     const crashed = (kind: string, err: unknown): void => {
+      if (this.stopping) {
+        // A failure while stopping (or a second one) must not recurse: anything this handler
+        // does could fail the same way again, at full speed. Say it once, then leave.
+        if (!this.crashWhileStopping) {
+          this.crashWhileStopping = true;
+          this.log.error(LOG.UNCAUGHT, { kind, error: describe(err), while: 'stopping' });
+        }
+        process.exit(EXIT.WORKER_CRASHED);
+      }
       this.log.error(LOG.UNCAUGHT, { kind, error: describe(err) });
-      if (this.stopping) return;
       this.send({ type: 'retiring', reason: kind });
       this.stop(EXIT.WORKER_CRASHED);
     };
