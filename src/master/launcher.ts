@@ -47,8 +47,17 @@ const WORKER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), '.
 /** The IPC channel is fd 3; listening sockets follow from fd 4 in the order given. */
 const FIRST_LISTENER_FD = 4;
 
+/**
+ * Node flags for workers. `--disable-sigusr1` (Node 22.14+, 23.7+) keeps USR1 from opening the
+ * inspector (127.0.0.1:9229, code execution as the worker's user) during Node's own start-up,
+ * before the worker's first JS instruction installs its handler. Node 20 has no such flag.
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1')
+  ? ['--disable-sigusr1']
+  : [];
+
 export function workerArgv(name: string, slot: number): string[] {
-  const argv = [process.execPath, WORKER_SCRIPT];
+  const argv = [process.execPath, ...WORKER_NODE_FLAGS, WORKER_SCRIPT];
   // Room for the title: Node can only reuse the bytes of the original command line.
   const missing = Buffer.byteLength(workerTitle(name, slot)) - titleCapacity(argv);
   if (missing > 0) argv.push('-'.repeat(missing));
@@ -90,6 +99,10 @@ export const processLauncher: Launcher = {
     const child = spawn(process.execPath, workerArgv(settings.name, slot), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd)],
       env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config) },
+      // A process group (and session) of its own: signals for the master's group (a terminal's
+      // HUP or INT, `kill -- -PGID`) never reach a worker, which may not have its handlers yet.
+      // The master forwards what workers must obey; workers still notice its death by IPC.
+      detached: true,
     });
     let exited = false;
     const exit = (code: number | null, signal: NodeJS.Signals | null, error?: Error): void => {

@@ -1,8 +1,9 @@
-// What the kernel says a process listens on: the LISTEN rows of /proc/net/{tcp,tcp6,unix}
-// matched to the socket inodes in /proc/<pid>/fd. Linux only; no `ss -p` needed (it shows no
-// processes in some sandboxes).
+// What the kernel says a process listens on: the LISTEN sockets `ss` lists, matched by inode to
+// the socket fds in /proc/<pid>/fd. Linux only; no `ss -p` needed (it shows no processes in some
+// sandboxes).
 // Runs in: the test runner process.
 
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 export interface ListeningSocket {
@@ -31,48 +32,28 @@ function socketInodes(pid: number): Map<string, number> {
   return inodes;
 }
 
-function hexToIpv4(hex: string): string {
-  const bytes = hex.match(/../g)!.map((b) => parseInt(b, 16)).reverse();
-  return bytes.join('.');
-}
-
-function hexToIpv6(hex: string): string {
-  // Four little-endian 32-bit words.
-  const words = hex.match(/.{8}/g)!.map((w) => w.match(/../g)!.reverse().join(''));
-  const groups = words.join('').match(/.{4}/g)!.map((g) => parseInt(g, 16).toString(16));
-  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
-}
-
-/** Every socket in LISTEN state held by one of these pids. */
+/**
+ * Every socket in LISTEN state held by one of these pids. The LISTEN rows come from `ss` (the
+ * kernel filters them: reading /proc/net/tcp takes seconds on a machine with 100k TIME_WAIT
+ * rows), matched by inode to the pids' fds.
+ */
 export function listeningSockets(pids: readonly number[]): ListeningSocket[] {
   const owners = new Map<string, { pid: number; fd: number }>();
   for (const pid of pids) for (const [inode, fd] of socketInodes(pid)) owners.set(inode, { pid, fd });
+  if (owners.size === 0) return [];
   const out: ListeningSocket[] = [];
-  for (const [file, decode] of [
-    ['/proc/net/tcp', (h: string) => hexToIpv4(h)],
-    ['/proc/net/tcp6', (h: string) => `[${hexToIpv6(h)}]`],
-  ] as const) {
-    let text = '';
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols[3] !== '0A') continue;
-      const owner = owners.get(cols[9] ?? '');
-      if (!owner) continue;
-      const [ip, port] = (cols[1] ?? ':').split(':');
-      out.push({ ...owner, address: `${decode(ip!)}:${parseInt(port!, 16)}` });
-    }
-  }
-  // /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path; St 01 with flag 00010000 = listening.
-  for (const line of fs.readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+  // TCP: `LISTEN 0 511 127.0.0.1:8080 0.0.0.0:* ino:123 sk:...`
+  for (const line of execFileSync('ss', ['-Htlne'], { encoding: 'utf8' }).split('\n')) {
     const cols = line.trim().split(/\s+/);
-    if (cols[3] !== '00010000') continue;
-    const owner = owners.get(cols[6] ?? '');
-    if (owner) out.push({ ...owner, address: `unix:${cols[7] ?? ''}` });
+    const inode = /ino:(\d+)/.exec(line)?.[1];
+    const owner = inode === undefined ? undefined : owners.get(inode);
+    if (owner && cols[3]) out.push({ ...owner, address: cols[3] });
+  }
+  // Unix: `u_str LISTEN 0 511 /path/to.sock 123 * 0 ...` (the socket inode follows the path).
+  for (const line of execFileSync('ss', ['-Hxlne'], { encoding: 'utf8' }).split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    const owner = owners.get(cols[5] ?? '');
+    if (owner) out.push({ ...owner, address: `unix:${cols[4] ?? ''}` });
   }
   return out;
 }
