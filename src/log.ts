@@ -51,6 +51,8 @@ export const LOG = {
   UNCAUGHT: 'uncaught-exception',
   CLIENT_ERROR: 'client-error',
   HANDLER_ERROR: 'handler-error',
+  FDS_INHERITABLE: 'fds-inheritable',
+  ACCEPT_ERROR: 'accept-error',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

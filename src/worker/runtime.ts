@@ -10,12 +10,14 @@ import { setProcessTitle, workerTitle } from '../process-title.js';
 import type { Protocol } from '../protocols/types.js';
 import { SIGNALS, type WorkerAction } from '../signals.js';
 import { startHeartbeat } from './heartbeat.js';
+import { setCloexecAll } from './cloexec.js';
 import { adoptListenerSocket, type ServerHandle } from './inherited-socket.js';
 import { protocolFactory } from './protocols.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
 const ORPHAN_GRACE_MS = 500;
 const PARENT_POLL_MS = 250;
+const IPC_FD = 3;
 
 export class WorkerRuntime {
   private readonly log: Logger;
@@ -44,6 +46,7 @@ export class WorkerRuntime {
       // listen(): a worker that accepted connections and then died at boot would reset them.
       // First, before the app loads: a socket the master did not really bind is refused.
       const sockets = this.config.listeners.map((l) => adoptListenerSocket(l));
+      this.closeOnExec();
       await this.createProtocols();
       for (const protocol of this.protocols.values()) await protocol.start?.();
       await this.listenAll(sockets);
@@ -57,6 +60,21 @@ export class WorkerRuntime {
     this.log.info(LOG.WORKER_LISTENING, {
       listen: this.config.listeners.map((l) => l.address).join(','),
     });
+  }
+
+  /** Before the app loads: nothing it spawns may inherit a listener (or our IPC channel). */
+  private closeOnExec(): void {
+    const fds = this.config.listeners.map((l) => l.fd);
+    // The launcher puts the IPC channel at fd 3.
+    if (process.channel) fds.push(IPC_FD);
+    const { leaking, error } = setCloexecAll(fds);
+    if (leaking.length > 0) {
+      this.log.warn(LOG.FDS_INHERITABLE, {
+        fds: leaking.join(','),
+        error,
+        consequence: 'subprocesses the app starts inherit these sockets and keep the ports bound after RAAS exits',
+      });
+    }
   }
 
   private async createProtocols(): Promise<void> {
