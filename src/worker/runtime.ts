@@ -10,6 +10,7 @@ import { setProcessTitle, workerTitle } from '../process-title.js';
 import type { Protocol } from '../protocols/types.js';
 import { SIGNALS, type WorkerAction } from '../signals.js';
 import { startHeartbeat } from './heartbeat.js';
+import { AcceptErrorLog } from './accept-errors.js';
 import { setCloexecAll } from './cloexec.js';
 import { adoptListenerSocket, type ServerHandle } from './inherited-socket.js';
 import { protocolFactory } from './protocols.js';
@@ -89,7 +90,7 @@ export class WorkerRuntime {
   private async listenAll(sockets: readonly ServerHandle[]): Promise<void> {
     const { listeners, settings } = this.config;
     await Promise.all(
-      listeners.map((l, i) => listen(this.protocols.get(l.protocol)!.createServer(), sockets[i]!, settings.backlog, l)),
+      listeners.map((l, i) => listen(this.protocols.get(l.protocol)!.createServer(), sockets[i]!, settings.backlog, l, this.log)),
     );
   }
 
@@ -175,7 +176,7 @@ export class WorkerRuntime {
   }
 }
 
-function listen(server: net.Server, socket: ServerHandle, backlog: number, listener: WorkerListener): Promise<void> {
+function listen(server: net.Server, socket: ServerHandle, backlog: number, listener: WorkerListener, log: Logger): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void =>
       reject(new Error(`cannot listen on ${listener.address} (fd ${listener.fd}): ${err.message}`));
@@ -185,6 +186,11 @@ function listen(server: net.Server, socket: ServerHandle, backlog: number, liste
     // against the master's address (inherited-socket.ts); listen() takes it as is.
     server.listen(socket, backlog, () => {
       server.off('error', onError);
+      // From now on 'error' means a failed accept (libuv passes EMFILE and the like to the
+      // connection callback): log it, rate-limited, and keep serving. Unhandled, it would be an
+      // uncaught exception and retire the worker when it is merely out of fds for a moment.
+      const acceptErrors = new AcceptErrorLog(log, listener.address);
+      server.on('error', (err) => acceptErrors.report(err));
       resolve();
     });
   });
