@@ -48,7 +48,7 @@ describe('accept errors', () => {
       clients.push(httpGet(target).catch((err: Error) => `failed: ${err.message}`));
       await new Promise((r) => setTimeout(r, 100));
     }
-    // Measured on Node 20 and 24: libuv keeps retrying accept(2) (level-triggered) and does not
+    // Measured on Node 20 and 24: libuv retries accept(2) when epoll reports the socket and does not
     // pass this EMFILE to the server, so there may be no accept-error line at all; any that
     // reaches the server is logged at most once a second (unit test: accept-errors.test.ts).
     const lines = raas.events(LOG.ACCEPT_ERROR);
