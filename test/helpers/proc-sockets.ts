@@ -52,7 +52,8 @@ export function listeningSockets(pids: readonly number[]): ListeningSocket[] {
   // Unix: `u_str LISTEN 0 511 /path/to.sock 123 * 0 ...` (the socket inode follows the path).
   for (const line of execFileSync('ss', ['-Hxlne'], { encoding: 'utf8' }).split('\n')) {
     const cols = line.trim().split(/\s+/);
-    const owner = owners.get(cols[5] ?? '');
+    // `-l` also lists unix sockets that are only bound (UNCONN): keep the listening ones.
+    const owner = cols[1] === 'LISTEN' ? owners.get(cols[5] ?? '') : undefined;
     if (owner) out.push({ ...owner, address: `unix:${cols[4] ?? ''}` });
   }
   return out;
