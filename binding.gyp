@@ -4,6 +4,11 @@
       "target_name": "reaper",
       "sources": ["native/reaper.c"],
       "cflags": ["-O2", "-Wall"]
+    },
+    {
+      "target_name": "fdutil",
+      "sources": ["native/fdutil.c"],
+      "cflags": ["-O2", "-Wall"]
     }
   ]
 }

@@ -66,6 +66,15 @@ export interface WorkerListener {
   protocol: string;
   /** The address as the user wrote it, for logs. */
   address: string;
+  /**
+   * What the master bound, for the worker to check the fd against before it listens (a socket
+   * whose bind failed would auto-bind to a random port on every interface at listen(2)).
+   * TCP: host, port (the real one, never 0) and family; Unix: path. Absent: not checked.
+   */
+  host?: string;
+  port?: number;
+  family?: 4 | 6;
+  path?: string;
 }
 
 /** Everything a worker needs to boot, passed in the WORKER_CONFIG_ENV environment variable. */

@@ -52,6 +52,7 @@ export const LOG = {
   STATUS_FILE_ERROR: 'status-file-error',
   ADMIN_LISTENING: 'admin-listening',
   ADMIN_ERROR: 'admin-error',
+  LOG_LINES_LOST: 'log-lines-lost',
   // worker side
   WORKER_LISTENING: 'listening',
   WORKER_DRAINING: 'draining',
@@ -73,6 +74,8 @@ export const LOG = {
   PROXY_REFUSED: 'proxy-refused',
   PROXY_HEADER: 'proxy-header',
   LAME_DUCK: 'lame-duck',
+  FDS_INHERITABLE: 'fds-inheritable',
+  ACCEPT_ERROR: 'accept-error',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -109,15 +112,40 @@ export function parseLine(line: string): Record<string, string> {
   return out;
 }
 
+/**
+ * Writes to stderr or stdout by anyone else (an app's console.log, Node's own warnings) must not
+ * kill the process either: a closed pipe makes the stream emit 'error', which without a listener
+ * is an uncaught exception. Installed once per process by the first Logger.
+ */
+let stdioGuarded = false;
+function guardStdio(): void {
+  if (stdioGuarded) return;
+  stdioGuarded = true;
+  const ignore = (): void => {};
+  process.stdout.on('error', ignore);
+  process.stderr.on('error', ignore);
+}
+
+/** Errors of a dead or full sink: the line is dropped and counted, never thrown. */
+const SINK_ERRORS = new Set(['EPIPE', 'EBADF', 'EAGAIN', 'ENOSPC', 'EIO', 'EDQUOT', 'ECONNRESET', 'EINVAL']);
+
+/** How long one line may wait for a full pipe to drain, in total. */
+const EAGAIN_BUDGET_MS = 100;
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
 export class Logger {
   private fd: number | null = null;
   private readonly base: Fields;
+  /** Lines the sink refused since the last successful write, and the first error. */
+  private lost = 0;
+  private lostError = '';
 
   constructor(
     base: Fields,
     private path: string | null = null,
   ) {
     this.base = { ...base };
+    guardStdio();
     this.open();
   }
 
@@ -167,13 +195,47 @@ export class Logger {
     this.write('error', event, fields);
   }
 
+  /** Lines dropped since the last line that got through (a dead pipe, a full disk). */
+  get lostLines(): number {
+    return this.lost;
+  }
+
   private write(level: LogLevel, event: string, fields: Fields): void {
-    const line = formatLine(level, this.base, event, fields);
-    try {
-      if (this.fd !== null) fs.writeSync(this.fd, line);
-      else process.stderr.write(line);
-    } catch {
-      // A log sink that fails (disk full, closed pipe) must never take the process down.
+    if (this.lost > 0 && !this.writeLine(formatLine('warn', this.base, LOG.LOG_LINES_LOST, { lines: this.lost, error: this.lostError }))) {
+      this.lost++;
+      return;
+    }
+    this.lost = 0;
+    if (!this.writeLine(formatLine(level, this.base, event, fields))) this.lost++;
+  }
+
+  /**
+   * One line in one synchronous write(2), to the file or straight to fd 2: process.stderr on a
+   * pipe writes asynchronously and reports a closed pipe as an 'error' event, which became an
+   * uncaught exception whose handler logged again (a loop at high CPU). A log sink that fails
+   * must never take the process down: the line is counted as lost and reported once, with the
+   * count, by the next line that gets through (a reopened or new log file, a drained pipe).
+   */
+  private writeLine(line: string): boolean {
+    const data = Buffer.from(line);
+    let offset = 0;
+    let waitedMs = 0;
+    for (;;) {
+      try {
+        offset += fs.writeSync(this.fd ?? 2, data, offset);
+        if (offset >= data.length) return true;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+        // fd 2 is non-blocking once Node has wrapped a pipe in process.stderr: a reader that is
+        // slow gets a short wait, a reader that is stuck loses the line rather than the process.
+        if (code === 'EAGAIN' && waitedMs < EAGAIN_BUDGET_MS) {
+          Atomics.wait(SLEEPER, 0, 0, 1);
+          waitedMs++;
+          continue;
+        }
+        if (this.lost === 0) this.lostError = SINK_ERRORS.has(code) ? code : `unexpected ${code}`;
+        return false;
+      }
     }
   }
 

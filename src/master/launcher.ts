@@ -15,8 +15,10 @@ import {
   WORKER_CONFIG_ENV,
   type MasterMessage,
   type WorkerBootConfig,
+  type WorkerListener,
   type WorkerMessage,
 } from '../ipc.js';
+import { parseListenAddress, type ListenAddress } from '../config/listen-address.js';
 import { titleCapacity, workerTitle } from '../process-title.js';
 import type { BoundListener } from './listeners.js';
 
@@ -51,8 +53,17 @@ const WORKER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), '.
 /** The IPC channel is fd 3; listening sockets follow from fd 4 in the order given. */
 const FIRST_LISTENER_FD = 4;
 
+/**
+ * Node flags for workers. `--disable-sigusr1` (Node 22.14+, 23.7+) keeps USR1 from opening the
+ * inspector (127.0.0.1:9229, code execution as the worker's user) during Node's own start-up,
+ * before the worker's first JS instruction installs its handler. Node 20 has no such flag.
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1')
+  ? ['--disable-sigusr1']
+  : [];
+
 export function workerArgv(name: string, slot: number, nodeArgs: readonly string[] = []): string[] {
-  const argv = [process.execPath, ...nodeArgs, WORKER_SCRIPT];
+  const argv = [process.execPath, ...WORKER_NODE_FLAGS, ...nodeArgs, WORKER_SCRIPT];
   // Room for the title: Node can only reuse the bytes of the original command line.
   const missing = Buffer.byteLength(workerTitle(name, slot)) - titleCapacity(argv);
   if (missing > 0) argv.push('-'.repeat(missing));
@@ -62,6 +73,22 @@ export function workerArgv(name: string, slot: number, nodeArgs: readonly string
 /** Which worker this is, for the app: RAAS's name and PM2's (NODE_APP_INSTANCE). */
 export function workerIdentityEnv(slot: number): Record<string, string> {
   return { RAAS_WORKER_SLOT: String(slot), NODE_APP_INSTANCE: String(slot) };
+}
+
+/**
+ * Where the socket is bound, for the worker to check its fd against (see ipc.ts WorkerListener):
+ * `bound` comes from getsockname in the master that bound it. Nothing for a socket whose address
+ * we never learnt (systemd's: `line://systemd-fd-3`).
+ */
+function boundLocation(bound: string): Pick<WorkerListener, 'host' | 'port' | 'family' | 'path'> {
+  let address: ListenAddress;
+  try {
+    address = parseListenAddress(bound);
+  } catch {
+    return {};
+  }
+  if (address.kind === 'unix') return { path: address.path };
+  return address.port === 0 ? {} : { host: address.host, port: address.port, family: address.family };
 }
 
 export const processLauncher: Launcher = {
@@ -79,6 +106,7 @@ export const processLauncher: Launcher = {
         fd: FIRST_LISTENER_FD + i,
         protocol: l.protocol,
         address: l.bound,
+        ...boundLocation(l.bound),
       })),
       watchdogFd,
       lameDuck: request.lameDuck === true,
@@ -86,6 +114,10 @@ export const processLauncher: Launcher = {
     const child = spawn(process.execPath, workerArgv(settings.name, slot, workerNodeArgs(settings.workerNodeArgs ?? [])), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd), ...(watchdogFd === null ? [] : ['pipe' as const])],
       env: { ...process.env, ...workerIdentityEnv(slot), [WORKER_CONFIG_ENV]: JSON.stringify(config) },
+      // A process group (and session) of its own: signals for the master's group (a terminal's
+      // HUP or INT, `kill -- -PGID`) never reach a worker, which may not have its handlers yet.
+      // The master forwards what workers must obey; workers still notice its death by IPC.
+      detached: true,
     });
     let exited = false;
     const exit = (code: number | null, signal: NodeJS.Signals | null, error?: Error): void => {

@@ -59,6 +59,7 @@ export async function bindListener(address: ListenAddress, socketMode?: number):
     const name = util.getSystemErrorName(result);
     throw new Error(`cannot bind ${address.spec}: ${name}`);
   }
+  verifyBound(address, result);
   if (address.kind === 'unix' && socketMode !== undefined) applySocketMode(address.path, socketMode, result);
   return {
     protocol: address.protocol,
@@ -125,6 +126,26 @@ async function removeStaleUnixSocket(path: string): Promise<void> {
   });
   if (live) throw new Error(`cannot bind unix:${path}: something is already serving on it`);
   fs.unlinkSync(path);
+}
+
+/**
+ * libuv defers a TCP bind error (EADDRINUSE, EADDRNOTAVAIL) to listen(), and listen(2) on a
+ * socket that is not bound binds it to a random port on every interface. So a bind is only
+ * believed once getsockname says so: libuv reports the deferred error there, and an unbound
+ * socket shows port 0. On failure the handle is closed and the error names the address.
+ */
+function verifyBound(address: ListenAddress, handle: RawHandle): void {
+  if (address.kind === 'unix' || !handle.getsockname) return; // uv_pipe_bind fails at once
+  const out: Record<string, unknown> = {};
+  const err = handle.getsockname(out);
+  let problem: string | null = null;
+  if (err !== 0) problem = util.getSystemErrorName(err);
+  else if (out.port === 0 || (address.port !== 0 && out.port !== address.port)) {
+    problem = `the socket is bound to port ${String(out.port)}, not ${address.port}`;
+  }
+  if (problem === null) return;
+  handle.close();
+  throw new Error(`cannot bind ${address.spec}: ${problem}`);
 }
 
 function describeBound(address: ListenAddress, handle: RawHandle): string {

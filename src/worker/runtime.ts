@@ -4,7 +4,7 @@
 
 import * as net from 'node:net';
 import { EXIT } from '../exit-codes.js';
-import { isMasterMessage, type WorkerBootConfig, type WorkerMessage } from '../ipc.js';
+import { isMasterMessage, type WorkerBootConfig, type WorkerListener, type WorkerMessage } from '../ipc.js';
 import { LOG, Logger } from '../log.js';
 import { setProcessTitle, workerTitle } from '../process-title.js';
 import type { Protocol } from '../protocols/types.js';
@@ -13,11 +13,15 @@ import { startHeartbeat } from './heartbeat.js';
 import { startWatchdog } from './watchdog.js';
 import { WorkerStatsCollector } from './stats.js';
 import { requireProxyHeader } from '../protocols/proxy-listener.js';
+import { AcceptErrorLog } from './accept-errors.js';
+import { setCloexecAll } from './cloexec.js';
+import { adoptListenerSocket, type ServerHandle } from './inherited-socket.js';
 import { protocolFactory, splitProtocol } from './protocols.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
 const ORPHAN_GRACE_MS = 500;
 const PARENT_POLL_MS = 250;
+const IPC_FD = 3;
 
 export class WorkerRuntime {
   private readonly log: Logger;
@@ -25,6 +29,12 @@ export class WorkerRuntime {
   private stopping = false;
   private readonly stats: WorkerStatsCollector;
   private lame = false;
+  private crashWhileStopping = false;
+  /**
+   * The inherited sockets, adopted and checked at boot; kept referenced for the worker's life, so
+   * that a handle nobody listens on (an app that listens itself) is never collected with its fd.
+   */
+  private sockets: readonly ServerHandle[] = [];
 
   constructor(private readonly config: WorkerBootConfig) {
     const { settings, slot, generation } = config;
@@ -55,9 +65,12 @@ export class WorkerRuntime {
     try {
       // Everything that can fail (loading the app, its workerStart hook) happens before the first
       // listen(): a worker that accepted connections and then died at boot would reset them.
+      // First, before the app loads: a socket the master did not really bind is refused.
+      const sockets = this.config.listeners.map((l) => adoptListenerSocket(l));
+      this.closeOnExec();
       await this.createProtocols();
       for (const protocol of this.protocols.values()) await protocol.start?.();
-      await this.listenAll();
+      await this.listenAll(sockets);
     } catch (err) {
       this.log.error(LOG.WORKER_BOOT_FAILED, { error: describe(err) });
       process.exit(EXIT.WORKER_BOOT_ERROR);
@@ -68,6 +81,21 @@ export class WorkerRuntime {
     this.log.info(LOG.WORKER_LISTENING, {
       listen: this.config.listeners.map((l) => l.address).join(','),
     });
+  }
+
+  /** Before the app loads: nothing it spawns may inherit a listener (or our IPC channel). */
+  private closeOnExec(): void {
+    const fds = this.config.listeners.map((l) => l.fd);
+    // The launcher puts the IPC channel at fd 3.
+    if (process.channel) fds.push(IPC_FD);
+    const { leaking, error } = setCloexecAll(fds);
+    if (leaking.length > 0) {
+      this.log.warn(LOG.FDS_INHERITABLE, {
+        fds: leaking.join(','),
+        error,
+        consequence: 'subprocesses the app starts inherit these sockets and keep the ports bound after RAAS exits',
+      });
+    }
   }
 
   private async createProtocols(): Promise<void> {
@@ -82,8 +110,9 @@ export class WorkerRuntime {
     }
   }
 
-  private async listenAll(): Promise<void> {
+  private async listenAll(sockets: readonly ServerHandle[]): Promise<void> {
     const { listeners, settings } = this.config;
+    this.sockets = sockets;
     await Promise.all(
       listeners.map((l, index) => {
         const { base, proxyHeader } = splitProtocol(l.protocol);
@@ -94,7 +123,7 @@ export class WorkerRuntime {
         const server = protocol.createServer({ listener: index, proxyHeader });
         if (proxyHeader) requireProxyHeader(server, { listener: l.address, proxyFrom: settings.proxyFrom, log: this.log });
         this.stats.setServer(index, server);
-        return listen(server, l.fd, settings.backlog, l.address);
+        return listen(server, sockets[index]!, settings.backlog, l, this.log);
       }),
     );
   }
@@ -162,8 +191,16 @@ export class WorkerRuntime {
    */
   private installCrashHandlers(): void {
     const crashed = (kind: string, err: unknown): void => {
+      if (this.stopping) {
+        // A failure while stopping (or a second one) must not recurse: anything this handler
+        // does could fail the same way again, at full speed. Say it once, then leave.
+        if (!this.crashWhileStopping) {
+          this.crashWhileStopping = true;
+          this.log.error(LOG.UNCAUGHT, { kind, error: describe(err), while: 'stopping' });
+        }
+        process.exit(EXIT.WORKER_CRASHED);
+      }
       this.log.error(LOG.UNCAUGHT, { kind, error: describe(err) });
-      if (this.stopping) return;
       this.send({ type: 'retiring', reason: kind });
       this.stop(EXIT.WORKER_CRASHED);
     };
@@ -196,14 +233,21 @@ export class WorkerRuntime {
   }
 }
 
-function listen(server: net.Server, fd: number, backlog: number, address: string): Promise<void> {
+function listen(server: net.Server, socket: ServerHandle, backlog: number, listener: WorkerListener, log: Logger): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(new Error(`cannot listen on ${address} (fd ${fd}): ${err.message}`));
+    const onError = (err: Error): void =>
+      reject(new Error(`cannot listen on ${listener.address} (fd ${listener.fd}): ${err.message}`));
     server.once('error', onError);
     // The backlog must be positional: `{ fd, backlog }` is silently ignored (511), and the last
-    // listen(2) on a shared socket sets the queue length for everyone.
-    server.listen({ fd }, backlog, () => {
+    // listen(2) on a shared socket sets the queue length for everyone. The handle was checked
+    // against the master's address (inherited-socket.ts); listen() takes it as is.
+    server.listen(socket, backlog, () => {
       server.off('error', onError);
+      // From now on 'error' means a failed accept (libuv passes EMFILE and the like to the
+      // connection callback): log it, rate-limited, and keep serving. Unhandled, it would be an
+      // uncaught exception and retire the worker when it is merely out of fds for a moment.
+      const acceptErrors = new AcceptErrorLog(log, listener.address);
+      server.on('error', (err) => acceptErrors.report(err));
       resolve();
     });
   });

@@ -1,0 +1,74 @@
+// What the kernel says a process listens on: the LISTEN sockets `ss` lists, matched by inode to
+// the socket fds in /proc/<pid>/fd. Linux only; no `ss -p` needed (it shows no processes in some
+// sandboxes).
+// Runs in: the test runner process.
+
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+
+export interface ListeningSocket {
+  pid: number;
+  fd: number;
+  /** `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:41234` or `unix:/path`. */
+  address: string;
+}
+
+function socketInodes(pid: number): Map<string, number> {
+  const inodes = new Map<string, number>();
+  let fds: string[];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return inodes;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.set(m[1]!, Number(fd));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
+}
+
+/**
+ * Every socket in LISTEN state held by one of these pids. The LISTEN rows come from `ss` (the
+ * kernel filters them: reading /proc/net/tcp takes seconds on a machine with 100k TIME_WAIT
+ * rows), matched by inode to the pids' fds.
+ */
+export function listeningSockets(pids: readonly number[]): ListeningSocket[] {
+  const owners = new Map<string, { pid: number; fd: number }>();
+  for (const pid of pids) for (const [inode, fd] of socketInodes(pid)) owners.set(inode, { pid, fd });
+  if (owners.size === 0) return [];
+  const out: ListeningSocket[] = [];
+  // TCP: `LISTEN 0 511 127.0.0.1:8080 0.0.0.0:* ino:123 sk:...`
+  for (const line of execFileSync('ss', ['-Htlne'], { encoding: 'utf8' }).split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    const inode = /ino:(\d+)/.exec(line)?.[1];
+    const owner = inode === undefined ? undefined : owners.get(inode);
+    if (owner && cols[3]) out.push({ ...owner, address: cols[3] });
+  }
+  // Unix: `u_str LISTEN 0 511 /path/to.sock 123 * 0 ...` (the socket inode follows the path).
+  for (const line of execFileSync('ss', ['-Hxlne'], { encoding: 'utf8' }).split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    // `-l` also lists unix sockets that are only bound (UNCONN): keep the listening ones.
+    const owner = cols[1] === 'LISTEN' ? owners.get(cols[5] ?? '') : undefined;
+    if (owner) out.push({ ...owner, address: `unix:${cols[4] ?? ''}` });
+  }
+  return out;
+}
+
+/** Pids of every process whose parent is one of `pids` (one level), read from /proc. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      const text = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}

@@ -1,0 +1,99 @@
+// Integration: a master whose log pipe was closed (`raas ... 2>&1 | head -3`) keeps serving,
+// its workers do not spin writing errors to the dead pipe, and QUIT still stops everything.
+// Runs in: the test runner process; drives real processes, sockets and signals.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { lineRequest } from '../helpers/clients.js';
+import { childPids } from '../helpers/proc-sockets.js';
+import { CLI, isAlive, tmpDir, waitUntil } from '../helpers/raas.js';
+
+const CLEAN_ENV = { RAAS_WORKERS: '', WEB_CONCURRENCY: '', RAAS_LISTEN: '', RAAS_LOG_FILE: '', RAAS_APP: '' };
+const ours = new Set<number>();
+after(() => {
+  for (const pid of ours) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
+
+/** CPU ticks (utime + stime) a process used so far. */
+function cpuTicks(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Share of one CPU each process used over `ms` (ticks are 1/100 s on Linux). */
+async function cpuShare(pids: number[], ms: number): Promise<number[]> {
+  const before = pids.map(cpuTicks);
+  const start = Date.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const elapsed = (Date.now() - start) / 1000;
+  return pids.map((p, i) => (cpuTicks(p) - before[i]!) / 100 / elapsed);
+}
+
+describe('closed log pipe', () => {
+  it('keeps the master serving and its workers idle; QUIT stops everything', async () => {
+    const dir = tmpDir();
+    const sock = path.join(dir, 'raas.sock');
+    const master = spawn(process.execPath, [CLI, '--listen', `unix:${sock}`, '-w', '2'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...CLEAN_ENV },
+      detached: true,
+    });
+    ours.add(master.pid!);
+    const exited = new Promise<number | null>((resolve) => master.on('exit', (code) => resolve(code)));
+    // Read the first lines, as `head -3` would, then close the read ends of both pipes.
+    let text = '';
+    master.stderr!.setEncoding('utf8');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ready line: ${text}`)), 20_000);
+      master.stderr!.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes('event=ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    master.stderr!.destroy();
+    master.stdout!.destroy();
+    const workers = childPids(master.pid!);
+    assert.equal(workers.length, 2);
+    for (const pid of workers) ours.add(pid);
+
+    // Everything that logs: a client, more workers (TTIN), a reload (HUP), a worker killed.
+    assert.equal(await lineRequest({ path: sock }, 'hello\n'), 'olleh\n');
+    process.kill(master.pid!, 'SIGTTIN');
+    await waitUntil('a third worker', () => childPids(master.pid!).length === 3, 20_000);
+    process.kill(master.pid!, 'SIGHUP');
+    process.kill(workers[0]!, 'SIGKILL');
+    await waitUntil('the killed worker replaced', () => {
+      const now = childPids(master.pid!);
+      return !now.includes(workers[0]!) && now.length === 3;
+    }, 20_000);
+    for (let i = 0; i < 20; i++) assert.equal(await lineRequest({ path: sock }, `n${i}\n`), `${String(i).split("").reverse().join("")}n\n`);
+    // Let every logged line hit the dead pipe, then sample: each process far below 40 % of a CPU.
+    // Let every logged line hit the dead pipe (the reload rolls the pool), then sample.
+    await waitUntil('the reload rolled the pool', () => childPids(master.pid!).every((p) => !workers.includes(p)), 20_000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(isAlive(master.pid!), true, 'the master died of its log');
+    const pool = childPids(master.pid!);
+    for (const pid of pool) ours.add(pid);
+    const shares = await cpuShare([master.pid!, ...pool], 2000);
+    for (const share of shares) assert.ok(share < 0.15, `CPU shares ${shares.map((s) => s.toFixed(2)).join(' ')}`);
+    assert.equal(await lineRequest({ path: sock }, 'still\n'), 'llits\n');
+
+    process.kill(master.pid!, 'SIGQUIT');
+    const code = await exited;
+    assert.equal(code, 0);
+    await waitUntil('workers gone', () => pool.every((p) => !isAlive(p)), 10_000);
+  });
+});
