@@ -9,7 +9,16 @@ import type { WorkerMessage, WorkerStats } from '../ipc.js';
 
 /** Each beat carries `stats()`, the worker's counters at that moment. */
 export function startHeartbeat(intervalMs: number, send: (m: WorkerMessage) => void, stats: () => WorkerStats): () => void {
-  const beat = (): void => send({ type: 'beat', stats: stats() });
+  const beat = (): void => {
+    // The beat is what keeps the worker alive: counters that cannot be read never stop it.
+    let snapshot: WorkerStats | undefined;
+    try {
+      snapshot = stats();
+    } catch {
+      snapshot = undefined;
+    }
+    send({ type: 'beat', stats: snapshot });
+  };
   beat();
   const timer = setInterval(beat, intervalMs);
   return () => clearInterval(timer);

@@ -69,6 +69,23 @@ export class WorkerStatsCollector implements ProtocolStats {
   }
 
   /** The beat's payload. Resets the interval measures (utilization, delay). */
+  /**
+   * RSS comes from /proc/self/stat, which needs a free fd: at the fd limit process.memoryUsage()
+   * throws EMFILE, and a beat must never throw (it would retire a worker that is merely busy).
+   * Then the last figures stand.
+   */
+  private memory(): { rss: number; heapUsed: number } {
+    try {
+      const { rss, heapUsed } = process.memoryUsage();
+      this.lastMemory = { rss, heapUsed };
+    } catch {
+      // keep the last figures
+    }
+    return this.lastMemory;
+  }
+
+  private lastMemory = { rss: 0, heapUsed: 0 };
+
   snapshot(): WorkerStats {
     const listeners: Record<string, ListenerStats> = {};
     let inFlight = 0;
@@ -93,7 +110,7 @@ export class WorkerStatsCollector implements ProtocolStats {
     // Some Node lines count the timer's own interval in every sample: then the lag is the excess.
     if (this.delay.count > 0 && this.delay.min / 1e6 >= DELAY_RESOLUTION_MS * 0.9) p99 -= DELAY_RESOLUTION_MS;
     this.delay.reset();
-    const memory = process.memoryUsage();
+    const memory = this.memory();
     return {
       listeners,
       inFlight,

@@ -28,7 +28,7 @@ describe('bounded drains', () => {
     const dir = tmpDir('raas-drain-');
     const pidFile = path.join(dir, 'raas.pid');
     const raas = await startRaas({
-      args: ['--listen', '127.0.0.1:0', '-w', '1', '--pid', pidFile, '--worker-shutdown-timeout', '3', '--idle-timeout', '60'],
+      args: ['--listen', '127.0.0.1:0', '-w', '1', '--pid', pidFile, '--worker-shutdown-timeout', '3', '--idle-timeout', '60', '--line-timeout', '60'],
     });
     const [tcp] = await raas.ready();
     const target = targetOf(tcp!) as { host: string; port: number };
