@@ -233,11 +233,17 @@ export class Supervisor {
     this.order(worker, 'graceful', reason);
   }
 
-  /** Every slot of the desired generation has a ready worker. */
+  /**
+   * Every slot of the desired generation has a ready worker. A recycling worker still serves its
+   * slot while its replacement boots: the master stays ready (status, reloads) meanwhile.
+   */
   generationReady(): boolean {
     const { generation, target } = this.desired;
+    let recyclingSlots: Set<number> | null = null;
     for (let slot = 0; slot < target; slot++) {
-      if (this.table.inSlot(generation, slot)?.state !== 'ready') return false;
+      if (this.table.inSlot(generation, slot)?.state === 'ready') continue;
+      recyclingSlots ??= new Set(this.table.recycling().flatMap((w) => (w.generation === generation ? [w.slot] : [])));
+      if (!recyclingSlots.has(slot)) return false;
     }
     return true;
   }

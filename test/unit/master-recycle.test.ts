@@ -64,6 +64,7 @@ describe('recycling', () => {
       await h.tick(100);
     }
     assert.deepEqual(first!.signals, [], 'it serves on while its replacement boots');
+    assert.equal(h.master.snapshot().ready, true, 'the master stays ready: the recycling worker serves its slot');
     assert.equal(h.spawned.length, 3, 'one replacement, not one per beat');
 
     await h.readyAll();
