@@ -181,7 +181,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     metavar: 'N',
     help:
       'Recycle a worker once it has answered this many requests (HTTP requests plus line connections, all listeners; ' +
-      'counted at each beat, so it may run a beat over): a replacement is started in its slot and the worker drains ' +
+      'counted at each beat, so a soft limit: it serves on for up to a beat, and while its replacement boots): a replacement is started in its slot and the worker drains ' +
       'only once the replacement is ready (as gunicorn\'s max_requests). 0: off.',
   },
   {
