@@ -49,6 +49,10 @@ export const LOG = {
   MASTER_LOOP_ERROR: 'master-loop-error',
   MASTER_UNSOUND: 'master-unsound',
   WORKER_DRAIN_TIMEOUT: 'worker-drain-timeout',
+  /** A worker passed max-requests or max-memory: its replacement is being started (recycle.ts). */
+  RECYCLE_BEGIN: 'recycle-begin',
+  /** The replacement is ready: the recycled worker is told to drain. */
+  RECYCLE_STOP: 'recycle-stop',
   STATUS_FILE_ERROR: 'status-file-error',
   ADMIN_LISTENING: 'admin-listening',
   ADMIN_ERROR: 'admin-error',

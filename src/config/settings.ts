@@ -51,6 +51,9 @@ export interface Settings {
   shutdownTimeout: number;
   workerShutdownTimeout: number;
   bootTimeout: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  maxMemory: number;
   maxLine: number;
   idleTimeout: number;
   lineTimeout: number;
@@ -165,6 +168,44 @@ export const SETTINGS: readonly SettingSpec[] = [
     min: 1,
     metavar: 'S',
     help: 'A worker that is not ready this long after it was spawned is killed; a reload whose new workers miss it is aborted.',
+  },
+  // ---- recycling (src/master/recycle.ts) ----
+  {
+    key: 'maxRequests',
+    name: 'max-requests',
+    env: ['RAAS_MAX_REQUESTS'],
+    kind: 'int',
+    default: 0,
+    defaultText: 'off',
+    min: 0,
+    metavar: 'N',
+    help:
+      'Recycle a worker once it has answered this many requests (HTTP requests plus line connections, all listeners; ' +
+      'counted at each beat, so a soft limit: it serves on for up to a beat, and while its replacement boots): a replacement is started in its slot and the worker drains ' +
+      'only once the replacement is ready (as gunicorn\'s max_requests). 0: off.',
+  },
+  {
+    key: 'maxRequestsJitter',
+    name: 'max-requests-jitter',
+    env: ['RAAS_MAX_REQUESTS_JITTER'],
+    kind: 'int',
+    default: 0,
+    min: 0,
+    metavar: 'N',
+    help: 'Each worker\'s limit is max-requests plus a random 0..N drawn when it starts, so workers do not all recycle at once.',
+  },
+  {
+    key: 'maxMemory',
+    name: 'max-memory',
+    env: ['RAAS_MAX_MEMORY'],
+    kind: 'bytes',
+    default: 0,
+    defaultText: 'off',
+    min: 0,
+    metavar: 'BYTES',
+    help:
+      'Recycle a worker whose resident memory (RSS, read with every beat) is above this, the same graceful way as ' +
+      'max-requests (as PM2\'s max_memory_restart); e.g. 512MiB. 0: off.',
   },
   {
     key: 'maxLine',

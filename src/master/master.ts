@@ -242,6 +242,7 @@ export class Master {
       return this.publishStatus();
     }
     this.reload.advance(now);
+    if (!this.reload.busy) this.supervisor.recycle(now);
     this.supervisor.keepCount(now);
     this.supervisor.retireSurplus();
     this.announceReady();

@@ -1,6 +1,6 @@
 // The master's workers: spawning them into the slots of the desired generation, reading their
 // messages and exits, stop orders, and the duties over them: kill the silent, bound every drain
-// by `worker-shutdown-timeout`, keep the count, retire the surplus.
+// by `worker-shutdown-timeout`, recycle those past a limit, keep the count, retire the surplus.
 // Runs in: master.
 
 import type { WorkerMessage, WorkerStats } from '../ipc.js';
@@ -9,6 +9,7 @@ import type { Desired } from './desired.js';
 import { runHook } from './hooks.js';
 import type { MasterEvent } from './inbox.js';
 import type { LameDuck } from './lame-duck.js';
+import { drawRequestLimit, limitPassed } from './recycle.js';
 import { StuckReports } from './stuck-report.js';
 import type { System } from './system.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
@@ -115,7 +116,7 @@ export class Supervisor {
 
   /** An aborted reload: the new generation goes (ready ones drain, booting ones are killed). */
   abandonGeneration(generation: number): void {
-    for (const worker of this.table.wanted()) {
+    for (const worker of this.table.unordered()) {
       if (worker.generation === generation) this.order(worker, worker.state === 'ready' ? 'graceful' : 'kill', 'reload-aborted');
     }
     this.bootFailures = 0;
@@ -174,6 +175,28 @@ export class Supervisor {
     }
   }
 
+  /**
+   * `max-requests` / `max-memory`: a ready worker of the current generation whose last beat
+   * passed its limit is marked recycling. It serves on; its slot counts as empty, so keepCount
+   * spawns its replacement there, and retireSurplus drains it once that one is ready: capacity
+   * never drops. One recycle at a time, and only while every slot is ready (none booting, no
+   * reload rolling): many limits passed together still mean one extra process at a time. The
+   * master calls this only while running with no reload under way (a reload supersedes it),
+   * and not during a lame duck, which ends in a stop.
+   */
+  recycle(now: number): void {
+    if (this.lameDuck?.active === true || this.table.recycling().length > 0 || !this.generationReady()) return;
+    const { generation, settings } = this.desired;
+    for (const worker of this.table.wanted()) {
+      if (worker.generation !== generation || worker.state !== 'ready') continue;
+      const passed = limitPassed(worker.lastStats, worker.requestLimit, settings.maxMemory);
+      if (passed === null) continue;
+      worker.recycling = passed.reason;
+      this.log.info(LOG.RECYCLE_BEGIN, describe(worker, { reason: passed.reason, ...passed.fields, uptime_ms: Math.round(now - worker.spawnedAt) }));
+      return;
+    }
+  }
+
   keepCount(now: number): void {
     const { generation, target } = this.desired;
     for (let slot = 0; slot < target; slot++) {
@@ -183,13 +206,17 @@ export class Supervisor {
     }
   }
 
-  /** Stops workers no longer wanted: above the target count, or of an older generation once replaced. */
+  /**
+   * Stops workers no longer wanted: above the target count, of an older generation once
+   * replaced, or recycling once their replacement is ready.
+   */
   retireSurplus(): void {
     const { generation, target } = this.desired;
     const allReady = this.generationReady();
-    for (const worker of this.table.wanted()) {
+    for (const worker of this.table.unordered()) {
       if (worker.generation === generation) {
         if (worker.slot >= target) this.order(worker, 'graceful', 'scale-down');
+        else if (worker.recycling !== null) this.retireRecycled(worker);
         continue;
       }
       const successor = this.table.inSlot(generation, worker.slot);
@@ -197,11 +224,26 @@ export class Supervisor {
     }
   }
 
-  /** Every slot of the desired generation has a ready worker. */
+  /** A recycling worker drains once the replacement in its slot is ready, not before. */
+  private retireRecycled(worker: WorkerRecord): void {
+    const replacement = this.table.inSlot(worker.generation, worker.slot);
+    if (replacement?.state !== 'ready') return;
+    const reason = `recycle-${worker.recycling}`;
+    this.log.info(LOG.RECYCLE_STOP, describe(worker, { reason, replacement_pid: replacement.handle.pid }));
+    this.order(worker, 'graceful', reason);
+  }
+
+  /**
+   * Every slot of the desired generation has a ready worker. A recycling worker still serves its
+   * slot while its replacement boots: the master stays ready (status, reloads) meanwhile.
+   */
   generationReady(): boolean {
     const { generation, target } = this.desired;
+    let recyclingSlots: Set<number> | null = null;
     for (let slot = 0; slot < target; slot++) {
-      if (this.table.inSlot(generation, slot)?.state !== 'ready') return false;
+      if (this.table.inSlot(generation, slot)?.state === 'ready') continue;
+      recyclingSlots ??= new Set(this.table.recycling().flatMap((w) => (w.generation === generation ? [w.slot] : [])));
+      if (!recyclingSlots.has(slot)) return false;
     }
     return true;
   }
@@ -249,6 +291,8 @@ export class Supervisor {
       stopSentAt: 0,
       retiring: false,
       drainStartedAt: null,
+      requestLimit: drawRequestLimit(settings, () => this.system.random()),
+      recycling: null,
     });
     id = worker.id;
     this.log.info(LOG.WORKER_SPAWN, describe(worker));

@@ -26,6 +26,8 @@ export interface PidFiles {
 export interface System {
   /** Monotonic milliseconds. */
   clock(): number;
+  /** A number in [0, 1): the jitter of each worker's max-requests limit. */
+  random(): number;
   launcher: Launcher;
   bind(address: ListenAddress): Promise<BoundListener>;
   /** Closes our copy of a listening socket, and removes its Unix socket file. */
@@ -56,6 +58,7 @@ export interface System {
 
 export const realSystem: System = {
   clock: () => performance.now(),
+  random: () => Math.random(),
   launcher: processLauncher,
   bind: bindListener,
   closeListener,

@@ -7,6 +7,7 @@
 
 import type { WorkerStats } from '../ipc.js';
 import type { WorkerHandle } from './launcher.js';
+import type { RecycleReason } from './recycle.js';
 
 export type StopOrder = 'graceful' | 'immediate' | 'kill';
 
@@ -29,9 +30,17 @@ export interface WorkerRecord {
   retiring: boolean;
   /** When it began to drain (a graceful order, or it said it was retiring); null otherwise. */
   drainStartedAt: number | null;
+  /** Its own max-requests limit, jitter included, drawn at spawn; null: none. */
+  requestLimit: number | null;
+  /**
+   * It passed a limit: it serves on, but its slot counts as empty so that a replacement spawns
+   * there; once that one is ready it is told to drain (supervisor.ts). Null while not recycling.
+   */
+  recycling: RecycleReason | null;
 }
 
-const isWanted = (w: WorkerRecord): boolean => w.stopOrder === null && !w.retiring;
+const isUnordered = (w: WorkerRecord): boolean => w.stopOrder === null && !w.retiring;
+const isWanted = (w: WorkerRecord): boolean => isUnordered(w) && w.recycling === null;
 const slotKey = (generation: number, slot: number): string => `${generation}:${slot}`;
 
 export class WorkerTable {
@@ -71,6 +80,16 @@ export class WorkerTable {
   /** Workers still wanted: not told to stop and not leaving on their own. */
   wanted(): WorkerRecord[] {
     return this.all().filter(isWanted);
+  }
+
+  /** Workers not yet told to stop nor leaving on their own: the wanted ones and those recycling. */
+  unordered(): WorkerRecord[] {
+    return this.all().filter(isUnordered);
+  }
+
+  /** Workers passed a limit and waiting for their replacement. */
+  recycling(): WorkerRecord[] {
+    return this.all().filter((w) => isUnordered(w) && w.recycling !== null);
   }
 
   /** The wanted worker of a generation in a slot, if any (constant time). */

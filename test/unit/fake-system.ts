@@ -42,6 +42,7 @@ export function fakeSystem(overrides: Partial<System> = {}): FakeOs {
   const oldbin = (path: string) => `${path}.oldbin`;
   os.system = {
     clock: () => 0,
+    random: () => 0,
     launcher: { spawn: () => ({ pid: nextPid++, send() {}, kill() {} }) },
     bind: () => Promise.reject(new Error('no binding in this test')),
     closeListener: (listener) => void os.closed.push(listener),

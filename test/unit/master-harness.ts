@@ -13,6 +13,7 @@ import { Logger, parseLine } from '../../src/log.js';
 import type { SpawnRequest, WorkerEvents } from '../../src/master/launcher.js';
 import type { BoundListener } from '../../src/master/listeners.js';
 import { Master } from '../../src/master/master.js';
+import type { System } from '../../src/master/system.js';
 import { fakeSystem, type FakeOs } from './fake-system.js';
 
 export interface FakeWorker {
@@ -41,6 +42,8 @@ export interface HarnessOptions {
   pidFile?: string | null;
   parentMaster?: number | null;
   listeners?: BoundListener[];
+  /** More of the fake System (e.g. `random` for max-requests-jitter). */
+  system?: Partial<System>;
 }
 
 export function harness(opts: HarnessOptions = {}) {
@@ -52,6 +55,7 @@ export function harness(opts: HarnessOptions = {}) {
   const loads: Array<{ resolve: (c: ResolvedConfig) => void; reject: (e: Error) => void }> = [];
   const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'raas-unit-')), 'master.log');
   const fake: FakeOs = fakeSystem({
+    ...opts.system,
     clock: () => now,
     exit: (code) => void exits.push(code),
     launcher: {
