@@ -11,6 +11,7 @@ import { LOG } from '../log.js';
 import type { Protocol, ProtocolFactory } from './types.js';
 import { LineReader, type LineResult } from './line-reader.js';
 import { reverseUtf8 } from './reverse.js';
+import { loadLineFast, NativeLineServer } from './line-native.js';
 
 const ERR_TOO_LONG = Buffer.from('ERR line too long\n');
 const ERR_INVALID_UTF8 = Buffer.from('ERR invalid UTF-8\n');
@@ -66,6 +67,10 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
   const maxLine = settings.maxLine;
   const idleMs = Math.max(1, Math.round(settings.idleTimeout * 1000));
   const servers = new Set<net.Server>();
+  // The native path (line-native.ts) serves plain listeners when the addon is there; PROXY
+  // protocol listeners always take this file's path.
+  const addon = loadLineFast();
+  const native = addon ? new NativeLineServer(addon, settings, log) : null;
 
   // A handler must never throw: an exception here would reach uncaughtException and the worker.
   function failed(socket: net.Socket, err: unknown): void {
@@ -111,6 +116,14 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
   }
 
   const protocol: Protocol = {
+    fastPath: native ? 'native' : 'js',
+
+    serveFd(fd: number, backlog: number, address: string): boolean {
+      if (!native || address.includes('+proxy')) return false;
+      native.listen(fd, backlog);
+      return true;
+    },
+
     createServer(): net.Server {
       const server = net.createServer({ allowHalfOpen: true }, onConnection);
       servers.add(server);
@@ -118,7 +131,7 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
     },
 
     drain(): Promise<void> {
-      const closing: Promise<void>[] = [];
+      const closing: Promise<void>[] = native ? [native.drain()] : [];
       for (const server of servers) {
         // close()'s callback runs once the last connection is gone, or at once (with
         // ERR_SERVER_NOT_RUNNING, which is fine here) for a server that never listened.

@@ -15,6 +15,14 @@ export interface ProtocolContext {
 export interface Protocol {
   /** A new server for one listener. The runtime calls `listen({ fd }, backlog, cb)` on it. */
   createServer(): net.Server;
+  /**
+   * Optional: serve this inherited listening fd without a net.Server (the native line path),
+   * calling listen(2) with `backlog` itself. Returns false to decline: the runtime then uses
+   * createServer(). drain() covers what it serves.
+   */
+  serveFd?(fd: number, backlog: number, address: string): boolean;
+  /** Which path serves this protocol's connections ('native' or 'js'), for the ready log line. */
+  readonly fastPath?: 'native' | 'js';
   /** Awaited after every server listens and before the worker reports ready (app hooks). */
   start?(): Promise<void>;
   /**

@@ -52,6 +52,7 @@ export class WorkerRuntime {
     startHeartbeat(this.config.heartbeatMs, (m) => this.send(m));
     this.log.info(LOG.WORKER_LISTENING, {
       listen: this.config.listeners.map((l) => l.address).join(','),
+      'fast-path': this.protocols.get('line')?.fastPath,
     });
   }
 
@@ -67,7 +68,12 @@ export class WorkerRuntime {
   private async listenAll(): Promise<void> {
     const { listeners, settings } = this.config;
     await Promise.all(
-      listeners.map((l) => listen(this.protocols.get(l.protocol)!.createServer(), l.fd, settings.backlog, l.address)),
+      listeners.map(async (l) => {
+        const protocol = this.protocols.get(l.protocol)!;
+        // A protocol may serve the fd itself (the native line path); otherwise a net.Server does.
+        if (protocol.serveFd?.(l.fd, settings.backlog, l.address)) return;
+        await listen(protocol.createServer(), l.fd, settings.backlog, l.address);
+      }),
     );
   }
 

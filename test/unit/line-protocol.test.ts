@@ -1,4 +1,6 @@
-// Tests of the line protocol (src/protocols/line.ts) over real TCP sockets on 127.0.0.1.
+// Tests of the line protocol (src/protocols/line.ts) over real TCP sockets on 127.0.0.1, on the
+// native path (native/line-fast.c) when the addon is built; line-protocol-js.test.ts runs this
+// same file with RAAS_NATIVE=0 (the JavaScript path).
 // Runs in: the test runner, which plays both the worker (the protocol's server) and the clients.
 
 import { test, before, after } from 'node:test';
@@ -9,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Settings } from '../../src/config/settings.js';
 import { Logger } from '../../src/log.js';
 import { createLineProtocol } from '../../src/protocols/line.js';
+import { listenLoopbackFd, loadLineFast } from '../../src/protocols/line-native.js';
 import type { Protocol } from '../../src/protocols/types.js';
 
 function settings(overrides: Partial<Settings> = {}): Settings {
@@ -41,6 +44,9 @@ const log = new Logger({ role: 'test', pid: process.pid });
 
 async function start(overrides: Partial<Settings>): Promise<{ protocol: Protocol; port: number }> {
   const protocol = await createLineProtocol({ settings: settings(overrides), log, slot: 0 });
+  // The native path serves a bare listening fd, as a worker's inherited one.
+  const bare = protocol.fastPath === 'native' ? listenLoopbackFd() : null;
+  if (bare && protocol.serveFd?.(bare.fd, 511, `127.0.0.1:${bare.port}`)) return { protocol, port: bare.port };
   const server = protocol.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { protocol, port: (server.address() as AddressInfo).port };
@@ -98,6 +104,11 @@ before(async () => {
 
 after(async () => {
   await main.protocol.drain();
+});
+
+test('the path that serves: native when the addon is built, unless RAAS_NATIVE=0', () => {
+  const expected = process.env.RAAS_NATIVE !== '0' && loadLineFast() !== null ? 'native' : 'js';
+  assert.equal(main.protocol.fastPath, expected);
 });
 
 test('a line is answered reversed, then the server closes', async () => {
