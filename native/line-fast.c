@@ -1,13 +1,16 @@
 /*
- * The native line-protocol path: accept, read, reverse (ASCII) and answer in C on the worker's own
- * libuv loop, without a net.Socket per connection.
- * Runs in: workers (loaded by src/protocols/line-native.ts), on the main thread only.
+ * The native line-protocol path: accept, read, reverse (ASCII) and answer in C, without a
+ * net.Socket per connection.
+ * Runs in: workers (loaded by src/protocols/line-native.ts): one C thread per worker serves the
+ * sockets; the main (JavaScript) thread only reverses non-ASCII lines and gets the drain's end.
  *
- * A uv_poll handle watches each inherited listening fd. A connection whose line is already there
- * when it is accepted costs accept4 + recv + send + close and no allocation. Otherwise the
- * connection gets a uv_poll handle of its own until its line is complete. Lines with bytes >= 0x80
- * are handed to JavaScript (grapheme-cluster reversal, UTF-8 validation) in one call per loop
- * turn (a uv_check handle), and the replies come back as the call's return value.
+ * The thread has its own epoll set. Each inherited listening fd is in it with EPOLLEXCLUSIVE, so
+ * the kernel wakes one worker per connection (no thundering herd, and an idle worker is the one
+ * woken: the shares stay even). A connection whose line is already there when it is accepted
+ * costs accept4 + recv + send + close and no allocation; otherwise it joins the epoll set until
+ * its line is complete. Lines with bytes >= 0x80 are queued for JavaScript (grapheme-cluster
+ * reversal, UTF-8 validation): a uv_async wakes the main thread, which reverses every queued line
+ * in one call and queues the replies back; an eventfd wakes this thread to send them.
  *
  * Semantics are those of src/protocols/line.ts: "\n" or "\r\n" ends the line; a client's FIN ends
  * a last line without "\n"; more than max-line bytes: "ERR line too long\n", then we half-close
@@ -18,8 +21,8 @@
  * Exposed through N-API (stable ABI, one build for every Node line):
  *   create(options, onUnicode(lines: Buffer[]) -> (Buffer|null|undefined)[]) -> server
  *   listen(server, fd, backlog)       start accepting on an inherited listening fd
- *   drain(server, onDrained) -> bool  stop accepting at once; true if nothing is left open,
- *                                     else onDrained() runs when the last connection closes
+ *   drain(server, onDrained)          stop accepting at once; onDrained() runs (on the main
+ *                                     thread) once the last open connection is finished
  *   stats(server) -> [accepted, answered, errors, open]   cumulative counters, read once a beat
  *   listenLoopback() -> [fd, port]    a listening socket on 127.0.0.1, port 0 (for tests)
  */
@@ -27,54 +30,61 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <node_api.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #define SCRATCH_SIZE (64 * 1024)
 #define LINGER_MS 2000
 #define SWEEP_MS 100
-/* Connections accepted per wake-up of a listener: a worker that takes only a few per wake leaves
- * the rest of the kernel queue to the other workers, which keeps the shares even. */
-#define ACCEPT_BATCH 4
+#define MAX_EVENTS 64
+#define MAX_LISTENERS 16
+/* EPOLLEXCLUSIVE wakes the first idle waiter of the listening socket's wait queue, which is
+ * always the same worker when it keeps up. Every ROTATE_EVERY connections a worker re-registers
+ * (EPOLL_CTL_DEL + ADD puts its waiter at the tail), so idle workers take turns. */
+#define ROTATE_EVERY 8
 
 static const char ERR_TOO_LONG[] = "ERR line too long\n";
 static const char ERR_INVALID_UTF8[] = "ERR invalid UTF-8\n";
 static const char ERR_LINE_TIMEOUT[] = "ERR line timeout\n";
 static const char ERR_BUSY[] = "ERR server busy\n";
 
-/* One buffer for every read and one for every ASCII reply: single-threaded, never held across
- * calls (bytes that must outlive a call are copied into the connection). */
-static char scratch[SCRATCH_SIZE];
-static char reply_buf[SCRATCH_SIZE + 1];
-
 typedef struct server server_t;
 
+enum kind { K_LISTENER, K_CONN, K_WAKE };
 enum conn_state { C_READING, C_JS, C_WRITING, C_LINGER };
 
 typedef struct conn {
-  uv_poll_t poll; /* valid when has_poll */
+  enum kind kind; /* first: epoll's data.ptr points at a listener, a conn or the wake eventfd */
   server_t *srv;
   int fd;
-  int has_poll;
-  int poll_events; /* what the poll handle watches now (0: stopped) */
+  uint32_t events; /* what epoll watches for it now (0: not in the set) */
   enum conn_state state;
   uint64_t accepted_ms, active_ms;
-  char *buf; /* the line so far (READING, C_JS) or the unsent reply (C_WRITING) */
+  char *buf; /* the line so far (C_READING, C_JS), the unsent reply (C_WRITING) */
   size_t len, cap, sent;
   int counted; /* len is counted in srv->buffered */
-  struct conn *prev, *next;     /* every open connection */
-  struct conn *js_next;         /* queue of lines waiting for JavaScript */
+  /* C_JS: set by the main thread, read by this thread after the queue's lock */
+  char *reply;
+  size_t reply_len;
+  int reply_kind; /* 0 a reply, 1 invalid UTF-8, 2 failed: close without a reply */
+  struct conn *prev, *next; /* every open connection (this thread only) */
+  struct conn *q_next;      /* the queues to and from JavaScript (under srv->lock) */
 } conn_t;
 
 typedef struct listener {
-  uv_poll_t poll;
-  server_t *srv;
+  enum kind kind;
   int fd;
-  struct listener *next;
+  unsigned accepted; /* since the last rotation */
 } listener_t;
 
 struct server {
@@ -84,44 +94,50 @@ struct server {
   napi_async_context async;
   size_t max_line, buffer_limit, buffered;
   uint64_t idle_ms, line_timeout_ms;
+  int epfd, wakefd;
+  enum kind wake_kind; /* epoll data.ptr for wakefd */
+  pthread_t thread;
+  /* this thread only */
   conn_t *conns;
-  size_t open;
-  listener_t *listeners;
-  conn_t *js_head, *js_tail;
-  uv_check_t js_check;
-  int js_check_active;
-  uv_timer_t sweep;
-  int sweep_active;
-  int draining;
-  uint64_t accepted, answered, errors;
+  char scratch[SCRATCH_SIZE];
+  char reply_buf[SCRATCH_SIZE + 1];
+  /* shared, under lock */
+  pthread_mutex_t lock;
+  conn_t *to_js, *to_js_tail, *from_js, *from_js_tail;
+  listener_t *listeners[MAX_LISTENERS];
+  int nlisteners;
+  int drain_requested, drained;
+  uv_async_t to_main; /* wakes the main thread: lines to reverse, or drained */
+  /* counters: written by this thread, read by the main thread once a beat */
+  uint64_t accepted, answered, errors, open;
 };
 
-static void conn_poll(conn_t *c, int events);
-static void call_drained(server_t *s);
-static void on_sweep(uv_timer_t *t);
-static void on_js_check(uv_check_t *h);
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO, no syscall */
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
-/* ---- connection bookkeeping ---- */
+#define COUNT(s, field, n) __atomic_add_fetch(&(s)->field, (n), __ATOMIC_RELAXED)
+
+static void wake_main(server_t *s) { uv_async_send(&s->to_main); /* thread-safe by contract */ }
+
+/* ---- connection bookkeeping (this thread) ---- */
 
 static conn_t *conn_new(server_t *s, int fd) {
   conn_t *c = calloc(1, sizeof *c);
   if (!c) return NULL;
+  c->kind = K_CONN;
   c->srv = s;
   c->fd = fd;
   c->state = C_READING;
-  c->accepted_ms = c->active_ms = uv_now(s->loop);
+  c->accepted_ms = c->active_ms = now_ms();
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;
-  s->open++;
-  if (!s->sweep_active) {
-    uv_timer_start(&s->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
-    s->sweep_active = 1;
-  }
+  COUNT(s, open, 1);
   return c;
 }
-
-static void conn_free_cb(uv_handle_t *h) { free(h->data); }
 
 static void conn_drop_buffer(conn_t *c) {
   if (c->counted) c->srv->buffered -= c->len;
@@ -134,21 +150,23 @@ static void conn_drop_buffer(conn_t *c) {
 static void conn_close(conn_t *c) {
   server_t *s = c->srv;
   conn_drop_buffer(c);
+  free(c->reply);
   if (c->prev) c->prev->next = c->next;
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
-  s->open--;
-  if (c->has_poll) {
-    /* uv_close stops watching the fd at once (only the free is deferred): the fd can be closed
-     * now without libuv ever seeing a reused number. */
-    c->poll.data = c;
-    uv_close((uv_handle_t *)&c->poll, conn_free_cb);
-    close(c->fd);
-  } else {
-    close(c->fd);
-    free(c);
-  }
-  if (s->draining && s->open == 0) call_drained(s);
+  close(c->fd); /* also takes it out of the epoll set: nobody else holds this fd */
+  free(c);
+  COUNT(s, open, (uint64_t)-1);
+}
+
+/* Watches the connection for `events` (EPOLLIN or EPOLLOUT; 0 leaves the set). */
+static int conn_watch(conn_t *c, uint32_t events) {
+  if (c->events == events) return 0;
+  struct epoll_event ev = {.events = events, .data.ptr = c};
+  int op = c->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+  int rc = epoll_ctl(c->srv->epfd, op, c->fd, &ev);
+  if (rc == 0) c->events = events;
+  return rc;
 }
 
 /* Appends to the connection's line; 0 when the worker's line-buffer-limit would be exceeded. */
@@ -163,7 +181,7 @@ static int conn_append(conn_t *c, const char *data, size_t n) {
     c->buf = grown;
     c->cap = cap;
   }
-  memcpy(c->buf + c->len, data, n);
+  if (n > 0) memcpy(c->buf + c->len, data, n);
   c->len += n;
   s->buffered += n;
   c->counted = 1;
@@ -180,23 +198,20 @@ static void conn_flush(conn_t *c) {
     ssize_t n = send(c->fd, c->buf + c->sent, c->len - c->sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        conn_poll(c, UV_WRITABLE);
-        return;
-      }
-      c->srv->errors++;
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && conn_watch(c, EPOLLOUT) == 0) return;
+      COUNT(c->srv, errors, 1);
       conn_close(c);
       return;
     }
     c->sent += (size_t)n;
-    c->active_ms = uv_now(c->srv->loop);
+    c->active_ms = now_ms();
   }
   conn_close(c);
 }
 
 /* Answers `reply` and closes. `c` may be NULL (a connection answered on its first read). */
 static void answer(server_t *s, conn_t *c, int fd, const char *reply, size_t n) {
-  s->answered++;
+  COUNT(s, answered, 1);
   ssize_t sent = send(fd, reply, n, MSG_NOSIGNAL);
   if (sent == (ssize_t)n || (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
     if (c) conn_close(c);
@@ -234,7 +249,7 @@ static int is_ascii(const char *p, size_t n) {
 }
 
 static void answer_ascii(server_t *s, conn_t *c, int fd, const char *line, size_t n) {
-  char *out = n + 1 <= sizeof reply_buf ? reply_buf : malloc(n + 1);
+  char *out = n + 1 <= sizeof s->reply_buf ? s->reply_buf : malloc(n + 1);
   if (!out) {
     if (c) conn_close(c);
     else close(fd);
@@ -244,11 +259,11 @@ static void answer_ascii(server_t *s, conn_t *c, int fd, const char *line, size_
   for (size_t i = 0; i < n; i++) out[i] = line[n - 1 - i];
   out[n] = '\n';
   answer(s, c, fd, out, n + 1);
-  if (out != reply_buf) free(out);
+  if (out != s->reply_buf) free(out);
 }
 
 static void answer_error(conn_t *c, const char *msg, size_t n) {
-  c->srv->errors++;
+  COUNT(c->srv, errors, 1);
   conn_drop_buffer(c);
   answer(c->srv, c, c->fd, msg, n);
 }
@@ -258,47 +273,42 @@ static void answer_error(conn_t *c, const char *msg, size_t n) {
 static void too_long(conn_t *c) {
   server_t *s = c->srv;
   conn_drop_buffer(c);
-  s->errors++;
-  s->answered++;
-  if (send(c->fd, ERR_TOO_LONG, sizeof ERR_TOO_LONG - 1, MSG_NOSIGNAL) < 0 || shutdown(c->fd, SHUT_WR) < 0) {
+  COUNT(s, errors, 1);
+  COUNT(s, answered, 1);
+  if (send(c->fd, ERR_TOO_LONG, sizeof ERR_TOO_LONG - 1, MSG_NOSIGNAL) < 0 || shutdown(c->fd, SHUT_WR) < 0 ||
+      conn_watch(c, EPOLLIN) != 0) {
     conn_close(c);
     return;
   }
   c->state = C_LINGER;
-  c->accepted_ms = uv_now(s->loop); /* linger deadline counts from here */
-  conn_poll(c, UV_READABLE);
-}
-
-/* ---- lines for JavaScript (non-ASCII) ---- */
-
-static void queue_js(conn_t *c) {
-  server_t *s = c->srv;
-  c->state = C_JS;
-  conn_poll(c, 0);
-  c->js_next = NULL;
-  if (s->js_tail) s->js_tail->js_next = c;
-  else s->js_head = c;
-  s->js_tail = c;
-  if (!s->js_check_active) {
-    uv_check_start(&s->js_check, on_js_check);
-    s->js_check_active = 1;
-  }
+  c->accepted_ms = now_ms(); /* the linger deadline counts from here */
 }
 
 /* A complete line in c->buf (without "\n" / "\r\n"). */
 static void finish_line(conn_t *c) {
+  server_t *s = c->srv;
   if (is_ascii(c->buf, c->len)) {
     char *line = c->buf;
     size_t n = c->len;
-    c->buf = NULL; /* answer_ascii may close c: keep the line until it is reversed */
-    if (c->counted) c->srv->buffered -= n;
+    c->buf = NULL; /* answer_ascii may free c: keep the line until it is reversed */
+    if (c->counted) s->buffered -= n;
     c->counted = 0;
     c->len = c->cap = 0;
-    answer_ascii(c->srv, c, c->fd, line ? line : "", n);
+    answer_ascii(s, c, c->fd, line ? line : "", n);
     free(line);
-  } else {
-    queue_js(c);
+    return;
   }
+  /* Non-ASCII: to JavaScript. Out of the epoll set meanwhile (more input is ignored anyway). */
+  conn_watch(c, 0);
+  c->state = C_JS;
+  c->q_next = NULL;
+  pthread_mutex_lock(&s->lock);
+  int first = s->to_js == NULL;
+  if (s->to_js_tail) s->to_js_tail->q_next = c;
+  else s->to_js = c;
+  s->to_js_tail = c;
+  pthread_mutex_unlock(&s->lock);
+  if (first) wake_main(s);
 }
 
 /* Feeds bytes read from a connection still reading its line. */
@@ -333,39 +343,31 @@ static void feed(conn_t *c, const char *data, size_t n) {
     answer_error(c, ERR_BUSY, sizeof ERR_BUSY - 1);
     return;
   }
-  conn_poll(c, UV_READABLE);
+  if (conn_watch(c, EPOLLIN) != 0) conn_close(c);
 }
 
-/* ---- I/O callbacks ---- */
+/* ---- events (this thread) ---- */
 
-static void on_conn_event(uv_poll_t *h, int status, int events) {
-  conn_t *c = h->data;
+static void on_conn_event(conn_t *c, uint32_t events) {
   server_t *s = c->srv;
-  if (status < 0) {
-    s->errors++;
-    conn_close(c);
-    return;
-  }
   if (c->state == C_WRITING) {
-    if (events & UV_WRITABLE) conn_flush(c);
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) conn_flush(c);
     return;
   }
-  if (!(events & UV_READABLE)) return;
-  ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
+  ssize_t n = recv(c->fd, s->scratch, sizeof s->scratch, 0);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    s->errors++; /* a reset mid-line: the client's business, nothing to answer */
+    COUNT(s, errors, 1); /* a reset mid-line: the client's business, nothing to answer */
     conn_close(c);
     return;
   }
-  c->active_ms = uv_now(s->loop);
+  c->active_ms = now_ms();
   if (c->state == C_LINGER) {
     if (n == 0) conn_close(c);
     return;
   }
-  if (c->state != C_READING) return;
   if (n > 0) {
-    feed(c, scratch, (size_t)n);
+    feed(c, s->scratch, (size_t)n);
     return;
   }
   /* The client half-closed: what it sent is the line (a trailing "\r" stays part of it). */
@@ -373,33 +375,16 @@ static void on_conn_event(uv_poll_t *h, int status, int events) {
   else finish_line(c);
 }
 
-/* Starts, changes or stops (events 0) the connection's poll handle. */
-static void conn_poll(conn_t *c, int events) {
-  if (c->poll_events == events) return;
-  if (!c->has_poll) {
-    if (events == 0) return;
-    if (uv_poll_init_socket(c->srv->loop, &c->poll, c->fd) != 0) {
-      conn_close(c);
-      return;
-    }
-    c->poll.data = c;
-    c->has_poll = 1;
-  }
-  if (events == 0) uv_poll_stop(&c->poll);
-  else uv_poll_start(&c->poll, events, on_conn_event);
-  c->poll_events = events;
-}
-
 /* A connection just accepted: its line is often there already. */
 static void serve_new(server_t *s, int fd) {
-  ssize_t n = recv(fd, scratch, sizeof scratch, 0);
+  ssize_t n = recv(fd, s->scratch, sizeof s->scratch, 0);
   if (n > 0) {
-    const char *nl = memchr(scratch, '\n', (size_t)n);
+    const char *nl = memchr(s->scratch, '\n', (size_t)n);
     if (nl) {
-      size_t len = (size_t)(nl - scratch);
-      if (len > 0 && scratch[len - 1] == '\r') len--;
-      if (len <= s->max_line && is_ascii(scratch, len)) {
-        answer_ascii(s, NULL, fd, scratch, len);
+      size_t len = (size_t)(nl - s->scratch);
+      if (len > 0 && s->scratch[len - 1] == '\r') len--;
+      if (len <= s->max_line && is_ascii(s->scratch, len)) {
+        answer_ascii(s, NULL, fd, s->scratch, len);
         return;
       }
     }
@@ -408,7 +393,7 @@ static void serve_new(server_t *s, int fd) {
       close(fd);
       return;
     }
-    feed(c, scratch, (size_t)n);
+    feed(c, s->scratch, (size_t)n);
     return;
   }
   if (n == 0) {
@@ -417,7 +402,7 @@ static void serve_new(server_t *s, int fd) {
     return;
   }
   if (errno != EAGAIN && errno != EWOULDBLOCK) {
-    s->errors++;
+    COUNT(s, errors, 1);
     close(fd);
     return;
   }
@@ -426,103 +411,118 @@ static void serve_new(server_t *s, int fd) {
     close(fd);
     return;
   }
-  conn_poll(c, UV_READABLE);
+  if (conn_watch(c, EPOLLIN) != 0) conn_close(c);
 }
 
-static void on_listener_event(uv_poll_t *h, int status, int events) {
-  listener_t *l = h->data;
-  server_t *s = l->srv;
-  (void)events;
-  if (status < 0 || s->draining) return;
-  for (int i = 0; i < ACCEPT_BATCH; i++) {
-    /* Another worker may have taken it first (every worker wakes): EAGAIN, back to the loop. */
-    int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return; /* EAGAIN, or EMFILE/ENFILE/ENOBUFS: the poll fires again later */
-    s->accepted++;
-    serve_new(s, fd);
+static void on_listener_event(server_t *s, listener_t *l) {
+  /* One connection per wake: EPOLLEXCLUSIVE woke only us for it; the rest of the queue wakes
+   * another worker (or us again, if we are the idle one). */
+  int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) return; /* EAGAIN, or EMFILE/ENFILE/ENOBUFS: epoll reports it again */
+  COUNT(s, accepted, 1);
+  if (++l->accepted >= ROTATE_EVERY) {
+    l->accepted = 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l};
+    /* Both cannot fail for a registered, open listener; if they did, the next accepts show it. */
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, l->fd, &ev);
   }
+  serve_new(s, fd);
 }
 
-/* Every SWEEP_MS while connections are open: idle-timeout, line-timeout and the linger end. */
-static void on_sweep(uv_timer_t *t) {
-  server_t *s = t->data;
-  uint64_t now = uv_now(s->loop);
-  conn_t *c = s->conns;
-  while (c) {
-    conn_t *next = c->next;
+/* Idle-timeout, line-timeout and the end of a linger. */
+static void sweep(server_t *s) {
+  uint64_t now = now_ms();
+  for (conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->state == C_JS) continue;
     if (c->state == C_LINGER && now - c->accepted_ms >= LINGER_MS) conn_close(c);
-    else if (now - c->active_ms >= s->idle_ms && c->state != C_JS) conn_close(c);
+    else if (now - c->active_ms >= s->idle_ms) conn_close(c);
     else if (c->state == C_READING && now - c->accepted_ms >= s->line_timeout_ms)
       answer_error(c, ERR_LINE_TIMEOUT, sizeof ERR_LINE_TIMEOUT - 1);
-    c = next;
-  }
-  if (!s->conns) {
-    uv_timer_stop(&s->sweep);
-    s->sweep_active = 0;
   }
 }
 
-/* Once per loop turn with lines queued: one JavaScript call for all of them. */
-static void on_js_check(uv_check_t *h) {
-  server_t *s = h->data;
-  napi_env env = s->env;
-  uv_check_stop(&s->js_check);
-  s->js_check_active = 0;
-  conn_t *head = s->js_head;
-  s->js_head = s->js_tail = NULL;
-  if (!head) return;
-
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  uint32_t count = 0;
-  for (conn_t *c = head; c; c = c->js_next) count++;
-  napi_value lines, fn, recv_obj, result = NULL;
-  napi_create_array_with_length(env, count, &lines);
-  uint32_t i = 0;
-  for (conn_t *c = head; c; c = c->js_next, i++) {
-    napi_value b;
-    napi_create_buffer_copy(env, c->len, c->buf ? c->buf : "", NULL, &b);
-    napi_set_element(env, lines, i, b);
+/* The eventfd: replies from JavaScript, or a drain request. */
+static int on_wake(server_t *s) {
+  uint64_t ignored;
+  if (read(s->wakefd, &ignored, sizeof ignored) < 0) { /* EAGAIN: a spurious wake */ }
+  pthread_mutex_lock(&s->lock);
+  conn_t *replies = s->from_js;
+  s->from_js = s->from_js_tail = NULL;
+  int drain = s->drain_requested;
+  listener_t *closing[MAX_LISTENERS];
+  int nclosing = 0;
+  if (drain) {
+    for (int i = 0; i < s->nlisteners; i++) closing[nclosing++] = s->listeners[i];
+    s->nlisteners = 0;
   }
-  napi_get_reference_value(env, s->on_unicode, &fn);
-  napi_get_global(env, &recv_obj); /* make_callback wants an object receiver */
-  napi_status st = napi_make_callback(env, s->async, recv_obj, fn, 1, &lines, &result);
-  if (st != napi_ok) {
-    napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
-    result = NULL;
+  pthread_mutex_unlock(&s->lock);
+  for (int i = 0; i < nclosing; i++) {
+    /* Stop accepting at once: the kernel queue is left to the other workers (close(2) of our
+     * copy never closes the socket while the master and the others hold theirs). */
+    close(closing[i]->fd);
+    free(closing[i]);
   }
-  i = 0;
-  for (conn_t *c = head, *next; c; c = next, i++) {
-    next = c->js_next;
-    napi_value r = NULL;
-    napi_valuetype t = napi_undefined;
-    if (result) napi_get_element(env, result, i, &r);
-    if (r) napi_typeof(env, r, &t);
-    bool is_buf = false;
-    if (r && t == napi_object) napi_is_buffer(env, r, &is_buf);
+  for (conn_t *c = replies, *next; c; c = next) {
+    next = c->q_next;
     conn_drop_buffer(c);
-    if (is_buf) {
-      void *data;
-      size_t len;
-      napi_get_buffer_info(env, r, &data, &len);
-      answer(s, c, c->fd, data, len);
-    } else if (t == napi_null) {
-      s->errors++;
+    if (c->reply_kind == 0) {
+      char *reply = c->reply;
+      c->reply = NULL;
+      answer(s, c, c->fd, reply, c->reply_len);
+      free(reply);
+    } else if (c->reply_kind == 1) {
+      COUNT(s, errors, 1);
       answer(s, c, c->fd, ERR_INVALID_UTF8, sizeof ERR_INVALID_UTF8 - 1);
     } else {
-      s->errors++; /* the handler failed (JavaScript logged it): close without a reply */
+      COUNT(s, errors, 1); /* the handler failed (JavaScript logged it): close without a reply */
       conn_close(c);
     }
   }
-  napi_close_handle_scope(env, scope);
+  return drain;
 }
 
-static void call_drained(server_t *s) {
-  if (!s->on_drained) return;
+static void *serve_thread(void *arg) {
+  server_t *s = arg;
+  struct epoll_event events[MAX_EVENTS];
+  uint64_t next_sweep = 0;
+  int draining = 0;
+  for (;;) {
+    if (draining && !s->conns) break;
+    int timeout = s->conns ? SWEEP_MS : -1;
+    int n = epoll_wait(s->epfd, events, MAX_EVENTS, timeout);
+    for (int i = 0; i < n; i++) {
+      enum kind *k = events[i].data.ptr;
+      if (*k == K_LISTENER) {
+        if (!draining) on_listener_event(s, (listener_t *)k);
+      } else if (*k == K_WAKE) {
+        draining |= on_wake(s);
+      } else {
+        on_conn_event((conn_t *)k, events[i].events);
+      }
+    }
+    if (s->conns) {
+      uint64_t now = now_ms();
+      if (now >= next_sweep) {
+        sweep(s);
+        next_sweep = now + SWEEP_MS;
+      }
+    }
+  }
+  pthread_mutex_lock(&s->lock);
+  s->drained = 1;
+  pthread_mutex_unlock(&s->lock);
+  wake_main(s);
+  return NULL;
+}
+
+/* ---- the main thread ---- */
+
+static void call_js_drained(server_t *s) {
   napi_env env = s->env;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (!s->on_drained || napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value fn, recv_obj, ignored;
   napi_get_reference_value(env, s->on_drained, &fn);
   napi_delete_reference(env, s->on_drained);
@@ -533,14 +533,86 @@ static void call_drained(server_t *s) {
   napi_close_handle_scope(env, scope);
 }
 
+/* Lines queued for JavaScript: one call reverses them all; the replies go back to the thread. */
+static void reverse_in_js(server_t *s, conn_t *head) {
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  uint32_t count = 0;
+  for (conn_t *c = head; c; c = c->q_next) count++;
+  napi_value lines, fn, recv_obj, result = NULL;
+  napi_create_array_with_length(env, count, &lines);
+  uint32_t i = 0;
+  for (conn_t *c = head; c; c = c->q_next, i++) {
+    napi_value b;
+    napi_create_buffer_copy(env, c->len, c->buf ? c->buf : "", NULL, &b);
+    napi_set_element(env, lines, i, b);
+  }
+  napi_get_reference_value(env, s->on_unicode, &fn);
+  napi_get_global(env, &recv_obj);
+  if (napi_make_callback(env, s->async, recv_obj, fn, 1, &lines, &result) != napi_ok) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+    result = NULL;
+  }
+  i = 0;
+  for (conn_t *c = head; c; c = c->q_next, i++) {
+    napi_value r = NULL;
+    napi_valuetype t = napi_undefined;
+    bool is_buf = false;
+    if (result) napi_get_element(env, result, i, &r);
+    if (r) napi_typeof(env, r, &t);
+    if (r && t == napi_object) napi_is_buffer(env, r, &is_buf);
+    c->reply_kind = 2;
+    if (is_buf) {
+      void *data;
+      size_t len;
+      napi_get_buffer_info(env, r, &data, &len);
+      c->reply = malloc(len ? len : 1);
+      if (c->reply) {
+        memcpy(c->reply, data, len);
+        c->reply_len = len;
+        c->reply_kind = 0;
+      }
+    } else if (t == napi_null) {
+      c->reply_kind = 1;
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  conn_t *tail = head;
+  while (tail->q_next) tail = tail->q_next;
+  pthread_mutex_lock(&s->lock);
+  if (s->from_js_tail) s->from_js_tail->q_next = head;
+  else s->from_js = head;
+  s->from_js_tail = tail;
+  pthread_mutex_unlock(&s->lock);
+  uint64_t one = 1;
+  if (write(s->wakefd, &one, sizeof one) < 0) { /* the counter cannot overflow here */ }
+}
+
+static void on_to_main(uv_async_t *h) {
+  server_t *s = h->data;
+  pthread_mutex_lock(&s->lock);
+  conn_t *head = s->to_js;
+  s->to_js = s->to_js_tail = NULL;
+  int drained = s->drained;
+  pthread_mutex_unlock(&s->lock);
+  if (head) reverse_in_js(s, head);
+  if (drained) {
+    pthread_join(s->thread, NULL);
+    uv_close((uv_handle_t *)&s->to_main, NULL);
+    call_js_drained(s);
+  }
+}
+
 /* ---- N-API surface ---- */
 
-#define CHECK(call)                                                       \
-  do {                                                                    \
-    if ((call) != napi_ok) {                                              \
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
       napi_throw_error(env, NULL, "line-fast: N-API call failed: " #call); \
-      return NULL;                                                        \
-    }                                                                     \
+      return NULL;                                                         \
+    }                                                                      \
   } while (0)
 
 static double get_number(napi_env env, napi_value obj, const char *key, double fallback) {
@@ -579,12 +651,34 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   CHECK(napi_create_reference(env, argv[1], 1, &s->on_unicode));
   CHECK(napi_create_string_utf8(env, "raas.line-native", NAPI_AUTO_LENGTH, &resource_name));
   CHECK(napi_async_init(env, NULL, resource_name, &s->async));
-  uv_check_init(s->loop, &s->js_check);
-  s->js_check.data = s;
-  uv_unref((uv_handle_t *)&s->js_check);
-  uv_timer_init(s->loop, &s->sweep);
-  s->sweep.data = s;
-  uv_unref((uv_handle_t *)&s->sweep);
+  pthread_mutex_init(&s->lock, NULL);
+  s->epfd = epoll_create1(EPOLL_CLOEXEC);
+  s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  s->wake_kind = K_WAKE;
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->wake_kind};
+  if (s->epfd < 0 || s->wakefd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) != 0) {
+    napi_throw_error(env, NULL, strerror(errno));
+    return NULL;
+  }
+  uv_async_init(s->loop, &s->to_main, on_to_main);
+  s->to_main.data = s;
+  /* Referenced from the first listen() until drained: like a listening net.Server, it keeps the
+   * process alive then, and only then. */
+  uv_unref((uv_handle_t *)&s->to_main);
+  /* Signals stay with the main thread (libuv's handlers); a small stack is plenty here. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int rc = pthread_create(&s->thread, &attr, serve_thread, s);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    napi_throw_error(env, NULL, strerror(rc));
+    return NULL;
+  }
   CHECK(napi_create_external(env, s, NULL, NULL, &external));
   return external;
 }
@@ -599,9 +693,11 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "listen(server, fd, backlog)");
     return NULL;
   }
-  /* listen(2) again on the shared socket: the backlog is the last caller's (as net.Server does). */
-  if (listen(fd, backlog) != 0) {
-    napi_throw_error(env, NULL, strerror(errno));
+  pthread_mutex_lock(&s->lock);
+  int full = s->nlisteners >= MAX_LISTENERS || s->drain_requested;
+  pthread_mutex_unlock(&s->lock);
+  if (full) {
+    napi_throw_error(env, NULL, "line-fast: too many listeners, or draining");
     return NULL;
   }
   listener_t *l = calloc(1, sizeof *l);
@@ -609,46 +705,43 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "line-fast: out of memory");
     return NULL;
   }
-  l->srv = s;
+  l->kind = K_LISTENER;
   l->fd = fd;
-  int rc = uv_poll_init_socket(s->loop, &l->poll, fd); /* also sets O_NONBLOCK */
-  if (rc == 0) {
-    l->poll.data = l;
-    rc = uv_poll_start(&l->poll, UV_READABLE, on_listener_event);
-  }
-  if (rc != 0) {
+  /* listen(2) again on the shared socket: the backlog is the last caller's (as net.Server does).
+   * Non-blocking: another worker may take the connection we were woken for. */
+  int flags = 1;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l};
+  if (listen(fd, backlog) != 0 || ioctl(fd, FIONBIO, &flags) != 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    int err = errno;
     free(l);
-    napi_throw_error(env, NULL, uv_strerror(rc));
+    napi_throw_error(env, NULL, strerror(err));
     return NULL;
   }
-  l->next = s->listeners;
-  s->listeners = l;
+  pthread_mutex_lock(&s->lock);
+  s->listeners[s->nlisteners++] = l;
+  pthread_mutex_unlock(&s->lock);
+  uv_ref((uv_handle_t *)&s->to_main);
   return NULL;
 }
 
-static void listener_free_cb(uv_handle_t *h) { free(h->data); }
-
 static napi_value js_drain(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], out;
+  napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   server_t *s = argc == 2 ? get_server(env, argv[0]) : NULL;
   if (!s) {
     napi_throw_type_error(env, NULL, "drain(server, onDrained)");
     return NULL;
   }
-  s->draining = 1;
-  /* Stop accepting at once: the kernel queue is left to the other workers (close(2) of our copy
-   * of the fd never closes the socket while the master and the others hold theirs). */
-  for (listener_t *l = s->listeners, *next; l; l = next) {
-    next = l->next;
-    uv_close((uv_handle_t *)&l->poll, listener_free_cb);
-    close(l->fd);
-  }
-  s->listeners = NULL;
-  if (s->open > 0 && !s->on_drained) CHECK(napi_create_reference(env, argv[1], 1, &s->on_drained));
-  CHECK(napi_get_boolean(env, s->open == 0, &out));
-  return out;
+  pthread_mutex_lock(&s->lock);
+  int again = s->drain_requested;
+  s->drain_requested = 1;
+  pthread_mutex_unlock(&s->lock);
+  if (again) return NULL; /* line-native.ts drains once */
+  CHECK(napi_create_reference(env, argv[1], 1, &s->on_drained));
+  uint64_t one = 1;
+  if (write(s->wakefd, &one, sizeof one) < 0) { /* the counter cannot overflow here */ }
+  return NULL;
 }
 
 static napi_value js_stats(napi_env env, napi_callback_info info) {
@@ -660,10 +753,15 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "stats(server)");
     return NULL;
   }
-  double values[4] = {(double)s->accepted, (double)s->answered, (double)s->errors, (double)s->open};
+  uint64_t values[4] = {
+      __atomic_load_n(&s->accepted, __ATOMIC_RELAXED),
+      __atomic_load_n(&s->answered, __ATOMIC_RELAXED),
+      __atomic_load_n(&s->errors, __ATOMIC_RELAXED),
+      __atomic_load_n(&s->open, __ATOMIC_RELAXED),
+  };
   CHECK(napi_create_array_with_length(env, 4, &arr));
   for (uint32_t i = 0; i < 4; i++) {
-    CHECK(napi_create_double(env, values[i], &v));
+    CHECK(napi_create_double(env, (double)values[i], &v));
     CHECK(napi_set_element(env, arr, i, v));
   }
   return arr;

@@ -1,6 +1,7 @@
 // The native path of the line protocol: a small N-API addon (native/line-fast.c, built at install)
-// accepts, reads, reverses ASCII lines and answers in C on the worker's own event loop; lines
-// with other bytes come back here, batched once per loop turn, for the grapheme-cluster reversal.
+// accepts, reads, reverses ASCII lines and answers on a C thread of the worker (its own epoll,
+// EPOLLEXCLUSIVE on the listening fds); lines with other bytes come back here, batched, for the
+// grapheme-cluster reversal.
 // Without the addon (no compiler at install) or with RAAS_NATIVE=0 the JavaScript path serves.
 // Runs in: workers.
 
@@ -17,7 +18,7 @@ interface LineFastAddon {
     onUnicode: (lines: Array<Buffer | null | undefined>) => Array<Buffer | null | undefined>,
   ): ServerHandle;
   listen(server: ServerHandle, fd: number, backlog: number): void;
-  drain(server: ServerHandle, onDrained: () => void): boolean;
+  drain(server: ServerHandle, onDrained: () => void): void;
   stats(server: ServerHandle): [accepted: number, answered: number, errors: number, open: number];
   listenLoopback(): [fd: number, port: number];
 }
@@ -92,9 +93,7 @@ export class NativeLineServer {
 
   /** Stops accepting at once; resolves once every open connection is finished. */
   drain(): Promise<void> {
-    this.draining ??= new Promise<void>((resolve) => {
-      if (this.addon.drain(this.handle, resolve)) resolve();
-    });
+    this.draining ??= new Promise<void>((resolve) => this.addon.drain(this.handle, resolve));
     return this.draining;
   }
 
