@@ -10,7 +10,9 @@
  * costs accept4 + recv + send + close and no allocation; otherwise it joins the epoll set until
  * its line is complete. Lines with bytes >= 0x80 are queued for JavaScript (grapheme-cluster
  * reversal, UTF-8 validation): a uv_async wakes the main thread, which reverses every queued line
- * in one call and queues the replies back; an eventfd wakes this thread to send them.
+ * in one call and queues the replies back; an eventfd wakes this thread to send them. The common
+ * non-ASCII lines (accents, Greek, Cyrillic, emoji with skin tones, ZWJ sequences, flags) are
+ * reversed in C by a subset of UAX #29 that defers everything else to JavaScript.
  *
  * Semantics are those of src/protocols/line.ts: "\n" or "\r\n" ends the line; a client's FIN ends
  * a last line without "\n"; more than max-line bytes: "ERR line too long\n", then we half-close
@@ -25,6 +27,7 @@
  *                                     thread) once the last open connection is finished
  *   stats(server) -> [accepted, answered, errors, open]   cumulative counters, read once a beat
  *   listenLoopback() -> [fd, port]    a listening socket on 127.0.0.1, port 0 (for tests)
+ *   reverseGraphemes(buf) -> Buffer | undefined   the C reversal alone (for tests)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -284,6 +287,96 @@ static void too_long(conn_t *c) {
   c->accepted_ms = now_ms(); /* the linger deadline counts from here */
 }
 
+/* ---- grapheme clusters in C, for the common non-ASCII lines ----
+ * A subset of UAX #29 that is exact for the code points it accepts: printable ASCII, Latin,
+ * Greek, Cyrillic, general punctuation and currency signs (no special break property), combining
+ * diacritics, variation selectors and skin tones (Extend), ZWJ, regional indicators (flags) and
+ * the emoji blocks (Extended_Pictographic). Any other code point, a control character or invalid
+ * UTF-8 sends the line to JavaScript (Intl.Segmenter, the reference), as before. */
+
+enum gcb { G_BASE, G_EXTEND, G_ZWJ, G_RI, G_PICT, G_OTHER };
+
+static enum gcb classify(uint32_t cp) {
+  if (cp < 0x80) return cp >= 0x20 && cp < 0x7f ? G_BASE : G_OTHER; /* controls: GB4/GB5 */
+  if ((cp >= 0x300 && cp <= 0x36f) || (cp >= 0xfe00 && cp <= 0xfe0f) || (cp >= 0x1f3fb && cp <= 0x1f3ff)) return G_EXTEND;
+  if (cp == 0x200d) return G_ZWJ;
+  if (cp >= 0x1f1e6 && cp <= 0x1f1ff) return G_RI;
+  if (cp == 0xa9 || cp == 0xae || (cp >= 0x1f300 && cp <= 0x1f6ff) || (cp >= 0x1f90c && cp <= 0x1f9ff && cp != 0x1f93b && cp != 0x1f946))
+    return G_PICT;
+  if ((cp >= 0xa0 && cp <= 0x2ff && cp != 0xad) || (cp >= 0x370 && cp <= 0x482) || (cp >= 0x48a && cp <= 0x52f) ||
+      (cp >= 0x2010 && cp <= 0x2027) || (cp >= 0x20a0 && cp <= 0x20c0))
+    return G_BASE;
+  return G_OTHER;
+}
+
+/* One code point of strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF): its
+ * length, or 0 when the bytes are not valid UTF-8. */
+static int utf8_next(const unsigned char *p, size_t n, uint32_t *cp) {
+  unsigned char b = p[0];
+  if (b < 0x80) return *cp = b, 1;
+  if (b >= 0xc2 && b <= 0xdf && n >= 2 && (p[1] & 0xc0) == 0x80) return *cp = ((uint32_t)(b & 0x1f) << 6) | (p[1] & 0x3f), 2;
+  if (b >= 0xe0 && b <= 0xef && n >= 3 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+    uint32_t c = ((uint32_t)(b & 0x0f) << 12) | ((uint32_t)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+    if (c < 0x800 || (c >= 0xd800 && c <= 0xdfff)) return 0;
+    return *cp = c, 3;
+  }
+  if (b >= 0xf0 && b <= 0xf4 && n >= 4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80) {
+    uint32_t c = ((uint32_t)(b & 0x07) << 18) | ((uint32_t)(p[1] & 0x3f) << 12) | ((uint32_t)(p[2] & 0x3f) << 6) | (p[3] & 0x3f);
+    if (c < 0x10000 || c > 0x10ffff) return 0;
+    return *cp = c, 4;
+  }
+  return 0;
+}
+
+/* Writes `line` reversed by grapheme cluster into `out` (n bytes); 0 when the line is outside the
+ * subset above (JavaScript decides). Each cluster [a, b) lands at [n - b, n - a). */
+static int reverse_graphemes(const char *line, size_t n, char *out) {
+  const unsigned char *p = (const unsigned char *)line;
+  size_t start = 0, i = 0;
+  int pict = 0;     /* the cluster so far is ExtPict Extend* (ZWJ ExtPict Extend*)*: GB11 may join */
+  int pict_zwj = 0; /* ... followed by a ZWJ */
+  int ri_odd = 0;   /* the cluster is one regional indicator: GB12/GB13 pair the next */
+  while (i < n) {
+    uint32_t cp;
+    int len = utf8_next(p + i, n - i, &cp);
+    if (len == 0) return 0;
+    enum gcb g = classify(cp);
+    if (g == G_OTHER) return 0;
+    int join = 0;
+    if (i > 0) {
+      if (g == G_EXTEND || g == G_ZWJ) join = 1; /* GB9 */
+      else if (g == G_PICT) join = pict_zwj;     /* GB11 */
+      else if (g == G_RI) join = ri_odd;         /* GB12, GB13 */
+    }
+    if (!join) {
+      memcpy(out + n - i, line + start, i - start); /* the finished cluster */
+      start = i;
+    }
+    if (g == G_PICT) pict = 1, pict_zwj = 0;
+    else if (g == G_ZWJ) pict_zwj = pict, pict = 0;
+    else if (g == G_EXTEND) pict_zwj = 0;
+    else pict = pict_zwj = 0;
+    if (!join && g == G_PICT) pict = 1;
+    ri_odd = g == G_RI && !join;
+    i += (size_t)len;
+  }
+  memcpy(out, line + start, n - start);
+  return 1;
+}
+
+/* A non-ASCII line: reversed here when the subset covers it; 0 when JavaScript must. */
+static int answer_graphemes(server_t *s, conn_t *c, int fd, const char *line, size_t n) {
+  char *out = n + 1 <= sizeof s->reply_buf ? s->reply_buf : malloc(n + 1);
+  if (!out) return 0;
+  int done = reverse_graphemes(line, n, out);
+  if (done) {
+    out[n] = '\n';
+    answer(s, c, fd, out, n + 1);
+  }
+  if (out != s->reply_buf) free(out);
+  return done;
+}
+
 /* A complete line in c->buf (without "\n" / "\r\n"). */
 static void finish_line(conn_t *c) {
   server_t *s = c->srv;
@@ -298,6 +391,7 @@ static void finish_line(conn_t *c) {
     free(line);
     return;
   }
+  if (answer_graphemes(s, c, c->fd, c->buf, c->len)) return;
   /* Non-ASCII: to JavaScript. Out of the epoll set meanwhile (more input is ignored anyway). */
   conn_watch(c, 0);
   c->state = C_JS;
@@ -387,6 +481,7 @@ static void serve_new(server_t *s, int fd) {
         answer_ascii(s, NULL, fd, s->scratch, len);
         return;
       }
+      if (len <= s->max_line && answer_graphemes(s, NULL, fd, s->scratch, len)) return;
     }
     conn_t *c = conn_new(s, fd);
     if (!c) {
@@ -767,6 +862,28 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* Tests: reverseGraphemes(buffer) -> the reversed bytes, or undefined outside the C subset. */
+static napi_value js_reverse_graphemes(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out = NULL;
+  void *data, *copy;
+  size_t len;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "reverseGraphemes(buffer)");
+    return NULL;
+  }
+  char *tmp = malloc(len ? len : 1);
+  if (!tmp) return NULL;
+  if (reverse_graphemes(data, len, tmp)) {
+    if (napi_create_buffer(env, len, &copy, &out) == napi_ok) memcpy(copy, tmp, len);
+  } else {
+    napi_get_undefined(env, &out);
+  }
+  free(tmp);
+  return out;
+}
+
 static napi_value js_listen_loopback(napi_env env, napi_callback_info info) {
   (void)info;
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -795,6 +912,7 @@ NAPI_MODULE_INIT() {
       {"drain", NULL, js_drain, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"listenLoopback", NULL, js_listen_loopback, NULL, NULL, NULL, napi_default, NULL},
+      {"reverseGraphemes", NULL, js_reverse_graphemes, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;
