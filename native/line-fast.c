@@ -377,22 +377,20 @@ static int answer_graphemes(server_t *s, conn_t *c, int fd, const char *line, si
   return done;
 }
 
-/* A complete line in c->buf (without "\n" / "\r\n"). */
-static void finish_line(conn_t *c) {
-  server_t *s = c->srv;
-  if (is_ascii(c->buf, c->len)) {
-    char *line = c->buf;
-    size_t n = c->len;
-    c->buf = NULL; /* answer_ascii may free c: keep the line until it is reversed */
-    if (c->counted) s->buffered -= n;
-    c->counted = 0;
-    c->len = c->cap = 0;
-    answer_ascii(s, c, c->fd, line ? line : "", n);
-    free(line);
-    return;
+/* Answers a line in C (ASCII, or non-ASCII the C subset covers): 1 when answered (`c`, if
+ * given, is closed or owned by the write then), 0 when JavaScript must reverse it. */
+static int answer_in_c(server_t *s, conn_t *c, int fd, const char *line, size_t n) {
+  if (is_ascii(line, n)) {
+    answer_ascii(s, c, fd, line, n);
+    return 1;
   }
-  if (answer_graphemes(s, c, c->fd, c->buf, c->len)) return;
-  /* Non-ASCII: to JavaScript. Out of the epoll set meanwhile (more input is ignored anyway). */
+  return answer_graphemes(s, c, fd, line, n);
+}
+
+/* Non-ASCII beyond the C subset: to JavaScript, the line in c->buf. Out of the epoll set
+ * meanwhile (more input would be ignored anyway). */
+static void queue_js(conn_t *c) {
+  server_t *s = c->srv;
   conn_watch(c, 0);
   c->state = C_JS;
   c->q_next = NULL;
@@ -405,12 +403,48 @@ static void finish_line(conn_t *c) {
   if (first) wake_main(s);
 }
 
+/* A complete line in c->buf (without "\n" / "\r\n"): no longer a partial line for the
+ * line-buffer-limit. */
+static void finish_line(conn_t *c) {
+  server_t *s = c->srv;
+  if (c->counted) s->buffered -= c->len;
+  c->counted = 0;
+  char *line = c->buf;
+  size_t n = c->len;
+  c->buf = NULL; /* answering may free c: keep the line until it is reversed */
+  c->len = c->cap = 0;
+  if (answer_in_c(s, c, c->fd, line ? line : "", n)) {
+    free(line);
+    return;
+  }
+  c->buf = line;
+  c->len = c->cap = n;
+  queue_js(c);
+}
+
 /* Feeds bytes read from a connection still reading its line. */
 static void feed(conn_t *c, const char *data, size_t n) {
   server_t *s = c->srv;
   const char *nl = memchr(data, '\n', n);
   if (nl) {
     size_t take = (size_t)(nl - data);
+    if (c->len == 0) {
+      /* The whole line in one read (it just was not there at accept): never buffered. */
+      size_t n = take > 0 && data[take - 1] == '\r' ? take - 1 : take;
+      if (n > s->max_line) {
+        too_long(c);
+        return;
+      }
+      if (answer_in_c(s, c, c->fd, data, n)) return;
+      if (!(c->buf = malloc(n ? n : 1))) {
+        conn_close(c);
+        return;
+      }
+      memcpy(c->buf, data, n);
+      c->len = c->cap = n;
+      queue_js(c);
+      return;
+    }
     size_t total = c->len + take;
     char last = take > 0 ? data[take - 1] : (c->len > 0 ? c->buf[c->len - 1] : 0);
     if (total > 0 && last == '\r') total--; /* the "\r" of "\r\n" may sit in an earlier read */

@@ -191,6 +191,34 @@ test('a silent client is disconnected after idle-timeout', async () => {
   }
 });
 
+// line-timeout and line-buffer-limit (settings being added with the TypeScript path's support):
+// the native path reads them as settings.lineTimeout / settings.lineBufferLimit already.
+
+test('a line not complete within line-timeout is answered ERR line timeout (native path)', async (t) => {
+  const { protocol, port } = await start({ lineTimeout: 0.3 } as Partial<Settings>);
+  try {
+    if (protocol.fastPath !== 'native') return t.skip('the TypeScript path gets line-timeout with its setting');
+    const slow = await talk(port, ['abc', { wait: 100 }, 'd']);
+    assert.equal(slow.data.toString(), 'ERR line timeout\n');
+    assert.ok(slow.ms >= 250 && slow.ms < 3000, `answered after ${slow.ms} ms`);
+  } finally {
+    await protocol.drain();
+  }
+});
+
+test('partial lines over line-buffer-limit are answered ERR server busy (native path)', async (t) => {
+  const { protocol, port } = await start({ lineBufferLimit: 16 } as Partial<Settings>);
+  try {
+    if (protocol.fastPath !== 'native') return t.skip('the TypeScript path gets line-buffer-limit with its setting');
+    assert.equal(await reply(port, ['0123456789', { wait: 50 }, 'abcdefghij', { wait: 50 }, 'x\n']), 'ERR server busy\n');
+    // Within the limit, a line in pieces is still fine; a whole line never counts as partial.
+    assert.equal(await reply(port, ['0123456789', { wait: 50 }, 'ab\n']), 'ba9876543210\n');
+    assert.equal(await reply(port, ['a'.repeat(100) + '\n']), 'a'.repeat(100) + '\n');
+  } finally {
+    await protocol.drain();
+  }
+});
+
 test('drain waits for in-flight connections, refuses new ones, then resolves', async () => {
   const { protocol, port } = await start({});
   const client = net.connect(port, '127.0.0.1');
