@@ -181,7 +181,9 @@ test('a silent client is disconnected after idle-timeout', async () => {
   try {
     const silent = await talk(port, []);
     assert.equal(silent.data.length, 0);
-    assert.ok(silent.ms >= 150 && silent.ms < 2000, `closed after ${silent.ms} ms`);
+    // The native path defers accept until the first byte (TCP_DEFER_ACCEPT, 1 s): a silent
+    // client reaches the worker about a second late, then idle-timeout applies as usual.
+    assert.ok(silent.ms >= 150 && silent.ms < 5000, `closed after ${silent.ms} ms`);
     // Activity resets the clock: 3 bytes 100 ms apart outlive one idle period.
     assert.equal(await reply(port, ['a', { wait: 100 }, 'b', { wait: 100 }, 'c\n']), 'cba\n');
     const stalled = await talk(port, ['abc']);
