@@ -70,6 +70,8 @@ export const createLineProtocol: ProtocolFactory = ({ settings, log }) => {
   // The native path (line-native.ts) serves plain listeners when the addon is there; PROXY
   // protocol listeners always take this file's path.
   const addon = loadLineFast();
+  // Per-worker stats: native.counters() (accepted, answered, errors, open; kept in C, read once
+  // a beat, nothing per request) is what the native path reports.
   const native = addon ? new NativeLineServer(addon, settings, log) : null;
 
   // A handler must never throw: an exception here would reach uncaughtException and the worker.
