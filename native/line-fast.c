@@ -591,7 +591,10 @@ static int on_wake(server_t *s) {
   pthread_mutex_unlock(&s->lock);
   for (int i = 0; i < nclosing; i++) {
     /* Stop accepting at once: the kernel queue is left to the other workers (close(2) of our
-     * copy never closes the socket while the master and the others hold theirs). */
+     * copy never closes the socket while the master and the others hold theirs). The explicit
+     * DEL matters: epoll forgets a file only when its last fd anywhere is closed, so without it
+     * our set would keep reporting the shared socket, pointing at the freed listener. */
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, closing[i]->fd, NULL);
     close(closing[i]->fd);
     free(closing[i]);
   }
