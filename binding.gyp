@@ -4,6 +4,11 @@
       "target_name": "reaper",
       "sources": ["native/reaper.c"],
       "cflags": ["-O2", "-Wall"]
+    },
+    {
+      "target_name": "line_fast",
+      "sources": ["native/line-fast.c"],
+      "cflags": ["-O2", "-Wall"]
     }
   ]
 }
