@@ -9,6 +9,11 @@
       "target_name": "fdutil",
       "sources": ["native/fdutil.c"],
       "cflags": ["-O2", "-Wall"]
+    },
+    {
+      "target_name": "line_fast",
+      "sources": ["native/line-fast.c"],
+      "cflags": ["-O2", "-Wall"]
     }
   ]
 }

@@ -1,6 +1,7 @@
-// Bench baseline server: Node's `cluster` in its default scheduling policy (round-robin on Linux:
-// the primary accepts and hands connections to workers), serving the RAAS line protocol and/or
-// HTTP GET /reverse?s=... with plain `node:net` / `node:http` handlers.
+// Bench peer: Node's `cluster`, serving the RAAS line protocol and/or HTTP GET /reverse?s=...
+// with plain `node:net` / `node:http` handlers. NODE_CLUSTER_SCHED_POLICY=rr (Linux's default:
+// the primary accepts and hands connections to workers) or =none (every worker accepts on the
+// shared socket: for HTTP, plain node:http workers sharing one socket); bench/servers.ts sets it.
 // Runs in: the cluster primary (bench-started process) and its workers (cluster.fork()).
 //
 // Usage (same flag shape as the RAAS CLI):

@@ -8,6 +8,7 @@
  * {conns, errors, errorsByKind:{...}, seconds, connsPerSec, p50us, p99us, maxus, ..., startWallMs}.
  *
  * Usage: loadgen -h 127.0.0.1 -p PORT [-c 50] [-d 10] [-m "hello world"] [-t 5000 (timeout ms)]
+ *                [-e EXPECTED (reply without "\n"; default: the payload byte-reversed)]
  *                [-T 1 (threads: each runs its own epoll loop over its share of the C connections)]
  *                [-i MS (interval lines)] [-r FILE (raw per-connection records)]
  *
@@ -342,16 +343,18 @@ int main(int argc, char **argv) {
   double seconds = 10;
   long timeout_ms = 5000;
   const char *payload = "hello world";
+  const char *expected = NULL; /* -e: the expected reply (without "\n"), for non-ASCII payloads */
   int opt;
   long interval_ms = 0;
   const char *raw_path = NULL;
-  while ((opt = getopt(argc, argv, "h:p:c:d:m:t:T:i:r:")) != -1) {
+  while ((opt = getopt(argc, argv, "h:p:c:d:m:e:t:T:i:r:")) != -1) {
     switch (opt) {
       case 'h': host = optarg; break;
       case 'p': port = atoi(optarg); break;
       case 'c': nconns = atoi(optarg); break;
       case 'd': seconds = atof(optarg); break;
       case 'm': payload = optarg; break;
+      case 'e': expected = optarg; break;
       case 't': timeout_ms = atol(optarg); break;
       case 'T': nthreads = atoi(optarg); break;
       case 'i': interval_ms = atol(optarg); if (interval_ms <= 0) usage(argv[0]); break;
@@ -367,13 +370,15 @@ int main(int argc, char **argv) {
 
   size_t plen = strlen(payload);
   msg_len = plen + 1;
-  expect_len = plen + 1;
+  size_t elen = expected ? strlen(expected) : plen;
+  expect_len = elen + 1;
   msg = malloc(msg_len);
   expect = malloc(expect_len);
   memcpy(msg, payload, plen);
   msg[plen] = '\n';
-  for (size_t i = 0; i < plen; i++) expect[i] = payload[plen - 1 - i]; /* byte reversal: ASCII payloads */
-  expect[plen] = '\n';
+  if (expected) memcpy(expect, expected, elen);
+  else for (size_t i = 0; i < plen; i++) expect[i] = payload[plen - 1 - i]; /* byte reversal: ASCII payloads */
+  expect[elen] = '\n';
   if (expect_len > RBUF) { fprintf(stderr, "payload too long\n"); return 2; }
 
   struct rlimit rl;

@@ -48,6 +48,8 @@ export interface LoadgenOptions {
   /** Load generator threads, each with its own epoll loop (default 1). */
   threads?: number;
   payload?: string;
+  /** The expected reply without "\n" (default: the payload byte-reversed, right for ASCII). */
+  expected?: string;
   timeoutMs?: number;
 }
 
@@ -55,6 +57,7 @@ export function runLoadgen(opts: LoadgenOptions): Promise<LoadgenResult> {
   const args = ['-h', '127.0.0.1', '-p', String(opts.port), '-c', String(opts.conns), '-d', String(opts.seconds)];
   if (opts.threads !== undefined) args.push('-T', String(opts.threads));
   if (opts.payload !== undefined) args.push('-m', opts.payload);
+  if (opts.expected !== undefined) args.push('-e', opts.expected);
   if (opts.timeoutMs !== undefined) args.push('-t', String(opts.timeoutMs));
   return new Promise((resolve, reject) => {
     const child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -93,3 +93,24 @@ export function cpuDelta(before: CpuSample, after: CpuSample): CpuDelta {
   for (const key of before.keys()) if (!after.has(key)) vanished++;
   return { cpuUs: (ticks * 1e6) / clockTicks(), processes: after.size, vanished };
 }
+
+/** CPU (microseconds) of each process of the tree but `root` (the workers) between two samples. */
+export function workerCpu(before: CpuSample, after: CpuSample, root: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [key, st] of after) {
+    if (st.pid === root) continue;
+    const ticks = st.cpuTicks - (before.get(key)?.cpuTicks ?? 0);
+    out.set(st.pid, (ticks * 1e6) / clockTicks());
+  }
+  return out;
+}
+
+/** Resident set size of a process in bytes (VmRSS), undefined when it is gone. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}

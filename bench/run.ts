@@ -1,23 +1,31 @@
-// The RAAS benchmark (`npm run bench`): RAAS vs a Node `cluster` round-robin baseline measured in
-// the same run, line protocol (C load generator) and HTTP (wrk), printed as a table with ratios
-// and written to bench/.build/results.json. A benchmark, never a test: it asserts nothing.
+// The RAAS benchmark (`npm run bench`): RAAS against its peers measured in the same run, on every
+// Node line asked for, printed as one table and written to bench/.build/results.json.
+// A benchmark, never a test: it asserts nothing.
 // Runs in: the bench orchestrator process; servers, loadgen and wrk are child processes.
 //
-// Usage: node dist/bench/run.js [line] [http] [ops]  (default: all three)
+// Usage: node dist/bench/run.js [line] [unicode] [http] [ops]  (default: all four)
+//   line: RAAS (native and JavaScript line paths), the C prefork peer, the story's Ruby prefork
+//     server, Node cluster round-robin and shared socket; C load generator.
+//   unicode: RAAS with a mixed non-ASCII line vs an ASCII line of the same byte length.
+//   http: RAAS built-in /reverse, RAAS --app (bench/peers/app.mjs), plain node:http workers
+//     sharing one socket (cluster-shared), cluster round-robin; wrk, keep-alive and close.
 //   ops: RAAS alone under load through a HUP and a USR2 hand-over (bench/ops.ts).
-// Env: BENCH_SECONDS (10) per measured run, BENCH_CONNS (50), BENCH_ROUNDS (2: order A B B A),
-//      BENCH_LOADGEN_THREADS (2), BENCH_OPS_QUIET_MS (1500: quiet time around each operation),
-//      BENCH_RAAS_CLI (default dist/src/cli.js; point it elsewhere only to check the plumbing).
+// Env: RAAS_BENCH_NODES (20,22,26: Node majors; other than this process's come from the npm
+//      registry's `node` package), BENCH_SECONDS (10) per measured run, BENCH_CONNS (50),
+//      BENCH_ROUNDS (2, order reversed every other round), BENCH_LOADGEN_THREADS (2),
+//      BENCH_OPS_QUIET_MS (1500), BENCH_RAAS_CLI (default dist/src/cli.js).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildLoadgen, runLoadgen, BUILD_DIR, type LoadgenResult } from './loadgen.js';
+import { execFileSync } from 'node:child_process';
+import { buildLoadgen, runLoadgen, BUILD_DIR } from './loadgen.js';
 import { fmtRatio, fmtUs, table } from './format.js';
 import { opsScenario } from './ops.js';
-import { cpuDelta, sampleTree, type CpuDelta } from './proc-cpu.js';
-import { freePort, startServer, RAAS_CLI, type RunningServer, type ServerKind } from './servers.js';
-import { ensureWrk, runWrk, type WrkResult } from './wrk.js';
+import { cpuDelta, rssBytes, sampleTree, workerCpu } from './proc-cpu.js';
+import { buildPeerC, ensureRuby } from './peers.js';
+import { freePort, startServer, usesNode, RAAS_CLI, type RunningServer, type ServerKind } from './servers.js';
+import { ensureWrk, runWrk } from './wrk.js';
 
 const SECONDS = envNumber('BENCH_SECONDS', 10);
 const CONNS = envNumber('BENCH_CONNS', 50);
@@ -39,12 +47,42 @@ function envNumber(name: string, fallback: number): number {
 
 const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
 
+// ---- Node lines ----
+
+interface NodeLine {
+  major: string;
+  path: string;
+  version: string;
+}
+
+/** The Node binary of each major asked for: this process's, or the npm registry's `node` package. */
+function nodeLines(): NodeLine[] {
+  const majors = (process.env.RAAS_BENCH_NODES ?? '20,22,26').split(',').map((m) => m.trim()).filter(Boolean);
+  const out: NodeLine[] = [];
+  for (const major of majors) {
+    if (!/^\d+$/.test(major)) throw new Error(`RAAS_BENCH_NODES: want majors like 20,22,26, got ${major}`);
+    if (process.versions.node.split('.')[0] === major) {
+      out.push({ major, path: process.execPath, version: process.version });
+      continue;
+    }
+    log(`fetching node@${major} (npm exec --package=node@${major})`);
+    const printed = execFileSync(
+      'npm',
+      ['exec', '--yes', `--package=node@${major}`, '--', 'node', '-p', 'process.execPath + " " + process.version'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    ).trim().split('\n').pop()!;
+    const [binary, version] = printed.split(' ');
+    out.push({ major, path: binary!, version: version! });
+  }
+  return out;
+}
+
 // ---- running servers, stopped on the way out whatever happens ----
 
 const running = new Set<{ stop(): Promise<void> }>();
 
-async function withServer<T>(kind: ServerKind, listen: string[], fn: (s: RunningServer) => Promise<T>): Promise<T> {
-  const server = await startServer({ kind, listen, workers: WORKERS });
+async function withServer<T>(kind: ServerKind, listen: string[], node: NodeLine | undefined, fn: (s: RunningServer) => Promise<T>): Promise<T> {
+  const server = await startServer({ kind, listen, workers: WORKERS, node: node?.path });
   running.add(server);
   try {
     return await fn(server);
@@ -61,233 +99,252 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-/** Server order per round: A B, then B A, ... (A B B A for 2 rounds) to spread drift evenly. */
-function order(round: number): ServerKind[] {
-  return round % 2 === 0 ? ['raas', 'baseline'] : ['baseline', 'raas'];
-}
+// ---- one measured run ----
 
-/** Samples the server's process tree CPU around `fn`. */
-async function measured<T>(server: RunningServer, fn: () => Promise<T>): Promise<{ result: T; cpu: CpuDelta }> {
-  const before = sampleTree(server.pid);
-  const result = await fn();
-  const after = sampleTree(server.pid);
-  return { result, cpu: cpuDelta(before, after) };
-}
+type Scenario = 'line' | 'unicode-mixed' | 'unicode-ascii' | 'http-keep-alive' | 'http-close';
 
-// ---- line protocol scenario ----
-
-interface LineRun {
+interface Run {
+  scenario: Scenario;
+  /** Node version, or '-' for the C and Ruby peers. */
+  node: string;
   server: ServerKind;
   round: number;
-  load: LoadgenResult;
-  serverCpuUs: number;
-  cpuUsPerConn: number;
-  processes: number;
-  vanished: number;
+  /** Connections (line) or requests (HTTP) per second. */
+  rate: number;
+  p50us: number;
+  p99us: number;
+  count: number;
+  cpuUsPerOp: number;
+  errors: number;
+  /** CPU microseconds of each worker during the window: the share of the work each took. */
+  workerCpuUs: number[];
+  /** Max/min of workerCpuUs. */
+  balance: number;
+  rssMiB: { master?: number; idleWorker?: number; loadedWorker?: number };
 }
 
-async function lineRun(kind: ServerKind, round: number): Promise<LineRun> {
+const MIB = 1024 * 1024;
+const mib = (b: number | undefined): number | undefined => (b === undefined ? undefined : Math.round((b / MIB) * 10) / 10);
+
+function workerPids(server: RunningServer): number[] {
+  return [...sampleTree(server.pid).values()].map((st) => st.pid).filter((pid) => pid !== server.pid);
+}
+
+/** Measures `load` on a started server: CPU of the tree, per-worker shares, RSS idle and loaded. */
+async function measure(
+  server: RunningServer,
+  base: Pick<Run, 'scenario' | 'node' | 'server' | 'round'>,
+  load: () => Promise<{ rate: number; p50us: number; p99us: number; count: number; errors: number; detail: string }>,
+  idleWorkerRss: number | undefined,
+): Promise<Run> {
+  const before = sampleTree(server.pid);
+  const r = await load();
+  const after = sampleTree(server.pid);
+  const cpu = cpuDelta(before, after);
+  const perWorker = [...workerCpu(before, after, server.pid).values()].sort((a, b) => b - a);
+  const run: Run = {
+    ...base,
+    rate: r.rate,
+    p50us: r.p50us,
+    p99us: r.p99us,
+    count: r.count,
+    cpuUsPerOp: r.count > 0 ? cpu.cpuUs / r.count : NaN,
+    errors: r.errors,
+    workerCpuUs: perWorker.map(Math.round),
+    balance: perWorker.length > 1 ? perWorker[0]! / Math.max(1, perWorker[perWorker.length - 1]!) : 1,
+    rssMiB: {
+      master: mib(rssBytes(server.pid)),
+      idleWorker: mib(idleWorkerRss),
+      loadedWorker: mib(Math.max(0, ...workerPids(server).map((p) => rssBytes(p) ?? 0))),
+    },
+  };
+  log(
+    `${base.scenario} ${base.server} node ${base.node} round ${base.round + 1}: ${r.rate.toFixed(0)}/s, p50 ${fmtUs(r.p50us)}, ` +
+      `p99 ${fmtUs(r.p99us)}, ${run.cpuUsPerOp.toFixed(1)} CPU us/op (${cpu.processes} processes), errors ${r.errors} ${r.detail}, ` +
+      `worker CPU ${run.workerCpuUs.join('/')} us (max/min ${run.balance.toFixed(2)}), RSS ${JSON.stringify(run.rssMiB)}`,
+  );
+  if (cpu.vanished > 0) log(`  warning: ${cpu.vanished} server process(es) exited during the window: CPU undercounted`);
+  return run;
+}
+
+function idleRss(server: RunningServer): number | undefined {
+  const sizes = workerPids(server).map((p) => rssBytes(p) ?? 0);
+  return sizes.length > 0 ? Math.max(...sizes) : undefined;
+}
+
+// A mixed line: accents, an emoji with a skin tone, a flag; and an ASCII line of as many bytes.
+const MIXED = 'Crème brûlée à la française 👍🏽 🇫🇷 déjà vu, naïve café';
+const MIXED_REPLY = Array.from(new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(MIXED), (s) => s.segment).reverse().join('');
+const ASCII_SAME_LENGTH = 'hello world, the quick brown fox jumps over the lazy dog! '.repeat(4).slice(0, Buffer.byteLength(MIXED));
+
+async function lineRun(kind: ServerKind, node: NodeLine | undefined, round: number, scenario: Scenario): Promise<Run> {
   const port = await freePort();
-  return withServer(kind, [`${HOST}:${port}`], async (server) => {
-    await runLoadgen({ port, seconds: WARMUP_SECONDS, conns: CONNS, threads: LOADGEN_THREADS });
-    const { result: load, cpu } = await measured(server, () => runLoadgen({ port, seconds: SECONDS, conns: CONNS, threads: LOADGEN_THREADS }));
-    const run: LineRun = {
-      server: kind,
-      round,
-      load,
-      serverCpuUs: cpu.cpuUs,
-      cpuUsPerConn: load.conns > 0 ? cpu.cpuUs / load.conns : NaN,
-      processes: cpu.processes,
-      vanished: cpu.vanished,
-    };
-    log(
-      `line ${kind} round ${round + 1}: ${load.connsPerSec.toFixed(0)} conns/s, p50 ${fmtUs(load.p50us)}, ` +
-        `p99 ${fmtUs(load.p99us)}, ${run.cpuUsPerConn.toFixed(1)} CPU us/conn (${cpu.processes} processes), ` +
-        `errors ${load.errors} ${JSON.stringify(load.errorsByKind)}, loadgen CPU ${(load.clientCpuUs / 1e6).toFixed(2)} s`,
-    );
-    if (cpu.vanished > 0) log(`  warning: ${cpu.vanished} server process(es) exited during the window: CPU undercounted`);
-    return run;
+  const payload = scenario === 'unicode-mixed' ? { payload: MIXED, expected: MIXED_REPLY } : scenario === 'unicode-ascii' ? { payload: ASCII_SAME_LENGTH } : {};
+  return withServer(kind, [`${HOST}:${port}`], node, async (server) => {
+    const idle = idleRss(server);
+    await runLoadgen({ port, seconds: WARMUP_SECONDS, conns: CONNS, threads: LOADGEN_THREADS, ...payload });
+    return measure(server, { scenario, node: node?.version ?? '-', server: kind, round }, async () => {
+      const l = await runLoadgen({ port, seconds: SECONDS, conns: CONNS, threads: LOADGEN_THREADS, ...payload });
+      return { rate: l.connsPerSec, p50us: l.p50us, p99us: l.p99us, count: l.conns, errors: l.errors, detail: JSON.stringify(l.errorsByKind) };
+    }, idle);
   });
 }
 
-/** Best run of a server: the highest throughput (noise on a shared machine only ever slows down). */
-function best<T>(runs: T[], score: (r: T) => number): T | undefined {
-  let out: T | undefined;
-  for (const r of runs) if (out === undefined || score(r) > score(out)) out = r;
-  return out;
-}
-
-async function lineScenario(failures: string[]): Promise<unknown> {
-  buildLoadgen();
-  const runs: LineRun[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const kind of order(round)) {
-      try {
-        runs.push(await lineRun(kind, round));
-      } catch (err) {
-        failures.push(`line ${kind} round ${round + 1}: ${(err as Error).message}`);
-        log(failures[failures.length - 1]!);
-      }
-    }
-  }
-  const pick = (kind: ServerKind): LineRun | undefined =>
-    best(runs.filter((r) => r.server === kind), (r) => r.load.connsPerSec);
-  const base = pick('baseline');
-  const rows: string[][] = [];
-  const summary: Record<string, unknown> = {};
-  for (const kind of ['raas', 'baseline'] as const) {
-    const r = pick(kind);
-    if (!r) {
-      rows.push([kind, 'failed', '-', '-', '-', '-', '-', '-']);
-      continue;
-    }
-    const tputRatio = base ? r.load.connsPerSec / base.load.connsPerSec : undefined;
-    const cpuRatio = base ? r.cpuUsPerConn / base.cpuUsPerConn : undefined;
-    summary[kind] = { ...r, connsPerSecRatio: tputRatio, cpuRatio };
-    rows.push([
-      kind,
-      r.load.connsPerSec.toFixed(0),
-      fmtUs(r.load.p50us),
-      fmtUs(r.load.p99us),
-      r.cpuUsPerConn.toFixed(1),
-      String(r.load.errors),
-      fmtRatio(tputRatio),
-      fmtRatio(cpuRatio),
-    ]);
-  }
-  console.log(
-    `\nLINE protocol: C loadgen (${LOADGEN_THREADS} threads), ${CONNS} connections in flight, ${SECONDS} s, ${WORKERS} workers; ` +
-      `best of ${ROUNDS} run(s) per server by conns/s (order A B B A)`,
-  );
-  console.log(
-    table(['server', 'conns/s', 'p50', 'p99', 'CPU us/conn', 'errors', 'conns/s ratio', 'CPU ratio'], rows),
-  );
-  console.log('(ratios: raas / baseline; conns/s higher is better, CPU per connection lower is better)');
-  return { runs, best: summary };
-}
-
-// ---- HTTP scenario ----
-
-interface HttpRun {
-  server: ServerKind;
-  round: number;
-  mode: 'keep-alive' | 'close';
-  wrk: WrkResult;
-  serverCpuUs: number;
-  cpuUsPerReq: number;
-}
-
-async function httpRuns(wrk: string, kind: ServerKind, round: number): Promise<HttpRun[]> {
+async function httpRuns(wrk: string, kind: ServerKind, node: NodeLine, round: number): Promise<Run[]> {
   const port = await freePort();
   const url = `http://${HOST}:${port}/reverse?s=hello`;
-  return withServer(kind, [`http://${HOST}:${port}`], async (server) => {
-    const out: HttpRun[] = [];
+  return withServer(kind, [`http://${HOST}:${port}`], node, async (server) => {
+    const idle = idleRss(server);
+    const out: Run[] = [];
     await runWrk({ wrk, url, seconds: WARMUP_SECONDS, conns: CONNS, threads: 2, close: false });
     for (const mode of ['keep-alive', 'close'] as const) {
-      const { result, cpu } = await measured(server, () =>
-        runWrk({ wrk, url, seconds: SECONDS, conns: CONNS, threads: 2, close: mode === 'close' }),
+      out.push(
+        await measure(server, { scenario: `http-${mode}`, node: node.version, server: kind, round }, async () => {
+          const w = await runWrk({ wrk, url, seconds: SECONDS, conns: CONNS, threads: 2, close: mode === 'close' });
+          return { rate: w.rps, p50us: w.p50us, p99us: w.p99us, count: w.requests, errors: w.errors, detail: `(socket ${JSON.stringify(w.socketErrors)}, non-2xx ${w.non2xx})` };
+        }, idle),
       );
-      const run: HttpRun = {
-        server: kind,
-        round,
-        mode,
-        wrk: result,
-        serverCpuUs: cpu.cpuUs,
-        cpuUsPerReq: result.requests > 0 ? cpu.cpuUs / result.requests : NaN,
-      };
-      log(
-        `http ${mode} ${kind} round ${round + 1}: ${result.rps.toFixed(0)} req/s, p50 ${fmtUs(result.p50us)}, ` +
-          `p99 ${fmtUs(result.p99us)}, ${run.cpuUsPerReq.toFixed(1)} CPU us/req, errors ${result.errors} ` +
-          `(socket ${JSON.stringify(result.socketErrors)}, non-2xx ${result.non2xx})`,
-      );
-      out.push(run);
     }
     return out;
   });
 }
 
-async function httpScenario(failures: string[]): Promise<unknown> {
-  const wrk = ensureWrk(log);
-  if (!wrk) {
-    console.log('\nHTTP: skipped: wrk is not installed and could not be installed (apt-get install wrk)');
-    return { skipped: 'wrk unavailable' };
-  }
-  const runs: HttpRun[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const kind of order(round)) {
-      try {
-        runs.push(...(await httpRuns(wrk, kind, round)));
-      } catch (err) {
-        failures.push(`http ${kind} round ${round + 1}: ${(err as Error).message}`);
-        log(failures[failures.length - 1]!);
-      }
+// ---- scenarios: every (server, node) pair once per round, the order reversed every other round ----
+
+type Job = { kind: ServerKind; node: NodeLine | undefined; run: () => Promise<Run[]>; label: string };
+
+function jobsFor(round: () => number, kinds: ServerKind[], nodes: NodeLine[], make: (k: ServerKind, n: NodeLine | undefined, r: number) => Promise<Run[]>, label: string): Job[] {
+  const jobs: Job[] = [];
+  for (const kind of kinds) {
+    for (const node of usesNode(kind) ? nodes : [undefined]) {
+      jobs.push({ kind, node, label: `${label} ${kind} ${node?.version ?? ''}`, run: () => make(kind, node, round()) });
     }
   }
-  const summary: Record<string, unknown> = {};
+  return jobs;
+}
+
+/** Best run per (scenario, node, server): the highest rate (noise on a shared machine only slows). */
+function bestRuns(runs: Run[]): Map<string, Run> {
+  const best = new Map<string, Run>();
+  for (const r of runs) {
+    const key = `${r.scenario}|${r.node}|${r.server}`;
+    const cur = best.get(key);
+    if (!cur || r.rate > cur.rate) best.set(key, r);
+  }
+  return best;
+}
+
+/** Ratios of a best run against its reference peers of the same scenario (and Node line). */
+function versus(r: Run, best: Map<string, Run>): Record<string, number> {
+  const get = (scenario: Scenario, node: string, server: ServerKind): Run | undefined => best.get(`${scenario}|${node}|${server}`);
+  const out: Record<string, number> = {};
+  if (r.scenario === 'line' && r.server !== 'c-prefork' && r.server !== 'ruby') {
+    const c = get('line', '-', 'c-prefork');
+    const ruby = get('line', '-', 'ruby');
+    if (ruby) out['rate/ruby'] = r.rate / ruby.rate;
+    if (c) out['rate/c'] = r.rate / c.rate;
+    if (c) out['cpu/c'] = r.cpuUsPerOp / c.cpuUsPerOp;
+  } else if (r.scenario === 'unicode-mixed') {
+    const ascii = get('unicode-ascii', r.node, r.server);
+    if (ascii) out['rate/ascii'] = r.rate / ascii.rate;
+  } else if (r.scenario.startsWith('http') && r.server !== 'cluster-shared') {
+    const plain = get(r.scenario, r.node, 'cluster-shared');
+    if (plain) out['rate/node:http'] = r.rate / plain.rate;
+    if (plain) out['cpu/node:http'] = r.cpuUsPerOp / plain.cpuUsPerOp;
+  }
+  return out;
+}
+
+function printTable(best: Map<string, Run>): Record<string, unknown>[] {
+  const rows: string[][] = [];
+  const summary: Record<string, unknown>[] = [];
+  for (const r of best.values()) {
+    const vs = versus(r, best);
+    summary.push({ ...r, versus: vs });
+    rows.push([
+      r.scenario,
+      r.node,
+      r.server,
+      r.rate.toFixed(0),
+      fmtUs(r.p50us),
+      fmtUs(r.p99us),
+      r.cpuUsPerOp.toFixed(1),
+      String(r.errors),
+      `${r.workerCpuUs.map((us) => (us / 1e6).toFixed(2)).join('/')}s ${fmtRatio(r.balance)}`,
+      [r.rssMiB.master, r.rssMiB.idleWorker, r.rssMiB.loadedWorker].map((m) => (m === undefined ? '-' : m.toFixed(0))).join('/'),
+      Object.entries(vs).map(([k, v]) => `${k} ${fmtRatio(v)}`).join(', '),
+    ]);
+  }
   console.log(
-    `\nHTTP: wrk -t2 -c${CONNS} -d${SECONDS}s --latency, GET /reverse?s=hello, ${WORKERS} workers; ` +
-      `best of ${ROUNDS} run(s) per server and mode by req/s (order A B B A)`,
+    `\nRAAS and peers, ${WORKERS} workers, ${CONNS} connections in flight, ${SECONDS} s per run, best of ${ROUNDS} interleaved round(s) by rate\n` +
+      `(rate: conn/s for line and unicode, req/s for http; CPU per connection or request, master + workers; ` +
+      `shares: CPU seconds of each worker in the window and max/min; RSS MiB: master / worker idle / worker after the run)`,
   );
-  for (const mode of ['keep-alive', 'close'] as const) {
-    const pick = (kind: ServerKind): HttpRun | undefined =>
-      best(runs.filter((r) => r.server === kind && r.mode === mode), (r) => r.wrk.rps);
-    const base = pick('baseline');
-    const rows: string[][] = [];
-    const modeSummary: Record<string, unknown> = {};
-    for (const kind of ['raas', 'baseline'] as const) {
-      const r = pick(kind);
-      if (!r) {
-        rows.push([kind, 'failed', '-', '-', '-', '-', '-', '-']);
-        continue;
-      }
-      const tputRatio = base ? r.wrk.rps / base.wrk.rps : undefined;
-      const cpuRatio = base ? r.cpuUsPerReq / base.cpuUsPerReq : undefined;
-      modeSummary[kind] = { ...r, rpsRatio: tputRatio, cpuRatio };
-      rows.push([
-        kind,
-        r.wrk.rps.toFixed(0),
-        fmtUs(r.wrk.p50us),
-        fmtUs(r.wrk.p99us),
-        r.cpuUsPerReq.toFixed(1),
-        String(r.wrk.errors),
-        fmtRatio(tputRatio),
-        fmtRatio(cpuRatio),
-      ]);
-    }
-    summary[mode] = modeSummary;
-    console.log(`\n  ${mode === 'close' ? 'Connection: close (one request per connection)' : 'keep-alive'}`);
-    console.log(
-      table(['server', 'req/s', 'p50', 'p99', 'CPU us/req', 'errors', 'req/s ratio', 'CPU ratio'], rows)
-        .split('\n')
-        .map((l) => `  ${l}`)
-        .join('\n'),
-    );
-  }
-  console.log('(ratios: raas / baseline; errors = wrk socket errors + non-2xx/3xx responses)');
-  return { runs, best: summary };
+  console.log(
+    table(['scenario', 'node', 'server', 'rate', 'p50', 'p99', 'CPU us/op', 'errors', 'worker shares', 'RSS MiB', 'same-run ratios'], rows),
+  );
+  return summary;
 }
 
 // ---- main ----
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  const known = ['line', 'http', 'ops'];
+  const known = ['line', 'unicode', 'http', 'ops'];
   for (const a of args) if (!known.includes(a)) throw new Error(`unknown scenario ${a}: want some of ${known.join(', ')}`);
   const scenarios = new Set(args.length > 0 ? args : known);
   if (!fs.existsSync(RAAS_CLI)) log(`warning: ${RAAS_CLI} does not exist: RAAS runs will fail (build it first)`);
   if (process.env.BENCH_RAAS_CLI) log(`RAAS runner points at ${RAAS_CLI} (BENCH_RAAS_CLI): not the real RAAS`);
+  const nodes = nodeLines();
   log(
-    `${os.cpus().length} CPUs, node ${process.version}, ${SECONDS} s per run, ${CONNS} connections, ` +
+    `${os.cpus().length} CPUs, node lines ${nodes.map((n) => n.version).join(', ')}, ${SECONDS} s per run, ${CONNS} connections, ` +
       `${ROUNDS} round(s), ${WORKERS} workers, CPU from /proc (master + workers)`,
   );
   const failures: string[] = [];
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
-    settings: { seconds: SECONDS, conns: CONNS, rounds: ROUNDS, loadgenThreads: LOADGEN_THREADS, workers: WORKERS, warmupSeconds: WARMUP_SECONDS, opsQuietMs: OPS_QUIET_MS, raasCli: RAAS_CLI, pick: 'best run by throughput' },
+    nodes: nodes.map((n) => n.version),
+    settings: { seconds: SECONDS, conns: CONNS, rounds: ROUNDS, loadgenThreads: LOADGEN_THREADS, workers: WORKERS, warmupSeconds: WARMUP_SECONDS, opsQuietMs: OPS_QUIET_MS, raasCli: RAAS_CLI, pick: 'best run by rate' },
   };
-  if (scenarios.has('line')) results.line = await lineScenario(failures);
-  if (scenarios.has('http')) results.http = await httpScenario(failures);
+  let round = 0;
+  const jobs: Job[] = [];
+  if (scenarios.has('line') || scenarios.has('unicode')) buildLoadgen();
+  if (scenarios.has('line')) {
+    const kinds: ServerKind[] = ['raas', 'raas-js', 'cluster-shared', 'cluster-rr'];
+    if (buildPeerC(log)) kinds.push('c-prefork');
+    else failures.push('line c-prefork: no C compiler');
+    if (ensureRuby(log)) kinds.push('ruby');
+    else failures.push('line ruby: ruby missing and not installable');
+    jobs.push(...jobsFor(() => round, kinds, nodes, async (k, n, r) => [await lineRun(k, n, r, 'line')], 'line'));
+  }
+  if (scenarios.has('unicode')) {
+    for (const scenario of ['unicode-mixed', 'unicode-ascii'] as const) {
+      jobs.push(...jobsFor(() => round, ['raas'], nodes, async (k, n, r) => [await lineRun(k, n, r, scenario)], scenario));
+    }
+  }
+  if (scenarios.has('http')) {
+    const wrk = ensureWrk(log);
+    if (!wrk) failures.push('http: wrk is not installed and could not be installed (apt-get install wrk)');
+    else jobs.push(...jobsFor(() => round, ['raas', 'raas-app', 'cluster-shared', 'cluster-rr'], nodes, (k, n, r) => httpRuns(wrk, k, n!, r), 'http'));
+  }
+  // Rounds: every job once per round, the order reversed every other round (A B C, C B A, ...).
+  const runs: Run[] = [];
+  for (round = 0; round < ROUNDS && jobs.length > 0; round++) {
+    const ordered = round % 2 === 0 ? jobs : [...jobs].reverse();
+    for (const job of ordered) {
+      try {
+        runs.push(...(await job.run()));
+      } catch (err) {
+        failures.push(`${job.label} round ${round + 1}: ${(err as Error).message}`);
+        log(failures[failures.length - 1]!);
+      }
+    }
+  }
+  if (runs.length > 0) {
+    results.runs = runs;
+    results.best = printTable(bestRuns(runs));
+  }
   if (scenarios.has('ops')) {
     results.ops = await opsScenario(
       {

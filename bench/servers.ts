@@ -1,5 +1,7 @@
-// Bench helper: start RAAS (dist/src/cli.js) or the cluster baseline, wait until it is ready,
-// and stop it (signal to the pid we started, wait, SIGKILL after a deadline).
+// Bench helper: start RAAS (dist/src/cli.js, native or JavaScript line path) or a peer (C prefork,
+// the story's Ruby prefork, Node cluster round-robin or shared socket), under a chosen Node
+// binary, wait until it is ready, and stop it (signal to the pid we started, wait, SIGKILL after
+// a deadline).
 // Runs in: the bench orchestrator process (bench/run.ts).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,7 +18,22 @@ export const RAAS_CLI = process.env.BENCH_RAAS_CLI
   : path.join(ROOT, 'dist', 'src', 'cli.js');
 export const BASELINE = path.join(here, 'baseline-cluster.js');
 
-export type ServerKind = 'raas' | 'baseline';
+export const PEER_C = path.join(ROOT, 'bench', '.build', 'prefork');
+export const PEER_RUBY = path.join(ROOT, 'bench', 'peers', 'prefork.rb');
+
+/**
+ * raas: the line path it picks itself (native when the addon is built); raas-js: RAAS_NATIVE=0;
+ * raas-app: HTTP through `--app` (bench/peers/app.mjs); cluster-rr / cluster-shared: Node's
+ * cluster with round-robin / with every worker accepting on the shared socket (for HTTP that
+ * is plain node:http workers sharing one socket); c-prefork, ruby: line protocol only.
+ */
+export type ServerKind = 'raas' | 'raas-js' | 'raas-app' | 'cluster-rr' | 'cluster-shared' | 'c-prefork' | 'ruby';
+export const APP = path.join(ROOT, 'bench', 'peers', 'app.mjs');
+
+/** Does this server depend on the Node line (so it runs once per line)? */
+export function usesNode(kind: ServerKind): boolean {
+  return kind !== 'c-prefork' && kind !== 'ruby';
+}
 
 export interface RunningServer {
   kind: ServerKind;
@@ -44,7 +61,38 @@ export interface StartOptions {
   /** `127.0.0.1:PORT` (line protocol) and/or `http://127.0.0.1:PORT`. */
   listen: string[];
   workers: number;
+  /** The Node binary for RAAS and the cluster peers (default: this process's). */
+  node?: string;
   readyTimeoutMs?: number;
+}
+
+function command(opts: StartOptions): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const node = opts.node ?? process.execPath;
+  const listenFlags = opts.listen.flatMap((l) => ['--listen', l]);
+  const workers = String(opts.workers);
+  const port = (): string => {
+    const m = /:(\d+)$/.exec(opts.listen[0] ?? '');
+    if (opts.listen.length !== 1 || !m || opts.listen[0]!.startsWith('http')) throw new Error(`${opts.kind} serves one line listener only`);
+    return m[1]!;
+  };
+  const env = { ...process.env };
+  delete env.RAAS_NATIVE;
+  switch (opts.kind) {
+    case 'raas':
+      return { cmd: node, args: [RAAS_CLI, ...listenFlags, '--workers', workers], env };
+    case 'raas-js':
+      return { cmd: node, args: [RAAS_CLI, ...listenFlags, '--workers', workers], env: { ...env, RAAS_NATIVE: '0' } };
+    case 'raas-app':
+      return { cmd: node, args: [RAAS_CLI, ...listenFlags, '--workers', workers, '--app', APP], env };
+    case 'cluster-rr':
+      return { cmd: node, args: [BASELINE, ...listenFlags, '--workers', workers], env: { ...env, NODE_CLUSTER_SCHED_POLICY: 'rr' } };
+    case 'cluster-shared':
+      return { cmd: node, args: [BASELINE, ...listenFlags, '--workers', workers], env: { ...env, NODE_CLUSTER_SCHED_POLICY: 'none' } };
+    case 'c-prefork':
+      return { cmd: PEER_C, args: [port(), workers], env };
+    case 'ruby':
+      return { cmd: 'ruby', args: [PEER_RUBY, port(), workers], env };
+  }
 }
 
 /** A ready signal: "ready" on stdout (baseline) or a ` event=ready` log line (RAAS master). */
@@ -55,9 +103,9 @@ function isReadyLine(line: string, stream: 'stdout' | 'stderr'): boolean {
 }
 
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
-  const script = opts.kind === 'raas' ? RAAS_CLI : BASELINE;
-  const args = [script, ...opts.listen.flatMap((l) => ['--listen', l]), '--workers', String(opts.workers)];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { cmd, args, env } = command(opts);
+  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const isRaas = opts.kind.startsWith('raas');
   const tail: string[] = [];
   const keep = (line: string): void => {
     tail.push(line);
@@ -104,7 +152,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const stop = async (): Promise<void> => {
     const tree = processTree(pid).filter((st) => st.pid !== pid);
     if (!exited) {
-      child.kill(opts.kind === 'raas' ? 'SIGQUIT' : 'SIGTERM');
+      child.kill(isRaas ? 'SIGQUIT' : 'SIGTERM');
       const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15000).unref());
       if ((await Promise.race([exitPromise, deadline])) === 'timeout') {
         process.stderr.write(`bench: ${opts.kind} pid ${pid} still running 15 s after stop signal: SIGKILL\n`);

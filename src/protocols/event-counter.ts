@@ -23,9 +23,11 @@ export class EventCounter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  note(): void {
-    this.total++;
-    this.unlogged++;
+  /** `n` more events (the native line path reports them in batches). */
+  note(n = 1): void {
+    if (n <= 0) return;
+    this.total += n;
+    this.unlogged += n;
     const now = this.now();
     if (now < this.nextLogAt) return;
     this.nextLogAt = now + this.intervalMs;

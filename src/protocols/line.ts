@@ -18,6 +18,7 @@ import { NO_STATS, type Protocol, type ProtocolContext, type ServerOptions } fro
 import { LineReader, type LineResult } from './line-reader.js';
 import { reverseUtf8 } from './reverse.js';
 import { EventCounter } from './event-counter.js';
+import { loadLineFast, NativeLineServer } from './line-native.js';
 
 const ERR_TOO_LONG = Buffer.from('ERR line too long\n');
 const ERR_INVALID_UTF8 = Buffer.from('ERR invalid UTF-8\n');
@@ -31,6 +32,9 @@ const EMPTY_LINE: LineResult = Object.freeze({ kind: 'line', bytes: Buffer.alloc
  * client still busy writing could then lose the error reply.
  */
 const LINGER_MS = 2000;
+
+/** How often the native path's line-timeout and server-busy counts are read for the log lines. */
+const NATIVE_LOG_POLL_MS = 1000;
 
 /** A line that spans chunks: its reader, when the connection was accepted, its deadline timer. */
 class Pending {
@@ -82,7 +86,7 @@ function refuse(socket: net.Socket, reply: Buffer): void {
 }
 
 export interface LineProtocol extends Protocol {
-  /** Bytes held in unfinished lines right now (the line-buffer-limit account), for tests. */
+  /** Bytes held in unfinished lines of the JavaScript path right now (its line-buffer-limit account), for tests. */
   bufferedBytes(): number;
 }
 
@@ -94,6 +98,24 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
   // two limits comes first.
   const firstTimeoutMs = Math.min(idleMs, lineMs);
   const servers = new Set<net.Server>();
+  // The native path (line-native.ts) serves plain listeners when the addon is there (serveFd);
+  // PROXY protocol listeners always take this file's path (createServer). Its stats: per listener,
+  // native.counters(index) (kept in C, latency histogram included), read once a beat through
+  // stats.external, nothing per request. Its line-buffer-limit account is its own (in C): a worker
+  // serving native and +proxy line listeners holds up to the limit on each path.
+  const addon = loadLineFast();
+  const native = addon ? new NativeLineServer(addon, settings, log) : null;
+  /** The native path's timeouts and refusals, counted in C, enter the rate-limited log lines here. */
+  let nativeNoted = { timeouts: 0, busy: 0 };
+  let nativePoll: NodeJS.Timeout | null = null;
+  function noteNative(): void {
+    if (!native) return;
+    const { timeouts: t, busy: b } = native.counters();
+    timeouts.note(t - nativeNoted.timeouts);
+    busy.note(b - nativeNoted.busy);
+    nativeNoted = { timeouts: t, busy: b };
+  }
+
   const bufferLimit = settings.lineBufferLimit;
   /** Bytes held by every Pending line of this worker (one line protocol per worker). */
   let buffered = 0;
@@ -253,6 +275,17 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
   const protocol: LineProtocol = {
     bufferedBytes: () => buffered,
 
+    fastPath: native ? 'native' : 'js',
+
+    serveFd(fd: number, backlog: number, { listener = 0, proxyHeader = false }: ServerOptions): boolean {
+      // A +proxy listener's connections must pass the PROXY gate on net.Server's 'connection'.
+      if (!native || proxyHeader) return false;
+      const index = native.listen(fd, backlog);
+      stats.external?.(listener, () => native.counters(index));
+      nativePoll ??= setInterval(noteNative, NATIVE_LOG_POLL_MS).unref();
+      return true;
+    },
+
     createServer({ listener = 0 }: ServerOptions = {}): net.Server {
       const server = net.createServer({ allowHalfOpen: true }, (socket: net.Socket) => {
         stats.accepted(listener);
@@ -265,7 +298,7 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
     },
 
     drain(): Promise<void> {
-      const closing: Promise<void>[] = [];
+      const closing: Promise<void>[] = native ? [native.drain()] : [];
       for (const server of servers) {
         // close()'s callback runs once the last connection is gone, or at once (with
         // ERR_SERVER_NOT_RUNNING, which is fine here) for a server that never listened. Open
@@ -273,6 +306,8 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
         closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
       }
       return Promise.all(closing).then(() => {
+        if (nativePoll) clearInterval(nativePoll);
+        noteNative();
         timeouts.flush();
         busy.flush();
       });

@@ -6,7 +6,9 @@
 import { isAscii } from 'node:buffer';
 
 // Both are stateless between calls (no `stream: true`), so one instance serves every request.
-const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+// The segmenter is created on first use: it maps about 2.5 MiB of ICU data (RSS), and a worker
+// whose lines are reversed in C (line-native.ts) may never need it.
+let segmenter: Intl.Segmenter | undefined;
 // ignoreBOM: a leading U+FEFF is part of the client's text and must be reversed, not swallowed.
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -18,6 +20,7 @@ const LF = 0x0a;
 export function reverseText(s: string): string {
   if (ASCII.test(s)) return reverseAsciiText(s);
   const clusters: string[] = [];
+  segmenter ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
   for (const { segment } of segmenter.segment(s)) clusters.push(segment);
   return clusters.reverse().join('');
 }

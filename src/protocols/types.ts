@@ -33,6 +33,24 @@ export interface ProtocolStats {
   answered(listener: number, seconds: number, error: boolean): void;
   /** A started request ended without an answer (the client left, a timeout, a handler error). */
   abandoned(listener: number): void;
+  /**
+   * The listener is served outside JavaScript (Protocol.serveFd: the native line path), which
+   * keeps its own cumulative counts: `read` is called once a beat instead of a call per request.
+   */
+  external?(listener: number, read: () => ExternalCounts): void;
+}
+
+/** Cumulative counts kept by a native server for one listener (see ProtocolStats.external). */
+export interface ExternalCounts {
+  accepted: number;
+  /** Answers, ERR replies included. */
+  answered: number;
+  /** ERR replies, resets mid-line, failed handlers. */
+  errors: number;
+  /** Connections open now (a gauge). */
+  open: number;
+  /** Accept-to-answer latency in the LATENCY_BUCKETS_S buckets (+Inf last), sum in seconds. */
+  latency: { buckets: number[]; sum: number };
 }
 
 /** What the runtime tells a protocol about the listener a new server is for. */
@@ -49,7 +67,6 @@ export interface ServerOptions {
   proxyHeader?: boolean;
 }
 
-
 export interface Protocol {
   /** A new server for one listener. The runtime calls `listen({ fd }, backlog, cb)` on it. */
   createServer(options?: ServerOptions): net.Server;
@@ -58,6 +75,15 @@ export interface Protocol {
    * resolves once it does; the runtime then awaits it instead of calling createServer/listen.
    */
   appListens?(listener: WorkerListener): Promise<void> | null;
+  /**
+   * Optional: serve this inherited listening fd without a net.Server (the native line path),
+   * calling listen(2) with `backlog` itself. Returns false to decline (always for a `proxyHeader`
+   * listener: the PROXY gate needs net.Server's 'connection' event): the runtime then uses
+   * createServer(). What it serves counts through ctx.stats.external; drain() covers it.
+   */
+  serveFd?(fd: number, backlog: number, options: ServerOptions): boolean;
+  /** Which path serves this protocol's plain listeners ('native' or 'js'), for the ready log line. */
+  readonly fastPath?: 'native' | 'js';
   /** Awaited after every server listens and before the worker reports ready (app hooks). */
   start?(): Promise<void>;
   /**

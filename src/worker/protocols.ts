@@ -1,15 +1,14 @@
 // Which Protocol implementation serves a listener of each kind, and whether its connections
-// start with a PROXY protocol header (`line+proxy`, `http+proxy`).
+// start with a PROXY protocol header (`line+proxy`, `http+proxy`). Each protocol is imported on
+// first use: a worker serving only the line protocol never loads node:http (a few MiB of RSS).
 // Runs in: workers. (The master only carries the protocol name; it never imports this.)
 
-import { createHttpProtocol, createHttpsProtocol } from '../protocols/http/index.js';
-import { createLineProtocol } from '../protocols/line.js';
 import type { ProtocolFactory } from '../protocols/types.js';
 
 const FACTORIES: Record<string, ProtocolFactory> = {
-  line: createLineProtocol,
-  http: createHttpProtocol,
-  https: createHttpsProtocol,
+  line: async (ctx) => (await import('../protocols/line.js')).createLineProtocol(ctx),
+  http: async (ctx) => (await import('../protocols/http/index.js')).createHttpProtocol(ctx),
+  https: async (ctx) => (await import('../protocols/http/index.js')).createHttpsProtocol(ctx),
 };
 
 const PROXY_SUFFIX = '+proxy';

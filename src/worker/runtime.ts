@@ -80,6 +80,7 @@ export class WorkerRuntime {
     startHeartbeat(this.config.heartbeatMs, (m) => this.send(m), () => this.stats.snapshot());
     this.log.info(LOG.WORKER_LISTENING, {
       listen: this.config.listeners.map((l) => l.address).join(','),
+      'fast-path': this.protocols.get('line')?.fastPath,
     });
   }
 
@@ -120,7 +121,12 @@ export class WorkerRuntime {
         // Zero-code apps listen by themselves (the protocol hands them the socket): wait for it.
         const own = protocol.appListens?.(l);
         if (own) return own;
-        const server = protocol.createServer({ listener: index, proxyHeader });
+        const options = { listener: index, proxyHeader };
+        // A protocol may serve the fd itself (the native line path; never a +proxy listener, whose
+        // connections must pass the PROXY gate on net.Server's 'connection'): it counts through
+        // this.stats.external. Otherwise a net.Server does.
+        if (!proxyHeader && protocol.serveFd?.(l.fd, settings.backlog, options)) return;
+        const server = protocol.createServer(options);
         if (proxyHeader) requireProxyHeader(server, { listener: l.address, proxyFrom: settings.proxyFrom, log: this.log });
         this.stats.setServer(index, server);
         return listen(server, sockets[index]!, settings.backlog, l, this.log);

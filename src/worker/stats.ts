@@ -3,12 +3,14 @@
 // Runs in: workers.
 //
 // The hot path (accepted/started/answered) touches only preallocated number arrays: no object is
-// created per connection or request. Everything else is computed once per beat.
+// created per connection or request. Everything else is computed once per beat. A listener served
+// natively (the line fast path) keeps its counts in C: they are read once a beat (external) and
+// added to whatever JavaScript counted for it.
 
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import type * as net from 'node:net';
 import { LATENCY_BUCKETS_S, type ListenerStats, type WorkerListener, type WorkerStats } from '../ipc.js';
-import type { ProtocolStats } from '../protocols/types.js';
+import type { ExternalCounts, ProtocolStats } from '../protocols/types.js';
 
 const BUCKETS = LATENCY_BUCKETS_S.length + 1; // + the +Inf bucket
 /** Event-loop delay sampling resolution (ms): fine enough for a p99, cheap (one timer). */
@@ -23,6 +25,7 @@ export class WorkerStatsCollector implements ProtocolStats {
   private readonly buckets: number[];
   private readonly latencySum: number[];
   private readonly servers: Array<net.Server | null>;
+  private readonly externals: Array<(() => ExternalCounts) | null>;
   private readonly delay: IntervalHistogram;
   private lastElu: EventLoopUtilization;
 
@@ -35,6 +38,7 @@ export class WorkerStatsCollector implements ProtocolStats {
     this.latencySum = new Array<number>(n).fill(0);
     this.buckets = new Array<number>(n * BUCKETS).fill(0);
     this.servers = new Array<net.Server | null>(n).fill(null);
+    this.externals = new Array<(() => ExternalCounts) | null>(n).fill(null);
     this.delay = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
     this.delay.enable();
     this.lastElu = performance.eventLoopUtilization();
@@ -43,6 +47,10 @@ export class WorkerStatsCollector implements ProtocolStats {
   /** The server of listener `index`: its connection count is read at each beat. */
   setServer(index: number, server: net.Server): void {
     this.servers[index] = server;
+  }
+
+  external(listener: number, read: () => ExternalCounts): void {
+    this.externals[listener] = read;
   }
 
   accepted(listener: number): void {
@@ -92,12 +100,29 @@ export class WorkerStatsCollector implements ProtocolStats {
     let open = 0;
     this.listeners.forEach((l, i) => {
       const buckets = this.buckets.slice(i * BUCKETS, (i + 1) * BUCKETS);
+      let requests = this.requests[i]!;
+      let connections = this.connections[i]!;
+      let errors = this.errors[i]!;
+      let sum = this.latencySum[i]!;
+      const read = this.externals[i];
+      if (read) {
+        const c = read();
+        requests += c.answered;
+        connections += c.accepted;
+        errors += c.errors;
+        sum += c.latency.sum;
+        c.latency.buckets.forEach((n, b) => (buckets[b]! += n));
+        // Natively served connections still open: waiting for their line, or finishing the
+        // reply (a few lingering after an error reply too): what a kill would cut.
+        open += c.open;
+        inFlight += c.open;
+      }
       listeners[l.address] = {
         protocol: l.protocol,
-        requests: this.requests[i]!,
-        connections: this.connections[i]!,
-        errors: this.errors[i]!,
-        latency: { buckets, sum: this.latencySum[i]!, count: this.requests[i]! },
+        requests,
+        connections,
+        errors,
+        latency: { buckets, sum, count: requests },
       };
       inFlight += Math.max(0, this.inFlight[i]!);
       // net.Server keeps its live connection count in _connections (node's own bookkeeping).

@@ -17,6 +17,16 @@ function acceptQueue(port: number): number {
   return Number(out.trim().split(/\s+/)[1] ?? NaN);
 }
 
+/**
+ * The server side of the connection from `clientPort` is established. On the native line path
+ * (TCP_DEFER_ACCEPT) that happens only once the client's first bytes are in: before, the
+ * connection is in neither the accept queue nor a worker, and an empty queue proves nothing.
+ */
+function established(port: number, clientPort: number): boolean {
+  const out = execFileSync('ss', ['-tnH', 'state', 'established', `( sport = :${port} and dport = :${clientPort} )`], { encoding: 'utf8' });
+  return out.trim().length > 0;
+}
+
 it('QUIT with a trickling line client: the worker exits within about line-timeout, the client gets ERR line timeout', async () => {
   const lineTimeoutS = 2;
   const raas = await startRaas({
@@ -39,7 +49,8 @@ it('QUIT with a trickling line client: the worker exits within about line-timeou
   }, 100);
   try {
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    await waitUntil('the worker accepted the client', () => acceptQueue((target as { port: number }).port) === 0);
+    const port = (target as { port: number }).port;
+    await waitUntil('the worker accepted the client', () => established(port, socket.localPort!) && acceptQueue(port) === 0);
 
     const quitAt = Date.now();
     raas.signal('SIGQUIT');

@@ -211,8 +211,16 @@ describe('observability', () => {
     const waiting: net.Socket[] = [];
     process.kill(worker, 'SIGSTOP');
     try {
-      for (let i = 0; i < 7; i++) waiting.push(connect(targetOf(tcp)));
-      for (let i = 0; i < 4; i++) waiting.push(connect(targetOf(unix)));
+      // Each client sends its line, as line clients do: the native line path's TCP_DEFER_ACCEPT
+      // keeps a connection with no bytes yet out of the accept queue (and out of this gauge).
+      const client = (target: ReturnType<typeof targetOf>): net.Socket => {
+        const socket = connect(target);
+        socket.on('error', () => {});
+        socket.write('queued\n');
+        return socket;
+      };
+      for (let i = 0; i < 7; i++) waiting.push(client(targetOf(tcp)));
+      for (let i = 0; i < 4; i++) waiting.push(client(targetOf(unix)));
       await waitUntil('queue depth 7 (TCP) and 4 (Unix)', async () => (await depth(tcp)) === 7 && (await depth(unix)) === 4, 15_000);
       const m = samples(await adminGet('/metrics'));
       assert.equal(sum(m, 'raas_listen_queue_max', { listener: tcp }), 100);

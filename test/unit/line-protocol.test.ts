@@ -1,4 +1,6 @@
-// Tests of the line protocol (src/protocols/line.ts) over real TCP sockets on 127.0.0.1.
+// Tests of the line protocol (src/protocols/line.ts) over real TCP sockets on 127.0.0.1, on the
+// native path (native/line-fast.c) when the addon is built; line-protocol-js.test.ts runs this
+// same file with RAAS_NATIVE=0 (the JavaScript path).
 // Runs in: the test runner, which plays both the worker (the protocol's server) and the clients.
 
 import { test, before, after } from 'node:test';
@@ -9,7 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SETTINGS, type Settings } from '../../src/config/settings.js';
 import { Logger } from '../../src/log.js';
 import { createLineProtocol, type LineProtocol } from '../../src/protocols/line.js';
-import type { Protocol } from '../../src/protocols/types.js';
+import { listenLoopbackFd, loadLineFast } from '../../src/protocols/line-native.js';
+import type { ProtocolStats } from '../../src/protocols/types.js';
+import { WorkerStatsCollector } from '../../src/worker/stats.js';
 
 /** Every setting at its default (so a new setting needs no edit here), then the test's own. */
 function settings(overrides: Partial<Settings> = {}): Settings {
@@ -19,12 +23,24 @@ function settings(overrides: Partial<Settings> = {}): Settings {
 
 const log = new Logger({ role: 'test', pid: process.pid });
 
-async function start(overrides: Partial<Settings>): Promise<{ protocol: LineProtocol; port: number }> {
-  const protocol = createLineProtocol({ settings: settings(overrides), log, slot: 0 });
-  const server = protocol.createServer();
+async function start(
+  overrides: Partial<Settings>,
+  stats?: ProtocolStats & { setServer?(index: number, server: net.Server): void },
+): Promise<{ protocol: LineProtocol; port: number }> {
+  const protocol = createLineProtocol({ settings: settings(overrides), log, slot: 0, stats });
+  // The native path serves a bare listening fd, as a worker's inherited one.
+  const bare = protocol.fastPath === 'native' ? listenLoopbackFd() : null;
+  if (bare && protocol.serveFd?.(bare.fd, 511, { listener: 0 })) return { protocol, port: bare.port };
+  const server = protocol.createServer({ listener: 0 });
+  stats?.setServer?.(0, server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { protocol, port: (server.address() as AddressInfo).port };
 }
+
+/** Tests that read the JavaScript path's own account (bufferedBytes) skip on the native path with this. */
+const JS_ACCOUNT_ONLY =
+  'reads the JavaScript path\'s account (bufferedBytes); line-protocol-js.test.ts runs it on that path, ' +
+  'and the native path has "partial lines over line-buffer-limit are answered ERR server busy"';
 
 type Step = string | Buffer | { end: true } | { wait: number } | { reset: true };
 
@@ -70,7 +86,7 @@ function oneByOne(text: string): Step[] {
   return steps;
 }
 
-let main: { protocol: Protocol; port: number };
+let main: { protocol: LineProtocol; port: number };
 
 before(async () => {
   main = await start({ maxLine: 1024 });
@@ -78,6 +94,11 @@ before(async () => {
 
 after(async () => {
   await main.protocol.drain();
+});
+
+test('the path that serves: native when the addon is built, unless RAAS_NATIVE=0', () => {
+  const expected = process.env.RAAS_NATIVE !== '0' && loadLineFast() !== null ? 'native' : 'js';
+  assert.equal(main.protocol.fastPath, expected);
 });
 
 test('a line is answered reversed, then the server closes', async () => {
@@ -150,7 +171,9 @@ test('a silent client is disconnected after idle-timeout', async () => {
   try {
     const silent = await talk(port, []);
     assert.equal(silent.data.length, 0);
-    assert.ok(silent.ms >= 150 && silent.ms < 2000, `closed after ${silent.ms} ms`);
+    // The native path defers accept until the first byte (TCP_DEFER_ACCEPT, 1 s): a silent
+    // client reaches the worker about a second late, then idle-timeout applies as usual.
+    assert.ok(silent.ms >= 150 && silent.ms < 5000, `closed after ${silent.ms} ms`);
     // Activity resets the clock: 3 bytes 100 ms apart outlive one idle period.
     assert.equal(await reply(port, ['a', { wait: 100 }, 'b', { wait: 100 }, 'c\n']), 'cba\n');
     const stalled = await talk(port, ['abc']);
@@ -221,11 +244,12 @@ async function until(condition: () => boolean, what: string, timeoutMs = 20_000)
   }
 }
 
-test('many clients holding partial lines: over line-buffer-limit they get ERR server busy, the rest are served, the account returns to 0', async () => {
+test('many clients holding partial lines: over line-buffer-limit they get ERR server busy, the rest are served, the account returns to 0', async (t) => {
   const limit = 64 * 1024;
   const lineBytes = 1000;
   const { protocol, port } = await start({ lineBufferLimit: limit, lineTimeout: 60, idleTimeout: 60 });
   try {
+    if (protocol.fastPath === 'native') return t.skip(JS_ACCOUNT_ONLY);
     const clients = Array.from({ length: 300 }, (_, i) => {
       const first = Buffer.from(`${String(i).padStart(4, '0')}:`.padEnd(lineBytes, 'x'));
       return { i, first, client: holder(port, first) };
@@ -268,11 +292,63 @@ test('many clients holding partial lines: over line-buffer-limit they get ERR se
 });
 
 test('a line timeout gives the line\'s bytes back', async () => {
-  const { protocol, port } = await start({ lineTimeout: 0.2, idleTimeout: 10 });
+  const { protocol, port } = await start({ lineTimeout: 0.2, idleTimeout: 10, lineBufferLimit: 6000 });
   try {
     const outcome = await talk(port, ['x'.repeat(5000), { wait: 1000 }]);
     assert.equal(outcome.data.toString(), 'ERR line timeout\n');
-    await until(() => protocol.bufferedBytes() === 0, 'the account to return to 0');
+    // The JavaScript path's account is visible; on both paths, another line as big as the one
+    // that timed out fits under the limit again (it would be ERR server busy if the bytes stayed).
+    if (protocol.fastPath !== 'native') await until(() => protocol.bufferedBytes() === 0, 'the account to return to 0');
+    assert.equal(await reply(port, ['y'.repeat(5000), { wait: 50 }, 'z\n']), 'z' + 'y'.repeat(5000) + '\n');
+  } finally {
+    await protocol.drain();
+  }
+});
+
+// line-timeout and line-buffer-limit, written for the native path (which keeps its account in C):
+// they hold on the JavaScript path as well, so both run them.
+
+test('a line not complete within line-timeout is answered ERR line timeout', async () => {
+  const { protocol, port } = await start({ lineTimeout: 0.3 });
+  try {
+    const slow = await talk(port, ['abc', { wait: 100 }, 'd']);
+    assert.equal(slow.data.toString(), 'ERR line timeout\n');
+    assert.ok(slow.ms >= 250 && slow.ms < 3000, `answered after ${slow.ms} ms`);
+  } finally {
+    await protocol.drain();
+  }
+});
+
+test('partial lines over line-buffer-limit are answered ERR server busy', async () => {
+  const { protocol, port } = await start({ lineBufferLimit: 16 });
+  try {
+    assert.equal(await reply(port, ['0123456789', { wait: 50 }, 'abcdefghij', { wait: 50 }, 'x\n']), 'ERR server busy\n');
+    // Within the limit, a line in pieces is still fine; a whole line never counts as partial.
+    assert.equal(await reply(port, ['0123456789', { wait: 50 }, 'ab\n']), 'ba9876543210\n');
+    assert.equal(await reply(port, ['a'.repeat(100) + '\n']), 'a'.repeat(100) + '\n');
+  } finally {
+    await protocol.drain();
+  }
+});
+
+test('the worker stats count every connection and answer, with latency, on either path', async () => {
+  const stats = new WorkerStatsCollector([{ fd: -1, protocol: 'line', address: 'test' }]);
+  const { protocol, port } = await start({ maxLine: 64 }, stats);
+  try {
+    const n = 20;
+    for (let i = 0; i < n; i++) assert.equal(await reply(port, [`line ${i}\n`]), `${[...String(i)].reverse().join('')} enil\n`);
+    assert.equal(await reply(port, ['ab', { wait: 50 }, 'c\n']), 'cba\n');
+    assert.equal(await reply(port, ['y'.repeat(100) + '\n']), 'ERR line too long\n');
+    // The native path counts on its own thread; the reply can reach us just before the count.
+    let listener = stats.snapshot().listeners.test!;
+    await until(() => (listener = stats.snapshot().listeners.test!).requests >= n + 2, 'the counts');
+    assert.equal(listener.requests, n + 2);
+    assert.equal(listener.connections, n + 2);
+    assert.equal(listener.errors, 1);
+    assert.equal(listener.latency.count, n + 2);
+    assert.equal(listener.latency.buckets.reduce((a, b) => a + b, 0), n + 2);
+    assert.ok(listener.latency.sum >= 0.04, `latency sum ${listener.latency.sum} s: the line in two pieces took 50 ms`);
+    await until(() => stats.snapshot().inFlight === 0, 'nothing in flight');
   } finally {
     await protocol.drain();
   }
