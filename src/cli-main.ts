@@ -4,7 +4,6 @@
 
 import * as fs from 'node:fs';
 import { SettingError } from './config/errors.js';
-import { renderHelp } from './config/help.js';
 import { parseArgv, resolveSettings } from './config/load.js';
 import { EXIT } from './exit-codes.js';
 import { bootMaster } from './master/boot.js';
@@ -26,6 +25,8 @@ export async function main(argv: string[]): Promise<void> {
   // Only a master queues signals for later; anything else obeys them as usual (Ctrl-C).
   if (parsed.help || parsed.version || parsed.positionals.length > 0) releaseEarlySignals();
   if (parsed.help) {
+    // Loaded on demand: a running master never needs the help text (nor the control commands').
+    const { renderHelp } = await import('./config/help.js');
     process.stdout.write(renderHelp());
     return;
   }

@@ -8,7 +8,9 @@
 // milliseconds): a USR1 then still starts the inspector and a HUP still kills (docs/SIGNALS.md).
 
 import { installEarlySignals } from './master/early-signals.js';
+import { applyMasterV8Flags } from './master/v8-flags.js';
 
 installEarlySignals();
+applyMasterV8Flags();
 const { main } = await import('./cli-main.js');
 await main(process.argv.slice(2));

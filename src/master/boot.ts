@@ -9,7 +9,7 @@ import { LOG, Logger } from '../log.js';
 import { masterTitle, setProcessTitle } from '../process-title.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
 import { takeEarlySignals } from './early-signals.js';
-import { Master } from './master.js';
+import { Master, type MasterDeps } from './master.js';
 import { prepareReportDir } from './stuck-report.js';
 import { loadReaper } from './reaper.js';
 import { claimPidFile, PidFileError, releasePidFile } from './pidfile.js';
@@ -80,6 +80,17 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
   if (process.pid === 1 && reapOrphans === null) {
     log.warn(LOG.REAPER_MISSING, { advice: 'run with an init (docker run --init) to reap orphans' });
   }
+  // Loaded only when asked for (memory: see MasterDeps.adminServer); the address is read at start
+  // only, so a reload never needs it later.
+  let adminServer: MasterDeps['adminServer'];
+  if (settings.admin !== null) {
+    try {
+      adminServer = (await import('../admin/server.js')).AdminServer;
+    } catch (err) {
+      // Like a busy admin address: it costs the admin listener, never the service.
+      log.error(LOG.ADMIN_ERROR, { error: `cannot load the admin listener: ${err instanceof Error ? err.message : String(err)}` });
+    }
+  }
   const master = new Master(settings, config.hooks, listeners, {
     system: { ...realSystem, reapOrphans, bind: (address) => bindListener(address, settings.socketMode) },
     log,
@@ -88,6 +99,7 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
     parentMaster,
     listenersFixed: inherited?.source === 'systemd',
     reportDir,
+    adminServer,
   });
   master.start(takeEarlySignals);
   return master;

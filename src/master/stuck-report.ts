@@ -3,10 +3,10 @@
 // The kill's log line then names the top JavaScript frames and the report file.
 // Runs in: master. (The worker side is src/worker/watchdog.ts.)
 
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { randomHex } from './safe-file.js';
 
 /** How long the kill waits for the report: a worker blocked in a syscall never writes one. */
 export const REPORT_WAIT_MS = 1000;
@@ -43,7 +43,7 @@ export class StuckReports {
     if (this.dir === null || worker.askReport === undefined || worker.pid === undefined) return false;
     const asked = this.asked.get(worker);
     if (asked === undefined) {
-      const file = path.join(this.dir, `stuck-${worker.pid}-${crypto.randomBytes(6).toString('hex')}.json`);
+      const file = path.join(this.dir, `stuck-${worker.pid}-${randomHex(6)}.json`);
       this.asked.set(worker, { path: file, askedAt: now });
       worker.askReport(file);
       return true;

@@ -10,7 +10,6 @@ import { setProcessTitle, workerTitle } from '../process-title.js';
 import type { Protocol } from '../protocols/types.js';
 import { SIGNALS, type WorkerAction } from '../signals.js';
 import { startHeartbeat } from './heartbeat.js';
-import { startWatchdog } from './watchdog.js';
 import { WorkerStatsCollector } from './stats.js';
 import { requireProxyHeader } from '../protocols/proxy-listener.js';
 import { AcceptErrorLog } from './accept-errors.js';
@@ -49,10 +48,6 @@ export class WorkerRuntime {
     this.installSignalHandlers();
     this.watchMaster();
     this.installCrashHandlers();
-    const { watchdogFd } = this.config;
-    if (watchdogFd != null) {
-      startWatchdog(watchdogFd, (err) => this.log.warn(LOG.WATCHDOG_FAILED, { error: describe(err) }));
-    }
     process.on('message', (message) => {
       if (!isMasterMessage(message)) return;
       if (message.type === 'lame-duck') this.lameDuck();
@@ -61,6 +56,20 @@ export class WorkerRuntime {
 
     // Spawned while the master is a lame duck: lame from the first request on.
     if (this.config.lameDuck) this.lameDuck();
+
+    // Loaded only when on (node:worker_threads costs a `worker-watchdog off` worker ~0.5 MiB of
+    // RSS), after the message handler (nothing the master sends is missed during the import) and
+    // before the app loads (a worker stuck loading its app can still report where).
+    const { watchdogFd } = this.config;
+    if (watchdogFd != null) {
+      const failed = (err: unknown): void => this.log.warn(LOG.WATCHDOG_FAILED, { error: describe(err) });
+      try {
+        const { startWatchdog } = await import('./watchdog.js');
+        startWatchdog(watchdogFd, failed);
+      } catch (err) {
+        failed(err);
+      }
+    }
 
     try {
       // Everything that can fail (loading the app, its workerStart hook) happens before the first

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkDirectory, readOwnedFile, UnsafeFileError, writeFileAtomic } from '../../src/master/safe-file.js';
+import { checkDirectory, randomHex, readOwnedFile, UnsafeFileError, writeFileAtomic } from '../../src/master/safe-file.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'raas-safe-file-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -59,6 +59,15 @@ describe('writeFileAtomic', () => {
 
   it('fails, not silently, when the directory is missing', () => {
     assert.throws(() => writeFileAtomic(path.join(tmp, 'missing', 'f'), 'x', 0o600), /cannot write .*missing\/f/);
+  });
+});
+
+describe('randomHex', () => {
+  it('gives the asked number of bytes as hex, different every time (temp names stay unpredictable)', () => {
+    const names = Array.from({ length: 64 }, () => randomHex(8));
+    for (const name of names) assert.match(name, /^[0-9a-f]{16}$/);
+    assert.equal(new Set(names).size, names.length);
+    assert.match(randomHex(6), /^[0-9a-f]{12}$/);
   });
 });
 
