@@ -150,7 +150,8 @@ export class MasterStats {
     if (this.soonTimer) clearTimeout(this.soonTimer);
     this.timer = null;
     this.soonTimer = null;
-    if (this.file !== null) fs.rm(this.file, { force: true }, () => {});
+    // Synchronously: the master exits right after stop(), before any callback could run.
+    if (this.file !== null) fs.rmSync(this.file, { force: true });
   }
 
   /** A beat: the worker's cumulative counters become deltas added to the slot's totals. */
