@@ -65,7 +65,7 @@ export class WorkerRuntime {
       const failed = (err: unknown): void => this.log.warn(LOG.WATCHDOG_FAILED, { error: describe(err) });
       try {
         const { startWatchdog } = await import('./watchdog.js');
-        startWatchdog(watchdogFd, failed);
+        startWatchdog(watchdogFd, this.config.masterPid, failed);
       } catch (err) {
         failed(err);
       }

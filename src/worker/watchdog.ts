@@ -9,6 +9,8 @@
 // interrupted wherever it is, writes a diagnostic report whose JavaScript stack names the frames
 // it was stuck in. The master waits for the file (at most a second) before it kills.
 //
+// It also ends an orphan whose loop is blocked (its master died; nobody else can kill it).
+//
 // What it cannot do: a thread blocked in a syscall (a synchronous child process, a FIFO read)
 // services no interrupt, so no report comes and the master kills after its wait, as before.
 // Measured on Node 20: the inspector's answers to the thread never arrive while the main thread
@@ -50,17 +52,29 @@ channel.on('data', (chunk) => {
 // The master is gone or closed the channel: nothing more to do. (The socket keeps this thread's
 // loop alive; the thread itself is unref'd, so it never holds the worker's exit.)
 channel.on('error', () => {});
+// An orphan whose main thread is blocked never sees its channel close, and nobody is left to
+// SIGKILL it: it would spin forever. A healthy orphan leaves within a second by itself; past
+// ORPHAN_KILL_MS the thread ends the process.
+let orphanedAt = 0;
+setInterval(() => {
+  if (process.ppid === workerData.masterPid) return;
+  orphanedAt = orphanedAt || Date.now();
+  if (Date.now() - orphanedAt >= workerData.orphanKillMs) process.kill(process.pid, 'SIGKILL');
+}, 500);
 `;
+
+/** How long after its master's death a worker still alive (its loop blocked) is killed by its watchdog. */
+const ORPHAN_KILL_MS = 5000;
 
 /**
  * Starts the watchdog thread on the pipe `fd` the master writes report paths to. Returns false
  * (and the worker runs without it) when the thread cannot start.
  */
-export function startWatchdog(fd: number, onError: (err: Error) => void): boolean {
+export function startWatchdog(fd: number, masterPid: number, onError: (err: Error) => void): boolean {
   (globalThis as Record<symbol, unknown>)[Symbol.for(REPORT_FN)] = (path: string): string =>
     process.report.writeReport(path);
   try {
-    const thread = new Worker(THREAD_SOURCE, { eval: true, workerData: { fd, fn: REPORT_FN } });
+    const thread = new Worker(THREAD_SOURCE, { eval: true, workerData: { fd, fn: REPORT_FN, masterPid, orphanKillMs: ORPHAN_KILL_MS } });
     thread.on('error', onError);
     // The worker's life is its main thread's: the watchdog never keeps it running.
     thread.unref();

@@ -8,11 +8,17 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LOG } from '../../src/log.js';
-import { REPO_ROOT, reapAll, startRaas, tmpDir } from '../helpers/raas.js';
+import { isAlive, REPO_ROOT, reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 
 after(reapAll);
 
 const APP = path.join(REPO_ROOT, 'test', 'fixtures', 'stuck-app.mjs');
+
+/** The process state letter of /proc/PID/stat (after the title, which may hold spaces). */
+function procState(pid: number): string {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
 
 /** Sends a request that makes the worker spin forever; the connection is left to die with it. */
 function startSpinning(bound: string): net.Socket {
@@ -44,6 +50,20 @@ describe('stuck-worker reports', () => {
     await raas.waitFor('a replacement', () => raas.readyWorkers().get(0) !== victim && raas.readyWorkers().get(0));
     raas.signal('SIGQUIT');
     assert.equal((await raas.waitExit()).code, 0);
+  });
+
+  it('a blocked worker whose master was SIGKILLed is ended by its watchdog, not left spinning', async () => {
+    const raas = await startRaas({ args: ['--listen', 'http://127.0.0.1:0', '-w', '1', '--timeout', '30', '--app', APP] });
+    const [http] = await raas.ready();
+    const victim = raas.readyWorkers().get(0)!;
+    const client = startSpinning(http!);
+    // The worker spins (no beat can be read any more) once its request arrived: wait for that.
+    await waitUntil('the worker to block', () => procState(victim) === 'R', 10_000);
+    raas.child.kill('SIGKILL');
+    await raas.waitExit();
+    // Nobody is left to kill it but its own watchdog thread (5 s after the master's death).
+    await waitUntil('the orphaned worker to be gone', () => !isAlive(victim), 20_000);
+    client.destroy();
   });
 
   it('kills without waiting for a report when the watchdog is off', async () => {
