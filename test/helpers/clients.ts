@@ -85,6 +85,8 @@ export class LineLoad {
       try {
         const reply = await lineRequest(this.target, text + '\n', { timeoutMs: 15_000 });
         if (reply === expected + '\n') this.report.ok++;
+        // The server closed without a byte: what a killed worker that had read the line leaves (FIN, not RST).
+        else if (reply === '') this.fail('closed-without-reply');
         else this.fail(`wrong-reply:${JSON.stringify(reply).slice(0, 40)}`);
       } catch (err) {
         this.fail((err as NodeJS.ErrnoException).code ?? (err as Error).message);

@@ -216,6 +216,8 @@ export interface HttpLoadOptions {
    * (one worker may take them all); with it, every worker soon holds some.
    */
   reconnectEvery?: number;
+  /** false: every request on a fresh connection, sent with `Connection: close` (default true). */
+  keepAlive?: boolean;
   /** The request of client `client`'s n-th iteration and the body it must get back. */
   request?: (client: number, n: number) => { path: string; expected: string };
 }
@@ -227,7 +229,8 @@ export function reverseRequest(client: number, n: number): { path: string; expec
 
 /**
  * `concurrency` clients, each with its own keep-alive agent (one socket), doing GET after GET and
- * checking status 200 and the body, until stop() or `maxMs`.
+ * checking status 200 and the body, until stop() or `maxMs`. With `keepAlive: false` each GET goes
+ * on a connection of its own, closed after the response.
  */
 export class HttpLoad {
   private running = true;
@@ -267,7 +270,7 @@ export class HttpLoad {
       const { path, expected } = make(client, n);
       this.inflight++;
       try {
-        const reply = await httpRequest(this.target, { path, agent, timeoutMs: this.opts.timeoutMs ?? 15_000 });
+        const reply = await httpRequest(this.target, { path, agent: this.opts.keepAlive === false ? false : agent, timeoutMs: this.opts.timeoutMs ?? 15_000 });
         if (reply.status !== 200) this.fail(`status:${reply.status}`, `${path} -> ${reply.status} ${reply.text.slice(0, 60)}`);
         else if (reply.text !== expected) this.fail('wrong-body', `${path} -> ${JSON.stringify(reply.text.slice(0, 60))}`);
         else {
