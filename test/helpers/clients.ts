@@ -52,6 +52,8 @@ export interface LoadReport {
   ok: number;
   failures: Record<string, number>;
   failed: number;
+  /** The first failures with their wall-clock time, for diagnosis. */
+  samples: string[];
 }
 
 /**
@@ -62,7 +64,7 @@ export interface LoadReport {
 export class LineLoad {
   private running = true;
   private readonly loops: Promise<void>[] = [];
-  readonly report: LoadReport = { ok: 0, failures: {}, failed: 0 };
+  readonly report: LoadReport = { ok: 0, failures: {}, failed: 0, samples: [] };
   private readonly hardStop: NodeJS.Timeout;
 
   constructor(
@@ -97,6 +99,7 @@ export class LineLoad {
   private fail(kind: string): void {
     this.report.failed++;
     this.report.failures[kind] = (this.report.failures[kind] ?? 0) + 1;
+    if (this.report.samples.length < 50) this.report.samples.push(`${new Date().toISOString()} ${kind}`);
   }
 
   /** Successful requests so far. */

@@ -218,6 +218,8 @@ export interface HttpLoadOptions {
   reconnectEvery?: number;
   /** false: every request on a fresh connection, sent with `Connection: close` (default true). */
   keepAlive?: boolean;
+  /** How many failures are kept in `samples` (default 10). */
+  samples?: number;
   /** The request of client `client`'s n-th iteration and the body it must get back. */
   request?: (client: number, n: number) => { path: string; expected: string };
 }
@@ -292,7 +294,9 @@ export class HttpLoad {
   private fail(kind: string, detail: string): void {
     this.report.failed++;
     this.report.failures[kind] = (this.report.failures[kind] ?? 0) + 1;
-    if (this.report.samples.length < 10) this.report.samples.push(`+${Date.now() - this.startedAt}ms ${kind} ${detail}`);
+    if (this.report.samples.length < (this.opts.samples ?? 10)) {
+      this.report.samples.push(`+${Date.now() - this.startedAt}ms (${new Date().toISOString()}) ${kind} ${detail}`);
+    }
   }
 
   get ok(): number {

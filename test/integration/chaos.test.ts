@@ -95,8 +95,8 @@ describe('chaos under load', () => {
 
     const maxMs = (CHAOS_SECONDS + 600) * 1000;
     const line = new LineLoad({ host: '127.0.0.1', port: linePort }, 20, maxMs);
-    const keep = new HttpLoad({ host: '127.0.0.1', port: httpPort }, { concurrency: 15, reconnectEvery: 25, maxMs });
-    const close = new HttpLoad({ host: '127.0.0.1', port: httpPort }, { concurrency: 15, keepAlive: false, maxMs });
+    const keep = new HttpLoad({ host: '127.0.0.1', port: httpPort }, { concurrency: 15, reconnectEvery: 25, maxMs, samples: 200 });
+    const close = new HttpLoad({ host: '127.0.0.1', port: httpPort }, { concurrency: 15, keepAlive: false, maxMs, samples: 200 });
     const loads = { line, keep, close };
     const servedMore = async (what: string, n = 100): Promise<void> => {
       const base = { line: line.ok, keep: keep.ok, close: close.ok };
@@ -154,7 +154,7 @@ describe('chaos under load', () => {
           const held = heldConnections(pid, [linePort, httpPort]);
           if (how === 'SIGKILL') process.kill(pid, 'SIGKILL');
           victims.push({ pid, master, how, held, beat, atMs: at });
-          signals.push(`+${at} ${how} ${pid} held=${held} beat=${beat}`);
+          signals.push(`+${at} ${new Date().toISOString()} ${how} ${pid} held=${held} beat=${beat}`);
         } else if (!quiet) {
           continue;
         } else if (action < 0.6) {
@@ -190,9 +190,13 @@ describe('chaos under load', () => {
       for (; target > WORKERS; target--) process.kill(master, 'SIGTTOU');
       // Every frozen worker is killed by a master (past `timeout`), every victim is gone.
       for (const v of victims) {
+        // Dead first (a zombie counts as dead), then its master reaps it and logs the exit.
         await waitUntil(`victim ${v.pid} (${v.how}) gone`, () => !isAlive(v.pid), 60_000);
-        const exit = workerExit(raas, v.master, v.pid) ?? raas.entries.find((e) => e.event === LOG.WORKER_EXIT && e.worker_pid === String(v.pid));
-        assert.ok(exit, `an exit line for victim ${v.pid}`);
+        const exit = await raas.waitFor(
+          `an exit line for victim ${v.pid}`,
+          () => workerExit(raas, v.master, v.pid) ?? raas.entries.find((e) => e.event === LOG.WORKER_EXIT && e.worker_pid === String(v.pid)),
+          30_000,
+        );
         assert.equal(exit.signal, 'SIGKILL', `victim ${v.pid} (${v.how}) ended by SIGKILL: ${JSON.stringify(exit)}`);
       }
       await raas.waitFor(
@@ -223,7 +227,7 @@ describe('chaos under load', () => {
       const ok = reports.line.ok + reports.keep.ok + reports.close.ok;
       note(
         `${ok} requests ok; ${total} failed, bound ${bound} (held by ${victims.length} victims at their kill; last beats said ${beatSum}); ` +
-          `failures ${JSON.stringify(failed)}; http samples ${JSON.stringify([...reports.keep.samples, ...reports.close.samples])}`,
+          `failures ${JSON.stringify(failed)}; samples\n${[...reports.line.samples.map((x) => `line ${x}`), ...reports.keep.samples.map((x) => `keep ${x}`), ...reports.close.samples.map((x) => `close ${x}`)].map((x) => x.replace(/\/reverse\S*/, '')).join('\n')}`,
       );
       for (const kind of Object.keys(failed)) assert.match(kind.split(' ')[1]!, CUT_KINDS, `only cut connections fail: ${JSON.stringify(failed)}`);
       assert.ok(total <= bound, `${total} failures > ${bound} connections held by killed workers`);
