@@ -3,7 +3,11 @@
 // view of its fd table, RSS and zombie children read from /proc.
 // Runs in: the test runner process (Linux /proc only).
 
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 /** mulberry32: a small seeded PRNG, so that a run can be replayed from its printed seed. */
 export function seededRandom(seed: number): () => number {
@@ -57,17 +61,36 @@ export async function freeze(pid: number, timeoutMs = 10_000): Promise<boolean> 
   }
 }
 
-/** Socket inodes of the TCP connections (not listeners) whose local port is one of `ports`. */
-function connectionInodes(pid: number, ports: Set<number>): Set<string> {
-  const inodes = new Set<string>();
+/**
+ * Socket inode -> remote (client) port of the TCP connections (not listeners) whose local port is
+ * one of `ports`. Asks the kernel through `ss` (sock_diag, filtered in the kernel): reading the
+ * whole /proc/net/tcp of a busy machine takes seconds, and a test process stalled that long makes
+ * its keep-alive clients look idle to a draining worker. Falls back to /proc, read asynchronously.
+ */
+async function connectionInodes(pid: number, ports: number[]): Promise<Map<string, number>> {
+  const inodes = new Map<string, number>();
+  const filter = `( ${ports.map((p) => `sport = :${p}`).join(' or ')} )`;
+  try {
+    const { stdout } = await execFileAsync('ss', ['-tnHe', 'state', 'connected', filter], { maxBuffer: 64 << 20 });
+    for (const line of stdout.split('\n')) {
+      const cols = line.trim().split(/\s+/);
+      const ino = /\bino:(\d+)/.exec(line);
+      if (cols.length < 5 || !ino) continue;
+      inodes.set(ino[1]!, Number(cols[4]!.slice(cols[4]!.lastIndexOf(':') + 1)));
+    }
+    return inodes;
+  } catch {
+    // no ss: the /proc tables (same network namespace as the workers), off the event loop
+  }
+  const wanted = new Set(ports);
   for (const table of ['tcp', 'tcp6']) {
-    const text = readOrNull(`/proc/${pid}/net/${table}`) ?? '';
+    const text = await fs.promises.readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 10) continue;
       const localPort = Number.parseInt(cols[1]!.split(':')[1]!, 16);
       const listening = cols[3] === '0A';
-      if (!listening && ports.has(localPort)) inodes.add(cols[9]!);
+      if (!listening && wanted.has(localPort)) inodes.set(cols[9]!, Number.parseInt(cols[2]!.split(':')[1]!, 16));
     }
   }
   return inodes;
@@ -75,17 +98,18 @@ function connectionInodes(pid: number, ports: Set<number>): Set<string> {
 
 /**
  * Client connections (on the listeners' `ports`) that process `pid` holds open: its socket fds
- * whose inode is an accepted TCP connection on one of those ports. Exact for a frozen process.
+ * whose inode is an accepted TCP connection on one of those ports, as the clients' ports.
+ * Exact for a frozen process.
  */
-export function heldConnections(pid: number, ports: number[]): number {
+export async function heldConnections(pid: number, ports: number[]): Promise<number[]> {
+  const ours = await connectionInodes(pid, ports);
   let fds: string[];
   try {
     fds = fs.readdirSync(`/proc/${pid}/fd`);
   } catch {
-    return 0;
+    return [];
   }
-  const ours = connectionInodes(pid, new Set(ports));
-  let held = 0;
+  const held: number[] = [];
   for (const fd of fds) {
     let target: string;
     try {
@@ -94,7 +118,8 @@ export function heldConnections(pid: number, ports: number[]): number {
       continue;
     }
     const m = /^socket:\[(\d+)\]$/.exec(target);
-    if (m && ours.has(m[1]!)) held++;
+    const clientPort = m ? ours.get(m[1]!) : undefined;
+    if (clientPort !== undefined) held.push(clientPort);
   }
   return held;
 }

@@ -39,8 +39,8 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-/** A request error carrying whether it went out on a reused keep-alive socket. */
-export type RequestError = NodeJS.ErrnoException & { reused?: boolean };
+/** A request error carrying whether it went out on a reused keep-alive socket, and the client's port. */
+export type RequestError = NodeJS.ErrnoException & { reused?: boolean; localPort?: number };
 
 export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
@@ -65,6 +65,7 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
     req.on('error', (err: RequestError) => {
       clearTimeout(timer);
       err.reused = req.reusedSocket;
+      err.localPort = localPort;
       reject(err);
     });
     req.on('response', (res) => {
@@ -73,6 +74,7 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
       res.on('error', (err: RequestError) => {
         clearTimeout(timer);
         err.reused = req.reusedSocket;
+        err.localPort = localPort;
         reject(err);
       });
       res.on('end', () => {
@@ -203,6 +205,8 @@ export interface HttpLoadReport {
   samples: string[];
   /** Successful responses per `x-pid` response header (apps that name their worker). */
   byPid: Record<string, number>;
+  /** The client port of every failed request whose connection had one (which server socket it was). */
+  failedPorts: number[];
 }
 
 export interface HttpLoadOptions {
@@ -241,7 +245,7 @@ export class HttpLoad {
   private readonly agents: http.Agent[] = [];
   private readonly startedAt = Date.now();
   private readonly hardStop: NodeJS.Timeout;
-  readonly report: HttpLoadReport = { ok: 0, failed: 0, failures: {}, closeResponses: 0, inflightAtStop: 0, samples: [], byPid: {} };
+  readonly report: HttpLoadReport = { ok: 0, failed: 0, failures: {}, closeResponses: 0, inflightAtStop: 0, samples: [], byPid: {}, failedPorts: [] };
   /** Per client, the x-pid of its last response: the worker holding its keep-alive connection. */
   private readonly holder: (string | undefined)[] = [];
 
@@ -284,7 +288,8 @@ export class HttpLoad {
         }
       } catch (err) {
         const e = err as RequestError;
-        this.fail(`${e.code ?? e.message}:${e.reused ? 'reused' : 'fresh'}`, `${path} -> ${e.message}`);
+        this.fail(`${e.code ?? e.message}:${e.reused ? 'reused' : 'fresh'}`, `${path} -> ${e.message} (port ${e.localPort})`);
+        if (e.localPort !== undefined) this.report.failedPorts.push(e.localPort);
       } finally {
         this.inflight--;
       }

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { LOG } from '../../src/log.js';
 import { freeze, heldConnections, rssBytes, seededRandom, zombieChildren } from '../helpers/chaos.js';
 import { LineLoad, type LoadReport } from '../helpers/clients.js';
@@ -35,6 +36,8 @@ interface Victim {
   how: 'SIGKILL' | 'SIGSTOP';
   /** Client connections the frozen worker held (kernel fd table): what its kill cuts. */
   held: number;
+  /** Their client ports: a failed request on one of them was cut by this kill. */
+  clientPorts: number[];
   /** The same from its last beat, as the stats report had it (stale by up to timeout/4), for comparison. */
   beat: number | null;
   atMs: number;
@@ -116,6 +119,9 @@ describe('chaos under load', () => {
       let upgradeMark = 0;
       let upgrades = 0;
       const maxUpgrades = 1 + Math.floor(CHAOS_SECONDS / 15);
+      // The test's own event-loop stalls, reported: a stalled client looks idle to a draining worker.
+      const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+      loopDelay.enable();
       const startedAt = Date.now();
       const endAt = startedAt + CHAOS_SECONDS * 1000;
 
@@ -151,9 +157,10 @@ describe('chaos under load', () => {
           const beat = beatConnections(pidFile, master, pid);
           // Frozen, the worker accepts, reads and closes nothing: its fd table is what the kill cuts.
           if (!(await freeze(pid))) continue;
-          const held = heldConnections(pid, [linePort, httpPort]);
+          const clientPorts = await heldConnections(pid, [linePort, httpPort]);
+          const held = clientPorts.length;
           if (how === 'SIGKILL') process.kill(pid, 'SIGKILL');
-          victims.push({ pid, master, how, held, beat, atMs: at });
+          victims.push({ pid, master, how, held, clientPorts, beat, atMs: at });
           signals.push(`+${at} ${new Date().toISOString()} ${how} ${pid} held=${held} beat=${beat}`);
         } else if (!quiet) {
           continue;
@@ -179,7 +186,8 @@ describe('chaos under load', () => {
           signals.push(`+${at} USR2 ${master}`);
         }
       }
-      note(`chaos done: ${signals.length} signals\n${signals.join('\n')}`);
+      loopDelay.disable();
+      note(`chaos done: ${signals.length} signals; the test's event-loop delay max ${Math.round(loopDelay.max / 1e6)} ms\n${signals.join('\n')}`);
 
       // ---- settle ---------------------------------------------------------------------------
       await waitUntil('the upgrade in progress finished', () => upgradeOver() && !fs.existsSync(`${pidFile}.oldbin`), 90_000);
@@ -231,6 +239,13 @@ describe('chaos under load', () => {
       );
       for (const kind of Object.keys(failed)) assert.match(kind.split(' ')[1]!, CUT_KINDS, `only cut connections fail: ${JSON.stringify(failed)}`);
       assert.ok(total <= bound, `${total} failures > ${bound} connections held by killed workers`);
+      // Finer: each failed request went out on a connection one of the victims held when frozen
+      // (by the client's port; a port reused later could only hide a failure, never invent one).
+      const cutPorts = new Set(victims.flatMap((v) => v.clientPorts));
+      const failedPorts = [...reports.line.failedPorts, ...reports.keep.failedPorts, ...reports.close.failedPorts];
+      assert.equal(failedPorts.length, total, 'every failed request had connected (a port): none refused or never connected');
+      const unexplained = failedPorts.filter((p) => !cutPorts.has(p));
+      assert.deepEqual(unexplained, [], 'failed requests on connections no killed worker held (client ports)');
       const errors = raas.entries.filter((e) => e.level === 'error' && e.event !== LOG.WORKER_EXIT && e.event !== LOG.WORKER_TIMEOUT);
       assert.deepEqual(errors, [], 'no error but the kills');
 
