@@ -113,7 +113,25 @@ describe('chaos under load', () => {
       // ---- the chaos ------------------------------------------------------------------------
       const victims: Victim[] = [];
       const touched = new Set<number>();
-      const targets = new Map<number, number>(); // master pid -> worker count we asked of it
+      // Standard signals coalesce while pending (two TTINs the master has not yet run between are
+      // one): a scale signal goes only once the master logged the previous one, and the count is
+      // the one it logged.
+      const scaleSentAt = new Map<number, number>(); // master pid -> log length when we sent one
+      const scalePending = (master: number): boolean => {
+        const mark = scaleSentAt.get(master);
+        if (mark === undefined) return false;
+        return !raas.entries
+          .slice(mark)
+          .some((e) => e.pid === String(master) && e.event === LOG.SIGNAL && (e.signal === 'SIGTTIN' || e.signal === 'SIGTTOU'));
+      };
+      const targetOf = (master: number): number => {
+        const scales = raas.entries.filter((e) => e.pid === String(master) && e.event === LOG.SCALE);
+        return scales.length > 0 ? Number(scales[scales.length - 1]!.to) : WORKERS;
+      };
+      const scale = (master: number, signal: 'SIGTTIN' | 'SIGTTOU'): void => {
+        scaleSentAt.set(master, raas.entries.length);
+        process.kill(master, signal);
+      };
       const signals: string[] = [];
       let upgradingFrom: number | null = null;
       let upgradeMark = 0;
@@ -143,7 +161,7 @@ describe('chaos under load', () => {
         const master = readPidFile(pidFile);
         if (master === null || !isAlive(master)) continue;
         const quiet = upgradeOver() && !fs.existsSync(`${pidFile}.oldbin`);
-        const target = targets.get(master) ?? WORKERS;
+        const target = targetOf(master);
         const at = Date.now() - startedAt;
 
         if (action < 0.45) {
@@ -168,14 +186,12 @@ describe('chaos under load', () => {
           process.kill(master, 'SIGHUP');
           signals.push(`+${at} HUP ${master}`);
         } else if (action < 0.75) {
-          if (target >= MAX_WORKERS) continue;
-          targets.set(master, target + 1);
-          process.kill(master, 'SIGTTIN');
+          if (target >= MAX_WORKERS || scalePending(master)) continue;
+          scale(master, 'SIGTTIN');
           signals.push(`+${at} TTIN ${master} -> ${target + 1}`);
         } else if (action < 0.9) {
-          if (target <= MIN_WORKERS) continue;
-          targets.set(master, target - 1);
-          process.kill(master, 'SIGTTOU');
+          if (target <= MIN_WORKERS || scalePending(master)) continue;
+          scale(master, 'SIGTTOU');
           signals.push(`+${at} TTOU ${master} -> ${target - 1}`);
         } else {
           if (upgrades >= maxUpgrades) continue;
@@ -193,9 +209,13 @@ describe('chaos under load', () => {
       await waitUntil('the upgrade in progress finished', () => upgradeOver() && !fs.existsSync(`${pidFile}.oldbin`), 90_000);
       const master = readPidFile(pidFile)!;
       assert.ok(isAlive(master), `the master the pid file names (${master}) is alive`);
-      let target = targets.get(master) ?? WORKERS;
-      for (; target < WORKERS; target++) process.kill(master, 'SIGTTIN');
-      for (; target > WORKERS; target--) process.kill(master, 'SIGTTOU');
+      // Back to the starting count, one signal at a time (see scalePending).
+      for (let i = 0; i < 2 * MAX_WORKERS && targetOf(master) !== WORKERS; i++) {
+        await raas.waitFor(`master ${master} handled our last scale signal`, () => !scalePending(master), 30_000);
+        if (targetOf(master) !== WORKERS) scale(master, targetOf(master) < WORKERS ? 'SIGTTIN' : 'SIGTTOU');
+        await raas.waitFor(`master ${master} handled our last scale signal`, () => !scalePending(master), 30_000);
+      }
+      assert.equal(targetOf(master), WORKERS, `master ${master} back to ${WORKERS} workers`);
       // Every frozen worker is killed by a master (past `timeout`), every victim is gone.
       for (const v of victims) {
         // Dead first (a zombie counts as dead), then its master reaps it and logs the exit.
