@@ -25,6 +25,8 @@ export class WorkerRuntime {
   private stopping = false;
   private readonly stats: WorkerStatsCollector;
   private lame = false;
+  /** Ends the watchdog thread (see startWatchdog): awaited before every exit. */
+  private stopWatchdog: (() => Promise<void>) | null = null;
 
   constructor(private readonly config: WorkerBootConfig) {
     const { settings, slot, generation } = config;
@@ -41,7 +43,7 @@ export class WorkerRuntime {
     this.installCrashHandlers();
     const { watchdogFd } = this.config;
     if (watchdogFd != null) {
-      startWatchdog(watchdogFd, (err) => this.log.warn(LOG.WATCHDOG_FAILED, { error: describe(err) }));
+      this.stopWatchdog = startWatchdog(watchdogFd, (err) => this.log.warn(LOG.WATCHDOG_FAILED, { error: describe(err) }));
     }
     process.on('message', (message) => {
       if (!isMasterMessage(message)) return;
@@ -60,7 +62,8 @@ export class WorkerRuntime {
       await this.listenAll();
     } catch (err) {
       this.log.error(LOG.WORKER_BOOT_FAILED, { error: describe(err) });
-      process.exit(EXIT.WORKER_BOOT_ERROR);
+      this.exit(EXIT.WORKER_BOOT_ERROR);
+      return;
     }
     if (this.stopping) return;
     this.send({ type: 'ready' });
@@ -109,7 +112,7 @@ export class WorkerRuntime {
 
   /** exitCode null: immediate. Otherwise drain every protocol, run stop hooks, exit with it. */
   private stop(exitCode: number | null): void {
-    if (exitCode === null) process.exit(EXIT.OK);
+    if (exitCode === null) return this.exit(EXIT.OK);
     if (this.stopping) return;
     this.stopping = true;
     this.log.info(LOG.WORKER_DRAINING);
@@ -121,7 +124,7 @@ export class WorkerRuntime {
         this.log.error(LOG.HANDLER_ERROR, { during: 'drain', error: describe(err) });
       }
       this.log.info(LOG.WORKER_DRAINED);
-      this.finalBeat(() => process.exit(exitCode));
+      this.finalBeat(() => this.exit(exitCode));
     })();
   }
 
@@ -146,7 +149,7 @@ export class WorkerRuntime {
     const orphaned = (how: string): void => {
       if (this.stopping) return;
       this.log.warn(LOG.WORKER_ORPHANED, { detected_by: how });
-      setTimeout(() => process.exit(EXIT.WORKER_ORPHANED), ORPHAN_GRACE_MS);
+      setTimeout(() => this.exit(EXIT.WORKER_ORPHANED), ORPHAN_GRACE_MS);
       this.stop(EXIT.WORKER_ORPHANED);
     };
     process.on('disconnect', () => orphaned('channel-closed'));
@@ -169,6 +172,14 @@ export class WorkerRuntime {
     };
     process.on('uncaughtException', (err) => crashed('uncaughtException', err));
     process.on('unhandledRejection', (err) => crashed('unhandledRejection', err));
+  }
+
+  /** Exits once the watchdog thread has ended (at most its STOP_WAIT_MS). */
+  private exit(code: number): void {
+    const stop = this.stopWatchdog;
+    this.stopWatchdog = null;
+    if (stop === null) process.exit(code);
+    else void stop().then(() => process.exit(code));
   }
 
   /** The counters since the last beat would be lost with the process: send them, briefly waiting. */

@@ -47,11 +47,17 @@ channel.on('data', (chunk) => {
 channel.on('error', () => {});
 `;
 
+/** How long an exiting worker waits for its watchdog thread to end (it takes milliseconds). */
+const STOP_WAIT_MS = 200;
+
 /**
- * Starts the watchdog thread on the pipe `fd` the master writes report paths to. Returns false
- * (and the worker runs without it) when the thread cannot start.
+ * Starts the watchdog thread on the pipe `fd` the master writes report paths to. Returns the
+ * function that ends it, or null (and the worker runs without it) when the thread cannot start.
+ * Call the stop before process.exit(): a process that exits while the thread's inspector session
+ * is still connected makes Node print "Waiting for the debugger to disconnect..." on stderr, a
+ * stray line in the log (seen at worker exits in the chaos test and in reopen-logs.test).
  */
-export function startWatchdog(fd: number, onError: (err: Error) => void): boolean {
+export function startWatchdog(fd: number, onError: (err: Error) => void): (() => Promise<void>) | null {
   (globalThis as Record<symbol, unknown>)[Symbol.for(REPORT_FN)] = (path: string): string =>
     process.report.writeReport(path);
   try {
@@ -59,9 +65,16 @@ export function startWatchdog(fd: number, onError: (err: Error) => void): boolea
     thread.on('error', onError);
     // The worker's life is its main thread's: the watchdog never keeps it running.
     thread.unref();
-    return true;
+    return () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, STOP_WAIT_MS);
+        thread.terminate().then(
+          () => (clearTimeout(timer), resolve()),
+          () => (clearTimeout(timer), resolve()),
+        );
+      });
   } catch (err) {
     onError(err as Error);
-    return false;
+    return null;
   }
 }

@@ -268,6 +268,9 @@ describe('chaos under load', () => {
       assert.deepEqual(unexplained, [], 'failed requests on connections no killed worker held (client ports)');
       const errors = raas.entries.filter((e) => e.level === 'error' && e.event !== LOG.WORKER_EXIT && e.event !== LOG.WORKER_TIMEOUT);
       assert.deepEqual(errors, [], 'no error but the kills');
+      // Every line on the masters' stderr is a log line (an exiting worker once printed Node's
+      // "Waiting for the debugger to disconnect..." there: its watchdog's inspector session).
+      assert.deepEqual(raas.lines.filter((_, i) => raas.entries[i]?.event === undefined), [], 'no stray line in the log');
 
       // ---- reaped ---------------------------------------------------------------------------
       process.kill(master, 'SIGQUIT');
