@@ -22,10 +22,11 @@ export function connect(target: Target): net.Socket {
 export function lineRequest(
   target: Target,
   payload: string | Buffer,
-  opts: { halfClose?: boolean; timeoutMs?: number } = {},
+  opts: { halfClose?: boolean; timeoutMs?: number; info?: { localPort?: number } } = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(target);
+    if (opts.info) socket.once('connect', () => (opts.info!.localPort = socket.localPort));
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
@@ -52,6 +53,10 @@ export interface LoadReport {
   ok: number;
   failures: Record<string, number>;
   failed: number;
+  /** The first failures with their wall-clock time, for diagnosis. */
+  samples: string[];
+  /** The client port of every failed request that got connected (which server socket it was). */
+  failedPorts: number[];
 }
 
 /**
@@ -62,7 +67,7 @@ export interface LoadReport {
 export class LineLoad {
   private running = true;
   private readonly loops: Promise<void>[] = [];
-  readonly report: LoadReport = { ok: 0, failures: {}, failed: 0 };
+  readonly report: LoadReport = { ok: 0, failures: {}, failed: 0, samples: [], failedPorts: [] };
   private readonly hardStop: NodeJS.Timeout;
 
   constructor(
@@ -82,19 +87,24 @@ export class LineLoad {
         .map((s) => s.segment)
         .reverse()
         .join('');
+      const info: { localPort?: number } = {};
       try {
-        const reply = await lineRequest(this.target, text + '\n', { timeoutMs: 15_000 });
+        const reply = await lineRequest(this.target, text + '\n', { timeoutMs: 15_000, info });
         if (reply === expected + '\n') this.report.ok++;
-        else this.fail(`wrong-reply:${JSON.stringify(reply).slice(0, 40)}`);
+        // The server closed without a byte: what a killed worker that had read the line leaves (FIN, not RST).
+        else if (reply === '') this.fail('closed-without-reply', info.localPort);
+        else this.fail(`wrong-reply:${JSON.stringify(reply).slice(0, 40)}`, info.localPort);
       } catch (err) {
-        this.fail((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+        this.fail((err as NodeJS.ErrnoException).code ?? (err as Error).message, info.localPort);
       }
     }
   }
 
-  private fail(kind: string): void {
+  private fail(kind: string, localPort?: number): void {
     this.report.failed++;
     this.report.failures[kind] = (this.report.failures[kind] ?? 0) + 1;
+    if (localPort !== undefined) this.report.failedPorts.push(localPort);
+    if (this.report.samples.length < 50) this.report.samples.push(`${new Date().toISOString()} ${kind} (port ${localPort})`);
   }
 
   /** Successful requests so far. */

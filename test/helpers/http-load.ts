@@ -39,8 +39,8 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-/** A request error carrying whether it went out on a reused keep-alive socket. */
-export type RequestError = NodeJS.ErrnoException & { reused?: boolean };
+/** A request error carrying whether it went out on a reused keep-alive socket, and the client's port. */
+export type RequestError = NodeJS.ErrnoException & { reused?: boolean; localPort?: number };
 
 export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
@@ -65,6 +65,7 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
     req.on('error', (err: RequestError) => {
       clearTimeout(timer);
       err.reused = req.reusedSocket;
+      err.localPort = localPort;
       reject(err);
     });
     req.on('response', (res) => {
@@ -73,6 +74,7 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
       res.on('error', (err: RequestError) => {
         clearTimeout(timer);
         err.reused = req.reusedSocket;
+        err.localPort = localPort;
         reject(err);
       });
       res.on('end', () => {
@@ -203,6 +205,8 @@ export interface HttpLoadReport {
   samples: string[];
   /** Successful responses per `x-pid` response header (apps that name their worker). */
   byPid: Record<string, number>;
+  /** The client port of every failed request whose connection had one (which server socket it was). */
+  failedPorts: number[];
 }
 
 export interface HttpLoadOptions {
@@ -216,6 +220,10 @@ export interface HttpLoadOptions {
    * (one worker may take them all); with it, every worker soon holds some.
    */
   reconnectEvery?: number;
+  /** false: every request on a fresh connection, sent with `Connection: close` (default true). */
+  keepAlive?: boolean;
+  /** How many failures are kept in `samples` (default 10). */
+  samples?: number;
   /** The request of client `client`'s n-th iteration and the body it must get back. */
   request?: (client: number, n: number) => { path: string; expected: string };
 }
@@ -227,7 +235,8 @@ export function reverseRequest(client: number, n: number): { path: string; expec
 
 /**
  * `concurrency` clients, each with its own keep-alive agent (one socket), doing GET after GET and
- * checking status 200 and the body, until stop() or `maxMs`.
+ * checking status 200 and the body, until stop() or `maxMs`. With `keepAlive: false` each GET goes
+ * on a connection of its own, closed after the response.
  */
 export class HttpLoad {
   private running = true;
@@ -236,7 +245,7 @@ export class HttpLoad {
   private readonly agents: http.Agent[] = [];
   private readonly startedAt = Date.now();
   private readonly hardStop: NodeJS.Timeout;
-  readonly report: HttpLoadReport = { ok: 0, failed: 0, failures: {}, closeResponses: 0, inflightAtStop: 0, samples: [], byPid: {} };
+  readonly report: HttpLoadReport = { ok: 0, failed: 0, failures: {}, closeResponses: 0, inflightAtStop: 0, samples: [], byPid: {}, failedPorts: [] };
   /** Per client, the x-pid of its last response: the worker holding its keep-alive connection. */
   private readonly holder: (string | undefined)[] = [];
 
@@ -267,7 +276,7 @@ export class HttpLoad {
       const { path, expected } = make(client, n);
       this.inflight++;
       try {
-        const reply = await httpRequest(this.target, { path, agent, timeoutMs: this.opts.timeoutMs ?? 15_000 });
+        const reply = await httpRequest(this.target, { path, agent: this.opts.keepAlive === false ? false : agent, timeoutMs: this.opts.timeoutMs ?? 15_000 });
         if (reply.status !== 200) this.fail(`status:${reply.status}`, `${path} -> ${reply.status} ${reply.text.slice(0, 60)}`);
         else if (reply.text !== expected) this.fail('wrong-body', `${path} -> ${JSON.stringify(reply.text.slice(0, 60))}`);
         else {
@@ -279,7 +288,8 @@ export class HttpLoad {
         }
       } catch (err) {
         const e = err as RequestError;
-        this.fail(`${e.code ?? e.message}:${e.reused ? 'reused' : 'fresh'}`, `${path} -> ${e.message}`);
+        this.fail(`${e.code ?? e.message}:${e.reused ? 'reused' : 'fresh'}`, `${path} -> ${e.message} (port ${e.localPort})`);
+        if (e.localPort !== undefined) this.report.failedPorts.push(e.localPort);
       } finally {
         this.inflight--;
       }
@@ -289,7 +299,9 @@ export class HttpLoad {
   private fail(kind: string, detail: string): void {
     this.report.failed++;
     this.report.failures[kind] = (this.report.failures[kind] ?? 0) + 1;
-    if (this.report.samples.length < 10) this.report.samples.push(`+${Date.now() - this.startedAt}ms ${kind} ${detail}`);
+    if (this.report.samples.length < (this.opts.samples ?? 10)) {
+      this.report.samples.push(`+${Date.now() - this.startedAt}ms (${new Date().toISOString()}) ${kind} ${detail}`);
+    }
   }
 
   get ok(): number {

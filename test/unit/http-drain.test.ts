@@ -128,6 +128,36 @@ test('an idle keep-alive connection is closed by drain at once', async () => {
   agent.destroy();
 });
 
+test('a connection that has not sent its first byte is not idle: drain serves its request (until headers-timeout)', async () => {
+  const srv = await start({ headersTimeout: 30 });
+  const sockets = accepted(srv.server);
+  // Connected, silent: a client descheduled between connect() and its write.
+  const conn = await new Conn(srv.port).ready();
+  await until('the server accepted it', () => sockets.length === 1);
+  const drained = srv.protocol.drain();
+  const state = track(drained);
+  // Several idle sweeps (250 ms each) pass: a keep-alive connection this silent would be closed.
+  await sleep(1000);
+  assert.equal(conn.closed, false, 'the silent new connection was closed by the drain');
+  assert.equal(state.done, false);
+  conn.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  await conn.closedP;
+  assert.match(conn.data, /^HTTP\/1\.1 503 /);
+  assert.match(conn.data, /\r\nConnection: close\r\n/);
+  await drained;
+});
+
+test('a connection that never sends is closed by drain once headers-timeout has passed', async () => {
+  const srv = await start({ headersTimeout: 0.5 });
+  const sockets = accepted(srv.server);
+  const conn = await new Conn(srv.port).ready();
+  await until('the server accepted it', () => sockets.length === 1);
+  await srv.protocol.drain();
+  await conn.closedP;
+  // Closed by the sweep, or answered 408 by node's own headers-timeout check, whichever runs first.
+  assert.match(conn.data, /^$|^HTTP\/1\.1 408 /);
+});
+
 test('a slow app response in flight completes with Connection: close, then drain resolves', async () => {
   const srv = await start({ app: fixture('http-plain-app.mjs') });
   const received = nextRequest(srv.server);

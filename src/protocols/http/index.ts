@@ -149,7 +149,7 @@ export class HttpProtocol implements Protocol {
     const servers = [...this.servers, ...(this.router?.servers ?? [])];
     for (const server of servers) drainingServers.add(server);
     anyDraining = true;
-    this.idle.start(IDLE_SWEEP_MS);
+    this.idle.start(IDLE_SWEEP_MS, this.settings.headersTimeout * 1000);
     // The app's workerDrain runs while the servers stop accepting: it closes what RAAS cannot
     // see as idle (WebSockets with 1001 "going away", SSE streams), so the drain can end.
     const appDrain = this.callHook('workerDrain', this.hooks?.workerDrain ?? null);
