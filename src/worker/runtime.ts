@@ -241,7 +241,9 @@ export class WorkerRuntime {
   private send(message: WorkerMessage): void {
     if (!process.connected || !process.send) return;
     try {
-      process.send(message);
+      // With a callback, a write that fails later (EPIPE: the master just died) is handed to it
+      // instead of becoming an 'error' event, which would be an uncaught exception.
+      process.send(message, undefined, undefined, ignoreSendError);
     } catch {
       // The channel closed between the check and the send: 'disconnect' handles that.
     }
@@ -266,6 +268,11 @@ function listen(server: net.Server, socket: ServerHandle, backlog: number, liste
       resolve();
     });
   });
+}
+
+/** A message the master will never read: its death is told by 'disconnect', not by this error. */
+function ignoreSendError(err: Error | null): void {
+  void err;
 }
 
 function describe(err: unknown): string {

@@ -40,7 +40,7 @@ export interface RequestOptions {
 }
 
 /** A request error carrying whether it went out on a reused keep-alive socket, and the client's port. */
-export type RequestError = NodeJS.ErrnoException & { reused?: boolean; localPort?: number };
+export type RequestError = NodeJS.ErrnoException & { reused?: boolean; localPort?: number; beforeResponse?: boolean };
 
 export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
@@ -62,13 +62,16 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
       err.code = 'TIMEOUT';
       req.destroy(err);
     }, opts.timeoutMs ?? 10_000);
+    let responded = false;
     req.on('error', (err: RequestError) => {
       clearTimeout(timer);
       err.reused = req.reusedSocket;
       err.localPort = localPort;
+      err.beforeResponse = !responded;
       reject(err);
     });
     req.on('response', (res) => {
+      responded = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', (err: RequestError) => {
@@ -207,6 +210,12 @@ export interface HttpLoadReport {
   byPid: Record<string, number>;
   /** The client port of every failed request whose connection had one (which server socket it was). */
   failedPorts: number[];
+  /**
+   * Requests retried once because their reused keep-alive connection was closed before any byte of
+   * a response (the keep-alive race: the server closed it as idle while the request was on its way).
+   * RFC 9110 9.2.2 lets a client retry an idempotent request then; browsers, undici and haproxy do.
+   */
+  retriedReused: number;
 }
 
 export interface HttpLoadOptions {
@@ -245,7 +254,7 @@ export class HttpLoad {
   private readonly agents: http.Agent[] = [];
   private readonly startedAt = Date.now();
   private readonly hardStop: NodeJS.Timeout;
-  readonly report: HttpLoadReport = { ok: 0, failed: 0, failures: {}, closeResponses: 0, inflightAtStop: 0, samples: [], byPid: {}, failedPorts: [] };
+  readonly report: HttpLoadReport = { ok: 0, failed: 0, failures: {}, closeResponses: 0, inflightAtStop: 0, samples: [], byPid: {}, failedPorts: [], retriedReused: 0 };
   /** Per client, the x-pid of its last response: the worker holding its keep-alive connection. */
   private readonly holder: (string | undefined)[] = [];
 
@@ -276,7 +285,15 @@ export class HttpLoad {
       const { path, expected } = make(client, n);
       this.inflight++;
       try {
-        const reply = await httpRequest(this.target, { path, agent: this.opts.keepAlive === false ? false : agent, timeoutMs: this.opts.timeoutMs ?? 15_000 });
+        const send = () => httpRequest(this.target, { path, agent: this.opts.keepAlive === false ? false : agent, timeoutMs: this.opts.timeoutMs ?? 15_000 });
+        const reply = await send().catch((err: RequestError) => {
+          if (!(err.reused && err.beforeResponse && (err.code === 'ECONNRESET' || err.code === 'EPIPE'))) throw err;
+          // The keep-alive race (see retriedReused): once, on a new connection, as real clients do.
+          this.report.retriedReused++;
+          agent.destroy();
+          agent = this.newAgent();
+          return send();
+        });
         if (reply.status !== 200) this.fail(`status:${reply.status}`, `${path} -> ${reply.status} ${reply.text.slice(0, 60)}`);
         else if (reply.text !== expected) this.fail('wrong-body', `${path} -> ${JSON.stringify(reply.text.slice(0, 60))}`);
         else {
