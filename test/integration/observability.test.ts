@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import type * as net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { LOG } from '../../src/log.js';
+import { freeze } from '../helpers/chaos.js';
 import type { StatusReport } from '../../src/master/stats.js';
 import { adminUrl, get, promtoolCheck, samples, sum } from '../helpers/admin.js';
 import { served } from '../helpers/assertions.js';
@@ -209,8 +210,10 @@ describe('observability', () => {
       sum(samples(await adminGet('/metrics')), 'raas_listen_queue_depth', { listener });
     const worker = raas.readyWorkers().get(0)!;
     const waiting: net.Socket[] = [];
-    process.kill(worker, 'SIGSTOP');
     try {
+      // SIGSTOP, and stopped for real (every thread, the native path's accept thread too) before anyone connects:
+      // a connection accepted in the meantime would never show in the queue.
+      assert.ok(await freeze(worker), 'the worker stopped');
       // Each client sends its line, as line clients do: the native line path's TCP_DEFER_ACCEPT
       // keeps a connection with no bytes yet out of the accept queue (and out of this gauge).
       const client = (target: ReturnType<typeof targetOf>): net.Socket => {

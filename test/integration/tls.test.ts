@@ -100,6 +100,9 @@ describe('https:// listeners', () => {
       const mark = raas.entries.length;
       raas.signal('SIGHUP');
       await raas.waitForEvent(LOG.RELOAD_DONE, { role: 'master', gen: '2' }, { after: mark, timeoutMs: 20_000 });
+      // Until an old worker handles its QUIT it still accepts (with the old pair): wait for that.
+      const old = raas.events(LOG.WORKER_READY, 'master').filter((e) => e.gen === '1').map((e) => e.worker_pid!);
+      for (const pid of old) await raas.waitForEvent(LOG.WORKER_DRAINING, { role: 'worker', pid }, { after: mark });
       const renewed = await get(port, '/');
       assert.equal(renewed.fingerprint, second.fingerprint);
       const before = ok;
