@@ -122,6 +122,9 @@ struct server {
   pthread_t thread;
   /* this thread only */
   conn_t *conns;
+  /* listeners closed by a drain, freed only after the epoll batch that may still name them */
+  listener_t *dead[MAX_LISTENERS];
+  int ndead;
   char scratch[SCRATCH_SIZE];
   char reply_buf[SCRATCH_SIZE + 1];
   /* shared, under lock */
@@ -653,7 +656,9 @@ static int on_wake(server_t *s) {
      * our set would keep reporting the shared socket, pointing at the freed listener. */
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, closing[i]->fd, NULL);
     close(closing[i]->fd);
-    free(closing[i]);
+    /* Not freed yet: a later event of the batch being handled may still point at it (a
+     * connection arriving as the drain begins); serve_thread frees it after the batch. */
+    s->dead[s->ndead++] = closing[i];
   }
   for (conn_t *c = replies, *next; c; c = next) {
     next = c->q_next;
@@ -693,6 +698,7 @@ static void *serve_thread(void *arg) {
         on_conn_event((conn_t *)k, events[i].events);
       }
     }
+    while (s->ndead > 0) free(s->dead[--s->ndead]);
     if (s->conns) {
       uint64_t now = now_ms();
       if (now >= next_sweep) {

@@ -27,8 +27,8 @@ async function scale(raas: RaasProcess, signal: NodeJS.Signals): Promise<{ from:
 /** Waits for a graceful exit (drained, code 0) of a worker stopped by scaling down. */
 async function scaledDown(raas: RaasProcess, pid: number, after: number): Promise<void> {
   const exit = await raas.waitForEvent(LOG.WORKER_EXIT, { role: 'master', worker_pid: String(pid) }, { after });
-  assert.equal(exit.reason, 'scale-down');
-  assert.equal(exit.code, '0', `worker ${pid} should exit 0`);
+  assert.equal(exit.reason, 'scale-down', JSON.stringify(exit));
+  assert.equal(exit.code, '0', `worker ${pid} should exit 0: ${JSON.stringify(exit)}\n${raas.lines.filter((l) => l.includes(`pid=${pid}`) || l.includes(`worker_pid=${pid}`)).join('\n')}`);
   assert.equal(exit.signal, '-');
   await raas.waitForEvent(LOG.WORKER_DRAINED, { role: 'worker', pid: String(pid) }, { after });
   await waitUntil(`worker ${pid} gone`, () => !isAlive(pid));
