@@ -6,17 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { LineReader, type LineResult } from '../../src/protocols/line-reader.js';
 
-/** mulberry32: a tiny seeded PRNG, so a failing random chunking can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from '../helpers/random.js';
 
 type Chunker = (data: Buffer) => Buffer[];
 

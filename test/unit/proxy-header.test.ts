@@ -8,16 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { crc32c, ProxyHeaderReader, TLV, V2_SIGNATURE, type ProxyHeader, type ProxyReadResult } from '../../src/protocols/proxy-header.js';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from '../helpers/random.js';
 
 type Chunker = (data: Buffer) => Buffer[];
 const CHUNKERS: Array<[string, Chunker]> = [
