@@ -10,7 +10,8 @@ import { describe, it } from 'node:test';
 import { renderMetrics } from '../../src/admin/metrics.js';
 import { parseAdminAddress } from '../../src/config/admin-address.js';
 import { LATENCY_BUCKETS_S, type WorkerStats } from '../../src/ipc.js';
-import { parseSsUnix, tcpListenQueues } from '../../src/master/queue-depth.js';
+import { nativeListenQueue, parseSsUnix, sampleQueues, tcpListenQueues } from '../../src/master/queue-depth.js';
+import { createRequire } from 'node:module';
 import { MasterStats } from '../../src/master/stats.js';
 import type { WorkerRecord } from '../../src/master/worker-table.js';
 import { WorkerStatsCollector } from '../../src/worker/stats.js';
@@ -117,6 +118,36 @@ describe('queue depth readers', () => {
     const queues = await tcpListenQueues();
     assert.equal(queues.get(inode), 0);
     server.close();
+  });
+
+  it('reads a queue nobody accepts from: TCP_INFO through the addon, and /proc/net/tcp, agree', async () => {
+    const native = nativeListenQueue();
+    if (process.env.RAAS_NATIVE === '0') return assert.equal(native, null);
+    assert.ok(native, 'the fdutil addon is built by npm ci');
+    // A raw listening socket (backlog 511) that no libuv loop accepts from.
+    const lineFast = createRequire(import.meta.url)('../../../build/Release/line_fast.node') as { listenLoopback(): [number, number] };
+    const [fd, port] = lineFast.listenLoopback();
+    const clients: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const c = net.connect(port, '127.0.0.1');
+        clients.push(c);
+        await new Promise<void>((r, j) => c.once('connect', r).once('error', j));
+      }
+      const inode = /socket:\[(\d+)\]/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))![1]!;
+      assert.deepEqual(native(fd), [3, 511]);
+      assert.equal((await tcpListenQueues()).get(inode), 3);
+      assert.deepEqual((await sampleQueues([{ fd, unix: false }], 511)).get(fd), { depth: 3, max: 511 });
+      const file = fs.openSync('/proc/self/status', 'r');
+      try {
+        assert.equal(native(file), undefined); // not a socket
+      } finally {
+        fs.closeSync(file);
+      }
+    } finally {
+      for (const c of clients) c.destroy();
+      fs.closeSync(fd);
+    }
   });
 
   it('parses ss -xlnH, paths with spaces included', () => {
