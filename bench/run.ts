@@ -10,10 +10,18 @@
 //   http: RAAS built-in /reverse, RAAS --app (bench/peers/app.mjs), plain node:http workers
 //     sharing one socket (cluster-shared), cluster round-robin; wrk, keep-alive and close.
 //   ops: RAAS alone under load through a HUP and a USR2 hand-over (bench/ops.ts).
+// Scheduler: the kernel's autogroup (kernel.sched_autogroup_enabled) schedules each session as a
+// group of its own. RAAS workers lead sessions of their own (signal isolation, docs/SIGNALS.md), so
+// on a machine where it is on, each worker competes with the load generator as a separate group:
+// measured +10-20 % CPU per connection and up to -15 % rate against peers whose processes share the
+// load generator's session. Production servers run in cgroups (containers, systemd units with CPU
+// accounting), where autogroup does not apply; so the bench turns it off for its runs when it may
+// (root), puts back the old value at the end, and records it. BENCH_AUTOGROUP=keep measures as is.
 // Env: RAAS_BENCH_NODES (20,22,26: Node majors; other than this process's come from the npm
 //      registry's `node` package), BENCH_SECONDS (10) per measured run, BENCH_CONNS (50),
 //      BENCH_ROUNDS (2, order reversed every other round), BENCH_LOADGEN_THREADS (2),
-//      BENCH_OPS_QUIET_MS (1500), BENCH_RAAS_CLI (default dist/src/cli.js).
+//      BENCH_OPS_QUIET_MS (1500), BENCH_RAAS_CLI (default dist/src/cli.js), BENCH_AUTOGROUP (keep:
+//      leave kernel.sched_autogroup_enabled as it is).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -77,12 +85,56 @@ function nodeLines(): NodeLine[] {
   return out;
 }
 
+// ---- the scheduler's autogroup (see the top of this file) ----
+
+const AUTOGROUP = '/proc/sys/kernel/sched_autogroup_enabled';
+let autogroupRestore: string | null = null;
+let autogroupState = 'unknown';
+
+/** Turns autogroup off for the run when it is on and we may; returns the state runs see. */
+function settleAutogroup(): string {
+  let value: string;
+  try {
+    value = fs.readFileSync(AUTOGROUP, 'utf8').trim();
+  } catch {
+    return 'absent';
+  }
+  if (value !== '1') return value === '0' ? 'off' : value;
+  if (process.env.BENCH_AUTOGROUP === 'keep') {
+    log('autogroup on (BENCH_AUTOGROUP=keep): each RAAS worker is scheduled as a group of its own');
+    return 'on (kept)';
+  }
+  try {
+    fs.writeFileSync(AUTOGROUP, '0');
+    autogroupRestore = value;
+    log(`autogroup turned off for the runs (${AUTOGROUP} back to ${value} at the end)`);
+    return 'off (for the bench)';
+  } catch (err) {
+    log(`warning: autogroup is on and cannot be turned off (${(err as Error).message}): RAAS workers, each leading a session, ` +
+      'are scheduled as groups of their own against the load generator and measure slower than in a container');
+    return 'on';
+  }
+}
+
+function restoreAutogroup(): void {
+  if (autogroupRestore === null) return;
+  try {
+    fs.writeFileSync(AUTOGROUP, autogroupRestore);
+  } catch (err) {
+    log(`warning: could not put ${AUTOGROUP} back to ${autogroupRestore}: ${(err as Error).message}`);
+  }
+  autogroupRestore = null;
+}
+process.once('exit', restoreAutogroup);
+
 // ---- running servers, stopped on the way out whatever happens ----
 
 const running = new Set<{ stop(): Promise<void> }>();
 
 async function withServer<T>(kind: ServerKind, listen: string[], node: NodeLine | undefined, fn: (s: RunningServer) => Promise<T>): Promise<T> {
-  const server = await startServer({ kind, listen, workers: WORKERS, node: node?.path });
+  // RAAS runs with its admin listener: the per-worker counts come from the master's /status.
+  const adminPort = kind.startsWith('raas') ? await freePort() : undefined;
+  const server = await startServer({ kind, listen, workers: WORKERS, node: node?.path, adminPort });
   running.add(server);
   try {
     return await fn(server);
@@ -118,7 +170,11 @@ interface Run {
   errors: number;
   /** CPU microseconds of each worker during the window: the share of the work each took. */
   workerCpuUs: number[];
-  /** Max/min of workerCpuUs. */
+  /** RAAS: connections each worker (slot) accepted in the window, from the master's /status. */
+  workerConns?: number[];
+  /** RAAS: requests each worker answered in the window (line: connections answered). */
+  workerRequests?: number[];
+  /** Max/min of workerConns for RAAS, of workerCpuUs for the peers (which count nothing). */
   balance: number;
   rssMiB: { master?: number; idleWorker?: number; loadedWorker?: number };
 }
@@ -130,6 +186,33 @@ function workerPids(server: RunningServer): number[] {
   return [...sampleTree(server.pid).values()].map((st) => st.pid).filter((pid) => pid !== server.pid);
 }
 
+type SlotCounts = Map<number, { connections: number; requests: number }>;
+
+/** Per-slot counters from RAAS's /status, once they have settled (a beat carries them, 1 s apart). */
+async function settledSlotCounts(server: RunningServer): Promise<SlotCounts | undefined> {
+  if (server.adminPort === undefined) return undefined;
+  const read = async (): Promise<SlotCounts> => {
+    const res = await fetch(`http://127.0.0.1:${server.adminPort}/status`);
+    const status = (await res.json()) as { slots: { slot: number; connections: number; requests: number }[] };
+    return new Map(status.slots.map((s) => [s.slot, { connections: s.connections, requests: s.requests }]));
+  };
+  const same = (a: SlotCounts, b: SlotCounts): boolean =>
+    a.size === b.size && [...a].every(([slot, c]) => b.get(slot)?.connections === c.connections && b.get(slot)?.requests === c.requests);
+  let last = await read();
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 600));
+    const now = await read();
+    if (same(now, last)) return now;
+    last = now;
+  }
+  log(`  warning: ${server.kind} counters still moving 6 s after the load`);
+  return last;
+}
+
+function slotDelta(before: SlotCounts, after: SlotCounts, field: 'connections' | 'requests'): number[] {
+  return [...after].map(([slot, c]) => c[field] - (before.get(slot)?.[field] ?? 0)).sort((a, b) => b - a);
+}
+
 /** Measures `load` on a started server: CPU of the tree, per-worker shares, RSS idle and loaded. */
 async function measure(
   server: RunningServer,
@@ -137,11 +220,16 @@ async function measure(
   load: () => Promise<{ rate: number; p50us: number; p99us: number; count: number; errors: number; detail: string }>,
   idleWorkerRss: number | undefined,
 ): Promise<Run> {
+  const countsBefore = await settledSlotCounts(server);
   const before = sampleTree(server.pid);
   const r = await load();
   const after = sampleTree(server.pid);
+  const countsAfter = countsBefore && (await settledSlotCounts(server));
   const cpu = cpuDelta(before, after);
   const perWorker = [...workerCpu(before, after, server.pid).values()].sort((a, b) => b - a);
+  const conns = countsBefore && countsAfter ? slotDelta(countsBefore, countsAfter, 'connections') : undefined;
+  const requests = countsBefore && countsAfter ? slotDelta(countsBefore, countsAfter, 'requests') : undefined;
+  const maxMin = (xs: number[]): number => (xs.length > 1 ? xs[0]! / Math.max(1, xs[xs.length - 1]!) : 1);
   const run: Run = {
     ...base,
     rate: r.rate,
@@ -151,7 +239,9 @@ async function measure(
     cpuUsPerOp: r.count > 0 ? cpu.cpuUs / r.count : NaN,
     errors: r.errors,
     workerCpuUs: perWorker.map(Math.round),
-    balance: perWorker.length > 1 ? perWorker[0]! / Math.max(1, perWorker[perWorker.length - 1]!) : 1,
+    workerConns: conns,
+    workerRequests: requests,
+    balance: conns ? maxMin(conns) : maxMin(perWorker),
     rssMiB: {
       master: mib(rssBytes(server.pid)),
       idleWorker: mib(idleWorkerRss),
@@ -161,7 +251,9 @@ async function measure(
   log(
     `${base.scenario} ${base.server} node ${base.node} round ${base.round + 1}: ${r.rate.toFixed(0)}/s, p50 ${fmtUs(r.p50us)}, ` +
       `p99 ${fmtUs(r.p99us)}, ${run.cpuUsPerOp.toFixed(1)} CPU us/op (${cpu.processes} processes), errors ${r.errors} ${r.detail}, ` +
-      `worker CPU ${run.workerCpuUs.join('/')} us (max/min ${run.balance.toFixed(2)}), RSS ${JSON.stringify(run.rssMiB)}`,
+      `worker CPU ${run.workerCpuUs.join('/')} us` +
+      (conns ? `, worker connections ${conns.join('/')}, requests ${requests!.join('/')}` : '') +
+      ` (max/min ${run.balance.toFixed(2)}), RSS ${JSON.stringify(run.rssMiB)}`,
   );
   if (cpu.vanished > 0) log(`  warning: ${cpu.vanished} server process(es) exited during the window: CPU undercounted`);
   return run;
@@ -270,7 +362,9 @@ function printTable(best: Map<string, Run>): Record<string, unknown>[] {
       fmtUs(r.p99us),
       r.cpuUsPerOp.toFixed(1),
       String(r.errors),
-      `${r.workerCpuUs.map((us) => (us / 1e6).toFixed(2)).join('/')}s ${fmtRatio(r.balance)}`,
+      r.workerConns
+        ? `${r.workerConns.join('/')} conns ${fmtRatio(r.balance)}`
+        : `${r.workerCpuUs.map((us) => (us / 1e6).toFixed(2)).join('/')} CPU s ${fmtRatio(r.balance)}`,
       [r.rssMiB.master, r.rssMiB.idleWorker, r.rssMiB.loadedWorker].map((m) => (m === undefined ? '-' : m.toFixed(0))).join('/'),
       Object.entries(vs).map(([k, v]) => `${k} ${fmtRatio(v)}`).join(', '),
     ]);
@@ -278,7 +372,9 @@ function printTable(best: Map<string, Run>): Record<string, unknown>[] {
   console.log(
     `\nRAAS and peers, ${WORKERS} workers, ${CONNS} connections in flight, ${SECONDS} s per run, best of ${ROUNDS} interleaved round(s) by rate\n` +
       `(rate: conn/s for line and unicode, req/s for http; CPU per connection or request, master + workers; ` +
-      `shares: CPU seconds of each worker in the window and max/min; RSS MiB: master / worker idle / worker after the run)`,
+      `worker shares: RAAS's connections accepted by each worker in the window (its /status), the peers' CPU seconds ` +
+      `of each worker (they count nothing), and max/min; RSS MiB: master / worker idle / worker after the run; ` +
+      `scheduler autogroup ${autogroupState})`,
   );
   console.log(
     table(['scenario', 'node', 'server', 'rate', 'p50', 'p99', 'CPU us/op', 'errors', 'worker shares', 'RSS MiB', 'same-run ratios'], rows),
@@ -296,6 +392,7 @@ async function main(): Promise<number> {
   if (!fs.existsSync(RAAS_CLI)) log(`warning: ${RAAS_CLI} does not exist: RAAS runs will fail (build it first)`);
   if (process.env.BENCH_RAAS_CLI) log(`RAAS runner points at ${RAAS_CLI} (BENCH_RAAS_CLI): not the real RAAS`);
   const nodes = nodeLines();
+  const autogroup = (autogroupState = settleAutogroup());
   log(
     `${os.cpus().length} CPUs, node lines ${nodes.map((n) => n.version).join(', ')}, ${SECONDS} s per run, ${CONNS} connections, ` +
       `${ROUNDS} round(s), ${WORKERS} workers, CPU from /proc (master + workers)`,
@@ -303,7 +400,7 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, kernel: os.release(), autogroup },
     nodes: nodes.map((n) => n.version),
     settings: { seconds: SECONDS, conns: CONNS, rounds: ROUNDS, loadgenThreads: LOADGEN_THREADS, workers: WORKERS, warmupSeconds: WARMUP_SECONDS, opsQuietMs: OPS_QUIET_MS, raasCli: RAAS_CLI, pick: 'best run by rate' },
   };

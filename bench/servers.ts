@@ -38,6 +38,8 @@ export function usesNode(kind: ServerKind): boolean {
 export interface RunningServer {
   kind: ServerKind;
   pid: number;
+  /** RAAS only: the master's admin listener (`--admin`), for per-worker counts from /status. */
+  adminPort?: number;
   child: ChildProcess;
   /** Last lines of stderr (for error messages). */
   stderrTail(): string;
@@ -64,11 +66,16 @@ export interface StartOptions {
   /** The Node binary for RAAS and the cluster peers (default: this process's). */
   node?: string;
   readyTimeoutMs?: number;
+  /** RAAS only: serve the admin listener on this loopback port. */
+  adminPort?: number;
 }
 
 function command(opts: StartOptions): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
   const node = opts.node ?? process.execPath;
-  const listenFlags = opts.listen.flatMap((l) => ['--listen', l]);
+  const listenFlags = [
+    ...opts.listen.flatMap((l) => ['--listen', l]),
+    ...(opts.adminPort !== undefined && opts.kind.startsWith('raas') ? ['--admin', `http://127.0.0.1:${opts.adminPort}`] : []),
+  ];
   const workers = String(opts.workers);
   const port = (): string => {
     const m = /:(\d+)$/.exec(opts.listen[0] ?? '');
@@ -179,5 +186,6 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     throw new Error(`${(err as Error).message}\n--- ${opts.kind} output (tail) ---\n${tail.join('\n')}`);
   }
   // Keep draining the pipes so the server never blocks on a full pipe.
-  return { kind: opts.kind, pid, child, stderrTail: () => tail.join('\n'), stop };
+  const adminPort = isRaas ? opts.adminPort : undefined;
+  return { kind: opts.kind, pid, adminPort, child, stderrTail: () => tail.join('\n'), stop };
 }
