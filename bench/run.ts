@@ -14,8 +14,8 @@
 // group of its own. RAAS workers lead sessions of their own (signal isolation, docs/SIGNALS.md), so
 // on a machine where it is on, each worker competes with the load generator as a separate group:
 // measured +10-20 % CPU per connection and up to -15 % rate against peers whose processes share the
-// load generator's session. Production servers run in cgroups (containers, systemd units with CPU
-// accounting), where autogroup does not apply; so the bench turns it off for its runs when it may
+// load generator's session. Production servers mostly run in cgroups with the CPU controller
+// (containers, systemd units with CPUWeight=), where autogroup does not apply; so the bench turns it off for its runs when it may
 // (root), puts back the old value at the end, and records it. BENCH_AUTOGROUP=keep measures as is.
 // Env: RAAS_BENCH_NODES (20,22,26: Node majors; other than this process's come from the npm
 //      registry's `node` package), BENCH_SECONDS (10) per measured run, BENCH_CONNS (50),
