@@ -174,7 +174,13 @@ interface Run {
   workerConns?: number[];
   /** RAAS: requests each worker answered in the window (line: connections answered). */
   workerRequests?: number[];
-  /** Max/min of workerConns for RAAS, of workerCpuUs for the peers (which count nothing). */
+  /** RAAS, HTTP keep-alive: connections each worker held open near the end of the window. */
+  workerOpen?: number[];
+  /**
+   * Max/min of the share of connections: for RAAS, of workerOpen (keep-alive: the clients'
+   * connections, where they ended up) or workerConns (accepted in the window); for the peers,
+   * which count nothing, of workerCpuUs.
+   */
   balance: number;
   rssMiB: { master?: number; idleWorker?: number; loadedWorker?: number };
 }
@@ -209,6 +215,18 @@ async function settledSlotCounts(server: RunningServer): Promise<SlotCounts | un
   return last;
 }
 
+/** RAAS: each worker's open connections now (its last beat), largest first. */
+async function openConnections(server: RunningServer): Promise<number[] | undefined> {
+  if (server.adminPort === undefined) return undefined;
+  try {
+    const res = await fetch(`http://127.0.0.1:${server.adminPort}/status`);
+    const status = (await res.json()) as { workers: { openConnections: number }[] };
+    return status.workers.map((w) => w.openConnections).sort((a, b) => b - a);
+  } catch {
+    return undefined;
+  }
+}
+
 function slotDelta(before: SlotCounts, after: SlotCounts, field: 'connections' | 'requests'): number[] {
   return [...after].map(([slot, c]) => c[field] - (before.get(slot)?.[field] ?? 0)).sort((a, b) => b - a);
 }
@@ -219,10 +237,18 @@ async function measure(
   base: Pick<Run, 'scenario' | 'node' | 'server' | 'round'>,
   load: () => Promise<{ rate: number; p50us: number; p99us: number; count: number; errors: number; detail: string }>,
   idleWorkerRss: number | undefined,
+  /** Keep-alive: also read where the connections are, 1.5 s before the load ends. */
+  openShares = false,
 ): Promise<Run> {
   const countsBefore = await settledSlotCounts(server);
   const before = sampleTree(server.pid);
+  let open: Promise<number[] | undefined> = Promise.resolve(undefined);
+  const openTimer = openShares
+    ? setTimeout(() => (open = openConnections(server)), Math.max(0, SECONDS * 1000 - 1500))
+    : null;
   const r = await load();
+  if (openTimer) clearTimeout(openTimer);
+  const workerOpen = await open;
   const after = sampleTree(server.pid);
   const countsAfter = countsBefore && (await settledSlotCounts(server));
   const cpu = cpuDelta(before, after);
@@ -241,7 +267,8 @@ async function measure(
     workerCpuUs: perWorker.map(Math.round),
     workerConns: conns,
     workerRequests: requests,
-    balance: conns ? maxMin(conns) : maxMin(perWorker),
+    workerOpen,
+    balance: workerOpen ? maxMin(workerOpen) : conns ? maxMin(conns) : maxMin(perWorker),
     rssMiB: {
       master: mib(rssBytes(server.pid)),
       idleWorker: mib(idleWorkerRss),
@@ -253,6 +280,7 @@ async function measure(
       `p99 ${fmtUs(r.p99us)}, ${run.cpuUsPerOp.toFixed(1)} CPU us/op (${cpu.processes} processes), errors ${r.errors} ${r.detail}, ` +
       `worker CPU ${run.workerCpuUs.join('/')} us` +
       (conns ? `, worker connections ${conns.join('/')}, requests ${requests!.join('/')}` : '') +
+      (workerOpen ? `, open at the end ${workerOpen.join('/')}` : '') +
       ` (max/min ${run.balance.toFixed(2)}), RSS ${JSON.stringify(run.rssMiB)}`,
   );
   if (cpu.vanished > 0) log(`  warning: ${cpu.vanished} server process(es) exited during the window: CPU undercounted`);
@@ -294,7 +322,7 @@ async function httpRuns(wrk: string, kind: ServerKind, node: NodeLine, round: nu
         await measure(server, { scenario: `http-${mode}`, node: node.version, server: kind, round }, async () => {
           const w = await runWrk({ wrk, url, seconds: SECONDS, conns: CONNS, threads: 2, close: mode === 'close' });
           return { rate: w.rps, p50us: w.p50us, p99us: w.p99us, count: w.requests, errors: w.errors, detail: `(socket ${JSON.stringify(w.socketErrors)}, non-2xx ${w.non2xx})` };
-        }, idle),
+        }, idle, mode === 'keep-alive'),
       );
     }
     return out;
@@ -362,7 +390,9 @@ function printTable(best: Map<string, Run>): Record<string, unknown>[] {
       fmtUs(r.p99us),
       r.cpuUsPerOp.toFixed(1),
       String(r.errors),
-      r.workerConns
+      r.workerOpen
+        ? `${r.workerOpen.join('/')} open ${fmtRatio(r.balance)}`
+        : r.workerConns
         ? `${r.workerConns.join('/')} conns ${fmtRatio(r.balance)}`
         : `${r.workerCpuUs.map((us) => (us / 1e6).toFixed(2)).join('/')} CPU s ${fmtRatio(r.balance)}`,
       [r.rssMiB.master, r.rssMiB.idleWorker, r.rssMiB.loadedWorker].map((m) => (m === undefined ? '-' : m.toFixed(0))).join('/'),
@@ -372,7 +402,8 @@ function printTable(best: Map<string, Run>): Record<string, unknown>[] {
   console.log(
     `\nRAAS and peers, ${WORKERS} workers, ${CONNS} connections in flight, ${SECONDS} s per run, best of ${ROUNDS} interleaved round(s) by rate\n` +
       `(rate: conn/s for line and unicode, req/s for http; CPU per connection or request, master + workers; ` +
-      `worker shares: RAAS's connections accepted by each worker in the window (its /status), the peers' CPU seconds ` +
+      `worker shares: RAAS's connections accepted by each worker in the window (its /status; keep-alive: the ` +
+      `connections each held open 1.5 s before the end), the peers' CPU seconds ` +
       `of each worker (they count nothing), and max/min; RSS MiB: master / worker idle / worker after the run; ` +
       `scheduler autogroup ${autogroupState})`,
   );

@@ -11,7 +11,11 @@ import type { Settings } from './config/settings.js';
  * `lame-duck`: a graceful stop is coming (the `lame-duck` setting): keep serving, but fail
  * health checks (/healthz 503) so balancers stop sending new connections first.
  */
-export type MasterMessage = { type: 'reopen-logs' } | { type: 'lame-duck' };
+export type MasterMessage =
+  | { type: 'reopen-logs' }
+  | { type: 'lame-duck' }
+  /** Let `connections` keep-alive connections go, never falling below `target` (master/rebalance.ts). */
+  | { type: 'shed'; connections: number; target: number };
 
 /** Worker -> master. */
 export type WorkerMessage =
@@ -107,5 +111,9 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
 export function isMasterMessage(value: unknown): value is MasterMessage {
   if (typeof value !== 'object' || value === null) return false;
   const type = (value as { type?: unknown }).type;
+  if (type === 'shed') {
+    const { connections, target } = value as { connections?: unknown; target?: unknown };
+    return Number.isInteger(connections) && Number.isInteger(target);
+  }
   return type === 'reopen-logs' || type === 'lame-duck';
 }

@@ -76,6 +76,7 @@ export interface Settings {
   tlsCert: string | null;
   tlsKey: string | null;
   workerWatchdog: 'on' | 'off';
+  rebalance: 'on' | 'off';
   reportDir: string | null;
   socketMode: number;
   admin: string | null;
@@ -435,6 +436,21 @@ export const SETTINGS: readonly SettingSpec[] = [
       'on: before killing a worker silent past `timeout`, ask its watchdog thread for a diagnostic report ' +
       '(waits at most 1 s) and name the JavaScript frames it was stuck in. Costs a second V8 isolate per ' +
       'worker (~10 MiB RSS on Node 20); off saves that.',
+  },
+  {
+    key: 'rebalance',
+    name: 'rebalance',
+    env: ['RAAS_REBALANCE'],
+    kind: 'enum',
+    choices: ['on', 'off'],
+    default: 'on',
+    metavar: 'MODE',
+    help:
+      'on: once a beat the master compares the workers\' open connections; a worker holding over 1.1x the mean ' +
+      '(and 2 more) answers that many keep-alive responses with `Connection: close`, so those clients reconnect ' +
+      'and land on a less busy worker. Corrects the uneven split a burst of new keep-alive connections leaves ' +
+      '(a balancer filling its pool) and gives a worker added by TTIN its share. Never cuts a request; ' +
+      'WebSockets are never shed. off: connections stay with the worker that accepted them.',
   },
   {
     key: 'reportDir',

@@ -248,7 +248,10 @@ export class Master {
       return this.publishStatus();
     }
     this.reload.advance(now);
-    if (!this.reload.busy) this.supervisor.recycle(now);
+    if (!this.reload.busy) {
+      this.supervisor.recycle(now);
+      if (this.desired.settings.rebalance === 'on') this.supervisor.rebalance(now);
+    }
     this.supervisor.keepCount(now);
     this.supervisor.retireSurplus();
     this.announceReady();

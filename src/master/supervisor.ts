@@ -10,6 +10,7 @@ import { runHook } from './hooks.js';
 import type { MasterEvent } from './inbox.js';
 import type { LameDuck } from './lame-duck.js';
 import { drawRequestLimit, limitPassed } from './recycle.js';
+import { SHED_INTERVAL_MS, shedOrder } from './rebalance.js';
 import { StuckReports } from './stuck-report.js';
 import type { System } from './system.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
@@ -32,6 +33,8 @@ export class Supervisor {
   observer: SupervisorObserver | null = null;
   /** The master's lame duck: workers spawned or ready during it are told (they start lame). */
   lameDuck: LameDuck | null = null;
+  /** When each worker was last told to shed connections (rebalance.ts). */
+  private readonly shedAt = new WeakMap<WorkerRecord, number>();
   private bootFailures = 0;
   private nextSpawnAt = 0;
 
@@ -195,6 +198,25 @@ export class Supervisor {
       this.log.info(LOG.RECYCLE_BEGIN, describe(worker, { reason: passed.reason, ...passed.fields, uptime_ms: Math.round(now - worker.spawnedAt) }));
       return;
     }
+  }
+
+  /**
+   * `rebalance on`: the ready workers of the current generation compared by the open connections
+   * of their last beats; the one holding clearly more than its share is told to shed the excess
+   * (rebalance.ts). Same conditions as recycle: all slots ready, no recycle, no lame duck; the
+   * master calls it only while running with no reload under way.
+   */
+  rebalance(now: number): void {
+    if (this.lameDuck?.active === true || this.table.recycling().length > 0 || !this.generationReady()) return;
+    const candidates = this.table
+      .wanted()
+      .filter((w) => w.generation === this.desired.generation && w.state === 'ready' && w.lastStats !== null);
+    const order = shedOrder(candidates.map((w) => ({ id: w.id, open: w.lastStats!.openConnections })));
+    if (order === null) return;
+    const worker = candidates.find((w) => w.id === order.id)!;
+    if (now - (this.shedAt.get(worker) ?? -Infinity) < SHED_INTERVAL_MS) return;
+    this.shedAt.set(worker, now);
+    worker.handle.send({ type: 'shed', connections: order.connections, target: order.target });
   }
 
   keepCount(now: number): void {

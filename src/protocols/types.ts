@@ -84,6 +84,12 @@ export interface Protocol {
   serveFd?(fd: number, backlog: number, options: ServerOptions): boolean;
   /** Which path serves this protocol's plain listeners ('native' or 'js'), for the ready log line. */
   readonly fastPath?: 'native' | 'js';
+  /**
+   * The master's rebalancing (master/rebalance.ts): let up to `connections` long-lived connections
+   * go gracefully, keeping at least `target` open (HTTP: `Connection: close` on that many
+   * keep-alive responses). Protocols without long-lived connections leave it out.
+   */
+  shed?(connections: number, target: number): void;
   /** Awaited after every server listens and before the worker reports ready (app hooks). */
   start?(): Promise<void>;
   /**

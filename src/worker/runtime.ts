@@ -51,7 +51,9 @@ export class WorkerRuntime {
     process.on('message', (message) => {
       if (!isMasterMessage(message)) return;
       if (message.type === 'lame-duck') this.lameDuck();
-      else this.reopenLogs();
+      else if (message.type === 'shed') {
+        if (!this.stopping) for (const protocol of this.protocols.values()) protocol.shed?.(message.connections, message.target);
+      } else this.reopenLogs();
     });
 
     // Spawned while the master is a lame duck: lame from the first request on.

@@ -32,6 +32,13 @@ export class IdleCloser {
     socket.once('close', () => this.sockets.delete(socket));
   }
 
+  /** Open HTTP connections, upgraded ones (WebSockets) left out. */
+  httpConnections(): number {
+    let n = 0;
+    for (const socket of this.sockets) if (socket.parser !== null) n++;
+    return n;
+  }
+
   /** Sweeps every `intervalMs`; a connection that never sent a byte is spared for `firstByteGraceMs`. */
   start(intervalMs: number, firstByteGraceMs = 0): void {
     if (this.timer) return;

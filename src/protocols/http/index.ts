@@ -196,6 +196,16 @@ export class HttpProtocol implements Protocol {
   }
 
   /** Lame duck: the built-in /healthz answers 503 "draining"; every other request is served as usual. */
+  /** Rebalancing: `Connection: close` on the next keep-alive responses, down to `target` connections. */
+  shed(connections: number, target: number): void {
+    const open = this.idle.httpConnections();
+    const budget = Math.min(connections, open - target);
+    if (budget <= 0) return;
+    shedBudget = budget;
+    shedUntil = Date.now() + SHED_WINDOW_MS;
+    this.log.info(LOG.REBALANCE_SHED, { connections: budget, open, target });
+  }
+
   lameDuck(): void {
     this.lame = true;
   }
@@ -252,6 +262,14 @@ export class HttpProtocol implements Protocol {
   }
 }
 
+/**
+ * Keep-alive responses still to answer `Connection: close` for the master's rebalancing, until
+ * shedUntil (a budget the traffic did not use in time is dropped: the next beat decides anew).
+ */
+let shedBudget = 0;
+let shedUntil = 0;
+const SHED_WINDOW_MS = 2000;
+
 /** Servers whose protocol drains; read by the writeHead hook below. */
 const drainingServers = new WeakSet<net.Server>();
 /** The hot path's first test: no server drains in almost every request's life. */
@@ -260,7 +278,7 @@ let hookInstalled = false;
 
 /**
  * Every head written while the worker drains says `Connection: close`, including responses that
- * were already in flight when the drain began. The hook sits on ServerResponse.prototype itself
+ * were already in flight when the drain began; so do the heads of a rebalancing shed. The hook sits on ServerResponse.prototype itself
  * because frameworks replace a response's prototype (Express does), which would bypass a
  * subclass; node calls writeHead for implicit heads too. Measured alternatives: tracking every
  * response (a set entry and two listeners each) or an accessor on each instance (+40 % CPU per
@@ -274,6 +292,13 @@ function installDrainHook(): void {
     if (anyDraining) {
       const server = (this.req?.socket as (net.Socket & { server?: net.Server }) | undefined)?.server;
       if (server !== undefined && drainingServers.has(server)) this.shouldKeepAlive = false;
+    }
+    if (shedBudget > 0 && this.shouldKeepAlive) {
+      if (Date.now() > shedUntil) shedBudget = 0;
+      else {
+        shedBudget--;
+        this.shouldKeepAlive = false;
+      }
     }
     return writeHead.apply(this, args);
   } as typeof http.ServerResponse.prototype.writeHead;

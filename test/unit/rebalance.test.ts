@@ -1,0 +1,30 @@
+// Unit: the keep-alive rebalancing rule (master/rebalance.ts).
+// Runs in: the test runner process.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { shedOrder } from '../../src/master/rebalance.js';
+
+const workers = (...open: number[]) => open.map((n, id) => ({ id, open: n }));
+
+describe('shedOrder', () => {
+  it('asks the heaviest worker for its excess over the mean, rounded up', () => {
+    assert.deepEqual(shedOrder(workers(45, 6)), { id: 0, connections: 19, target: 26 });
+    assert.deepEqual(shedOrder(workers(7, 43)), { id: 1, connections: 18, target: 25 });
+    assert.deepEqual(shedOrder(workers(20, 0)), { id: 0, connections: 10, target: 10 });
+    assert.deepEqual(shedOrder(workers(10, 10, 40)), { id: 2, connections: 20, target: 20 });
+  });
+
+  it('leaves a fair split alone: within 1.1x the mean, or fewer than 2 over it', () => {
+    assert.equal(shedOrder(workers(27, 23)), null); // 27 <= 27.5
+    assert.deepEqual(shedOrder(workers(28, 22)), { id: 0, connections: 3, target: 25 }); // 28 > 27.5, 3 over
+    assert.equal(shedOrder(workers(2, 0)), null); // 1 over the mean
+    assert.equal(shedOrder(workers(0, 0)), null);
+    assert.equal(shedOrder(workers(25, 25)), null);
+  });
+
+  it('needs two workers', () => {
+    assert.equal(shedOrder(workers(50)), null);
+    assert.equal(shedOrder([]), null);
+  });
+});
