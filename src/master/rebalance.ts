@@ -15,7 +15,7 @@ const OVER_MEAN = 1.1;
 /** ...if it is also this many connections or more. */
 const MIN_EXCESS = 2;
 /** A worker told to shed is left alone this long: the next beats show the effect first. */
-export const SHED_INTERVAL_MS = 2500;
+export const SHED_INTERVAL_MS = 1500;
 
 export interface ConnectionCount {
   id: number;

@@ -1,5 +1,5 @@
 // Unit: keep-alive rebalancing in the master's duties, with an injected clock and fake workers.
-// The heaviest ready worker is told to shed its excess over the mean; at most every 2.5 s;
+// The heaviest ready worker is told to shed its excess over the mean; at most every 1.5 s;
 // nothing for a fair split, with `rebalance off`, or while a worker boots.
 // Runs in: the test runner process.
 
@@ -16,7 +16,7 @@ function beat(worker: FakeWorker, openConnections: number): void {
 const sheds = (w: FakeWorker): MasterMessage[] => w.messages.filter((m) => m.type === 'shed');
 
 describe('rebalancing', () => {
-  it('tells the heaviest worker to shed down to the mean, then waits 2.5 s before asking again', async () => {
+  it('tells the heaviest worker to shed down to the mean, then waits 1.5 s before asking again', async () => {
     const h = harness({ settings: { timeout: 60 } });
     await h.tick();
     await h.readyAll();
@@ -26,13 +26,13 @@ describe('rebalancing', () => {
     await h.tick(100);
     assert.deepEqual(sheds(a!), [{ type: 'shed', connections: 15, target: 25 }]);
     assert.deepEqual(sheds(b!), []);
-    for (let t = 0; t < 23; t++) {
+    for (let t = 0; t < 13; t++) {
       beat(a!, 40);
       await h.tick(100);
     }
-    assert.equal(sheds(a!).length, 1, 'not again within 2.5 s');
+    assert.equal(sheds(a!).length, 1, 'not again within 1.5 s');
     await h.tick(300);
-    assert.equal(sheds(a!).length, 2, 'asked again once 2.5 s passed with the split still uneven');
+    assert.equal(sheds(a!).length, 2, 'asked again once 1.5 s passed with the split still uneven');
     beat(a!, 26);
     beat(b!, 24);
     await h.tick(3000);

@@ -268,7 +268,14 @@ export class HttpProtocol implements Protocol {
  */
 let shedBudget = 0;
 let shedUntil = 0;
+let lastShedAt = 0;
 const SHED_WINDOW_MS = 2000;
+/**
+ * One connection let go at a time: clients closed together reconnect together, and a burst is
+ * what the busiest worker's loop takes whole again; one by one, each lands on a worker with time
+ * to accept it. 20 connections take 0.2 s.
+ */
+const SHED_SPACING_MS = 10;
 
 /** Servers whose protocol drains; read by the writeHead hook below. */
 const drainingServers = new WeakSet<net.Server>();
@@ -294,9 +301,11 @@ function installDrainHook(): void {
       if (server !== undefined && drainingServers.has(server)) this.shouldKeepAlive = false;
     }
     if (shedBudget > 0 && this.shouldKeepAlive) {
-      if (Date.now() > shedUntil) shedBudget = 0;
-      else {
+      const now = Date.now();
+      if (now > shedUntil) shedBudget = 0;
+      else if (now - lastShedAt >= SHED_SPACING_MS) {
         shedBudget--;
+        lastShedAt = now;
         this.shouldKeepAlive = false;
       }
     }
