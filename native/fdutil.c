@@ -23,15 +23,22 @@
 #include <node_api.h>
 #include <string.h>
 
-static napi_value set_cloexec(napi_env env, napi_callback_info info) {
+/* The call's only argument as a file descriptor; -1 (a TypeError thrown) when it is not one. */
+static int32_t fd_argument(napi_env env, napi_callback_info info, const char *usage) {
   size_t argc = 1;
   napi_value argv[1];
   int32_t fd = -1;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-    napi_throw_type_error(env, NULL, "setCloexec(fd): fd must be a non-negative integer");
-    return NULL;
+    napi_throw_type_error(env, NULL, usage);
+    return -1;
   }
+  return fd;
+}
+
+static napi_value set_cloexec(napi_env env, napi_callback_info info) {
+  int32_t fd = fd_argument(env, info, "setCloexec(fd): fd must be a non-negative integer");
+  if (fd < 0) return NULL;
   /* F_GETFD/F_SETFD: the descriptor flags (FD_CLOEXEC is the only one), not the file's status flags. */
   int flags = fcntl(fd, F_GETFD);
   if (flags == -1 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) == -1) {
@@ -42,14 +49,8 @@ static napi_value set_cloexec(napi_env env, napi_callback_info info) {
 }
 
 static napi_value listen_queue(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int32_t fd = -1;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-    napi_throw_type_error(env, NULL, "listenQueue(fd): fd must be a non-negative integer");
-    return NULL;
-  }
+  int32_t fd = fd_argument(env, info, "listenQueue(fd): fd must be a non-negative integer");
+  if (fd < 0) return NULL;
   struct tcp_info ti;
   socklen_t len = sizeof ti;
   memset(&ti, 0, sizeof ti);
