@@ -11,7 +11,7 @@
 // Runs in: master.
 
 /** Over this many times the mean is an excess worth shedding... */
-const OVER_MEAN = 1.1;
+const OVER_MEAN = 1.05;
 /** ...if it is also this many connections or more. */
 const MIN_EXCESS = 2;
 /** A worker told to shed is left alone this long: the next beats show the effect first. */

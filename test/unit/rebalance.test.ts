@@ -15,9 +15,11 @@ describe('shedOrder', () => {
     assert.deepEqual(shedOrder(workers(10, 10, 40)), { id: 2, connections: 20, target: 20 });
   });
 
-  it('leaves a fair split alone: within 1.1x the mean, or fewer than 2 over it', () => {
-    assert.equal(shedOrder(workers(27, 23)), null); // 27 <= 27.5
-    assert.deepEqual(shedOrder(workers(28, 22)), { id: 0, connections: 3, target: 25 }); // 28 > 27.5, 3 over
+  it('leaves a fair split alone: within 1.05x the mean, or fewer than 2 over it', () => {
+    assert.equal(shedOrder(workers(26, 24)), null); // 1 over the mean
+    assert.deepEqual(shedOrder(workers(27, 23)), { id: 0, connections: 2, target: 25 }); // 27 > 26.25, 2 over
+    assert.equal(shedOrder(workers(42, 40, 38)), null); // 42 <= 42 (1.05 x 40)
+    assert.deepEqual(shedOrder(workers(43, 40, 37)), { id: 0, connections: 3, target: 40 });
     assert.equal(shedOrder(workers(2, 0)), null); // 1 over the mean
     assert.equal(shedOrder(workers(0, 0)), null);
     assert.equal(shedOrder(workers(25, 25)), null);
