@@ -15,8 +15,9 @@
 // on a machine where it is on, each worker competes with the load generator as a separate group:
 // measured +10-20 % CPU per connection and up to -15 % rate against peers whose processes share the
 // load generator's session. Production servers mostly run in cgroups with the CPU controller
-// (containers, systemd units with CPUWeight=), where autogroup does not apply; so the bench turns it off for its runs when it may
-// (root), puts back the old value at the end, and records it. BENCH_AUTOGROUP=keep measures as is.
+// (containers, systemd units with CPUWeight=), where autogroup does not apply; so the bench turns
+// it off for its runs when it may (root), puts back the old value at the end, and records it.
+// BENCH_AUTOGROUP=keep measures as is.
 // Env: RAAS_BENCH_NODES (20,22,26: Node majors; other than this process's come from the npm
 //      registry's `node` package), BENCH_SECONDS (10) per measured run, BENCH_CONNS (50),
 //      BENCH_ROUNDS (2, order reversed every other round), BENCH_LOADGEN_THREADS (2),
@@ -194,14 +195,23 @@ function workerPids(server: RunningServer): number[] {
 
 type SlotCounts = Map<number, { connections: number; requests: number }>;
 
+/** The parts of RAAS's /status (docs/OBSERVABILITY.md) the bench reads. */
+interface Status {
+  slots: { slot: number; connections: number; requests: number }[];
+  workers: { openConnections: number }[];
+}
+
+async function readStatus(adminPort: number): Promise<Status> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/status`);
+  return (await res.json()) as Status;
+}
+
 /** Per-slot counters from RAAS's /status, once they have settled (a beat carries them, 1 s apart). */
 async function settledSlotCounts(server: RunningServer): Promise<SlotCounts | undefined> {
-  if (server.adminPort === undefined) return undefined;
-  const read = async (): Promise<SlotCounts> => {
-    const res = await fetch(`http://127.0.0.1:${server.adminPort}/status`);
-    const status = (await res.json()) as { slots: { slot: number; connections: number; requests: number }[] };
-    return new Map(status.slots.map((s) => [s.slot, { connections: s.connections, requests: s.requests }]));
-  };
+  const { adminPort } = server;
+  if (adminPort === undefined) return undefined;
+  const read = async (): Promise<SlotCounts> =>
+    new Map((await readStatus(adminPort)).slots.map((s) => [s.slot, { connections: s.connections, requests: s.requests }]));
   const same = (a: SlotCounts, b: SlotCounts): boolean =>
     a.size === b.size && [...a].every(([slot, c]) => b.get(slot)?.connections === c.connections && b.get(slot)?.requests === c.requests);
   let last = await read();
@@ -219,9 +229,7 @@ async function settledSlotCounts(server: RunningServer): Promise<SlotCounts | un
 async function openConnections(server: RunningServer): Promise<number[] | undefined> {
   if (server.adminPort === undefined) return undefined;
   try {
-    const res = await fetch(`http://127.0.0.1:${server.adminPort}/status`);
-    const status = (await res.json()) as { workers: { openConnections: number }[] };
-    return status.workers.map((w) => w.openConnections).sort((a, b) => b - a);
+    return (await readStatus(server.adminPort)).workers.map((w) => w.openConnections).sort((a, b) => b - a);
   } catch {
     return undefined;
   }

@@ -1,38 +1,12 @@
 // Bench helper: find or install `wrk`, run it against an HTTP listener and parse its report.
 // Runs in: the bench orchestrator process (bench/run.ts); wrk is its own process.
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-
-function which(cmd: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
+import { spawn } from 'node:child_process';
+import { ensureCommand } from './debian.js';
 
 /** Path to wrk; installs the Debian package when running as root. Undefined when unavailable. */
 export function ensureWrk(log: (msg: string) => void): string | undefined {
-  const found = which('wrk');
-  if (found) return found;
-  if (process.getuid?.() !== 0 || !which('apt-get')) {
-    log('wrk not found and cannot be installed here (needs root and apt-get)');
-    return undefined;
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = (): boolean =>
-    spawnSync('apt-get', ['install', '-y', '-q', 'wrk'], { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
-  log('wrk not found: apt-get install -y wrk');
-  if (!install()) {
-    log('apt-get install failed: apt-get update, then retry');
-    try {
-      execFileSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-    } catch {
-      // reported by the retry below
-    }
-    if (!install()) {
-      log('could not install wrk');
-      return undefined;
-    }
-  }
-  return which('wrk');
+  return ensureCommand('wrk', 'wrk', log);
 }
 
 export interface WrkResult {

@@ -51,9 +51,10 @@ export const LOG = {
   WORKER_DRAIN_TIMEOUT: 'worker-drain-timeout',
   /** A worker passed max-requests or max-memory: its replacement is being started (recycle.ts). */
   RECYCLE_BEGIN: 'recycle-begin',
-  REBALANCE_SHED: 'rebalance-shed',
   /** The replacement is ready: the recycled worker is told to drain. */
   RECYCLE_STOP: 'recycle-stop',
+  /** A worker answers some keep-alive responses `Connection: close` for the master's rebalancing. */
+  REBALANCE_SHED: 'rebalance-shed',
   STATUS_FILE_ERROR: 'status-file-error',
   ADMIN_LISTENING: 'admin-listening',
   ADMIN_ERROR: 'admin-error',

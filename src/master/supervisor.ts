@@ -188,7 +188,7 @@ export class Supervisor {
    * and not during a lame duck, which ends in a stop.
    */
   recycle(now: number): void {
-    if (this.lameDuck?.active === true || this.table.recycling().length > 0 || !this.generationReady()) return;
+    if (!this.settled()) return;
     const { generation, settings } = this.desired;
     for (const worker of this.table.wanted()) {
       if (worker.generation !== generation || worker.state !== 'ready') continue;
@@ -207,7 +207,7 @@ export class Supervisor {
    * master calls it only while running with no reload under way.
    */
   rebalance(now: number): void {
-    if (this.lameDuck?.active === true || this.table.recycling().length > 0 || !this.generationReady()) return;
+    if (!this.settled()) return;
     const candidates = this.table
       .wanted()
       .filter((w) => w.generation === this.desired.generation && w.state === 'ready' && w.lastStats !== null);
@@ -217,6 +217,11 @@ export class Supervisor {
     if (now - (this.shedAt.get(worker) ?? -Infinity) < SHED_INTERVAL_MS) return;
     this.shedAt.set(worker, now);
     worker.handle.send({ type: 'shed', connections: order.connections, target: order.target });
+  }
+
+  /** Recycling and rebalancing act only then: every slot ready, no recycle under way, no lame duck. */
+  private settled(): boolean {
+    return this.lameDuck?.active !== true && this.table.recycling().length === 0 && this.generationReady();
   }
 
   keepCount(now: number): void {

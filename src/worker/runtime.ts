@@ -50,10 +50,14 @@ export class WorkerRuntime {
     this.installCrashHandlers();
     process.on('message', (message) => {
       if (!isMasterMessage(message)) return;
-      if (message.type === 'lame-duck') this.lameDuck();
-      else if (message.type === 'shed') {
-        if (!this.stopping) for (const protocol of this.protocols.values()) protocol.shed?.(message.connections, message.target);
-      } else this.reopenLogs();
+      switch (message.type) {
+        case 'lame-duck':
+          return this.lameDuck();
+        case 'shed':
+          return this.shed(message.connections, message.target);
+        case 'reopen-logs':
+          return this.reopenLogs();
+      }
     });
 
     // Spawned while the master is a lame duck: lame from the first request on.
@@ -169,6 +173,12 @@ export class WorkerRuntime {
       this.log.info(LOG.WORKER_DRAINED);
       this.finalBeat(() => process.exit(exitCode));
     })();
+  }
+
+  /** The master's rebalancing (master/rebalance.ts); a draining worker lets everything go anyway. */
+  private shed(connections: number, target: number): void {
+    if (this.stopping) return;
+    for (const protocol of this.protocols.values()) protocol.shed?.(connections, target);
   }
 
   private reopenLogs(): void {

@@ -33,6 +33,20 @@ function spawnedWorkers(raas: RaasProcess): number[] {
   return raas.events(LOG.WORKER_SPAWN, 'master').map((e) => Number(e.worker_pid));
 }
 
+/** Boots six more workers, one TTIN at a time, while `storm` runs every `everyMs`. */
+async function bootSixUnder(raas: RaasProcess, everyMs: number, storm: () => void): Promise<void> {
+  const timer = setInterval(storm, everyMs);
+  try {
+    for (let i = 0; i < 6; i++) {
+      const mark = raas.entries.length;
+      raas.signal('SIGTTIN');
+      await raas.waitForEvent(LOG.WORKER_READY, {}, { after: mark, timeoutMs: 30_000 });
+    }
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** No inspector: no "Debugger listening" line, and nothing of ours listens but our listener. */
 function assertNoInspector(raas: RaasProcess, tcp: string): void {
   assert.equal(raas.lines.some((l) => /Debugger listening|inspector/i.test(l)), false, raas.lines.join('\n'));
@@ -47,22 +61,13 @@ describe('early signals', () => {
     const raas = await startRaas({ args: ['--listen', '127.0.0.1:0', '-w', '1'], env: CLEAN_ENV });
     const [tcp] = await raas.ready();
     // USR1 to the whole group every few ms (the master reopens its logs), while 6 workers boot.
-    const storm = setInterval(() => {
+    await bootSixUnder(raas, 3, () => {
       try {
         process.kill(-raas.pid, 'SIGUSR1');
       } catch {
         // group gone
       }
-    }, 3);
-    try {
-      for (let i = 0; i < 6; i++) {
-        const mark = raas.entries.length;
-        raas.signal('SIGTTIN');
-        await raas.waitForEvent(LOG.WORKER_READY, {}, { after: mark, timeoutMs: 30_000 });
-      }
-    } finally {
-      clearInterval(storm);
-    }
+    });
     await waitUntil('7 ready workers', () => raas.readyWorkers().size === 7, 30_000);
     // Each worker leads a process group (and session) of its own: a group signal for the master
     // reaches it only between fork and setsid, before exec (measured, not asserted: see SIGNALS.md).
@@ -87,7 +92,7 @@ describe('early signals', () => {
     const hammered = new Set<number>();
     let sent = 0;
     // Each new worker is signalled every ms from the moment it catches HUP, until it is ready.
-    const storm = setInterval(() => {
+    await bootSixUnder(raas, 1, () => {
       const ready = new Set(raas.events(LOG.WORKER_READY, 'master').map((e) => Number(e.worker_pid)));
       for (const pid of spawnedWorkers(raas)) {
         if (ready.has(pid) || !catches(pid, SIGHUP_NO)) continue;
@@ -101,16 +106,7 @@ describe('early signals', () => {
           }
         }
       }
-    }, 1);
-    try {
-      for (let i = 0; i < 6; i++) {
-        const mark = raas.entries.length;
-        raas.signal('SIGTTIN');
-        await raas.waitForEvent(LOG.WORKER_READY, {}, { after: mark, timeoutMs: 30_000 });
-      }
-    } finally {
-      clearInterval(storm);
-    }
+    });
     assert.ok(hammered.size >= 3, `only ${hammered.size} workers were caught booting`);
     assert.ok(sent > 0);
     assert.equal(raas.events(LOG.WORKER_EXIT).length, 0, raas.lines.join('\n'));

@@ -195,7 +195,6 @@ export class HttpProtocol implements Protocol {
     this.accessLog?.reopen();
   }
 
-  /** Lame duck: the built-in /healthz answers 503 "draining"; every other request is served as usual. */
   /** Rebalancing: `Connection: close` on the next keep-alive responses, down to `target` connections. */
   shed(connections: number, target: number): void {
     const open = this.idle.httpConnections();
@@ -206,6 +205,7 @@ export class HttpProtocol implements Protocol {
     this.log.info(LOG.REBALANCE_SHED, { connections: budget, open, target });
   }
 
+  /** Lame duck: the built-in /healthz answers 503 "draining"; every other request is served as usual. */
   lameDuck(): void {
     this.lame = true;
   }
@@ -285,9 +285,9 @@ let hookInstalled = false;
 
 /**
  * Every head written while the worker drains says `Connection: close`, including responses that
- * were already in flight when the drain began; so do the heads of a rebalancing shed. The hook sits on ServerResponse.prototype itself
- * because frameworks replace a response's prototype (Express does), which would bypass a
- * subclass; node calls writeHead for implicit heads too. Measured alternatives: tracking every
+ * were already in flight when the drain began; so do the heads of a rebalancing shed. The hook
+ * sits on ServerResponse.prototype itself because frameworks replace a response's prototype
+ * (Express does), which would bypass a subclass; node calls writeHead for implicit heads too. Measured alternatives: tracking every
  * response (a set entry and two listeners each) or an accessor on each instance (+40 % CPU per
  * request) cost far more than this one check.
  */
