@@ -5,8 +5,8 @@
 // Runs in: workers.
 
 import type * as http from 'node:http';
-import { reverseUtf8 } from '../reverse.js';
-import { parseTarget, queryParam } from './query.js';
+import { reverseText, reverseUtf8 } from '../reverse.js';
+import { parseTarget, plainQueryParam, queryParam } from './query.js';
 
 export type BuiltinHandler = (
   req: http.IncomingMessage,
@@ -77,6 +77,8 @@ export function createBuiltinHandler(options: BuiltinOptions): BuiltinHandler {
 }
 
 function reverseQuery(req: http.IncomingMessage, res: http.ServerResponse, query: string | null): void {
+  const plain = query === null ? undefined : plainQueryParam(query, 's');
+  if (typeof plain === 'string') return sendText(req, res, 200, reverseText(plain));
   const bytes = query === null ? undefined : queryParam(query, 's');
   if (bytes === undefined) return sendText(req, res, 400, 'missing query parameter s\n');
   if (bytes === null) return sendText(req, res, 400, 'malformed percent-encoding in the query\n');

@@ -25,11 +25,21 @@ export class IdleCloser {
   private timer: NodeJS.Timeout | null = null;
   private firstByteGraceMs = 0;
 
+  /** One 'close' listener shared by every socket: no closure or once() wrapper per connection. */
+  private readonly onClose: (this: Tracked) => void;
+
+  constructor() {
+    const sockets = this.sockets;
+    this.onClose = function (this: Tracked): void {
+      sockets.delete(this);
+    };
+  }
+
   /** Called for every accepted connection (once per connection, not per request). */
   track(socket: net.Socket): void {
     (socket as Tracked)[kAcceptedAt] = Date.now();
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('close', this.onClose);
   }
 
   /** Open HTTP connections, upgraded ones (WebSockets) left out. */

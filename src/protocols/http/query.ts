@@ -45,6 +45,30 @@ export function queryParam(query: string, name: string): Buffer | null | undefin
   return undefined;
 }
 
+/** A query with nothing to decode: no `%` escape, no `+`, ASCII only. */
+const PLAIN_QUERY = /^[^%+\u0080-\uffff]*$/;
+
+/**
+ * queryParam for the usual target (`?s=hello`): when `query` has nothing to decode, every
+ * parameter is its own text, so the first `name` parameter's value is returned as a string
+ * without a Buffer per key and value (the built-in GET /reverse hot path). Returns undefined when
+ * absent, and null when `query` needs queryParam.
+ */
+export function plainQueryParam(query: string, name: string): string | null | undefined {
+  if (!PLAIN_QUERY.test(query)) return null;
+  for (let start = 0; start <= query.length; ) {
+    let end = query.indexOf('&', start);
+    if (end === -1) end = query.length;
+    let keyEnd = query.indexOf('=', start);
+    if (keyEnd === -1 || keyEnd > end) keyEnd = end;
+    if (keyEnd - start === name.length && query.startsWith(name, start)) {
+      return keyEnd === end ? '' : query.slice(keyEnd + 1, end);
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
 function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30; // 0-9
   const lower = c | 0x20;
