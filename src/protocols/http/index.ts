@@ -102,10 +102,9 @@ export class HttpProtocol implements Protocol {
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, true, listener));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res, false, listener));
     // A TLS server's HTTP connection is the TLSSocket, not the TCP socket under it.
-    server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => {
-      this.stats.accepted(listener);
-      this.idle.track(socket);
-    });
+    const connection = secure ? 'secureConnection' : 'connection';
+    server.on(connection, () => this.stats.accepted(listener));
+    this.idle.watch(server, connection);
     server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => onClientError(err, socket, this.log));
     const upgrade = this.app?.upgrade;
     if (upgrade) {
@@ -373,6 +372,5 @@ async function newHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
 /** An app's own server: its connections are closed by the drain's idle sweep like ours. */
 function trackAppServer(server: net.Server, idle: IdleCloser): void {
   // On a TLS server the HTTP connection is the TLSSocket ('secureConnection'), not the TCP one.
-  const event = server instanceof tls.Server ? 'secureConnection' : 'connection';
-  server.on(event, (socket: net.Socket) => idle.track(socket));
+  idle.watch(server, server instanceof tls.Server ? 'secureConnection' : 'connection');
 }
