@@ -31,7 +31,7 @@ import { execFileSync } from 'node:child_process';
 import { buildLoadgen, runLoadgen, BUILD_DIR } from './loadgen.js';
 import { fmtRatio, fmtUs, table } from './format.js';
 import { opsScenario } from './ops.js';
-import { cpuDelta, rssBytes, sampleTree, workerCpu } from './proc-cpu.js';
+import { cpuDelta, privateBytes, rssBytes, sampleTree, workerCpu } from './proc-cpu.js';
 import { buildPeerC, ensureRuby } from './peers.js';
 import { freePort, startServer, usesNode, RAAS_CLI, type RunningServer, type ServerKind } from './servers.js';
 import { ensureWrk, runWrk } from './wrk.js';
@@ -184,6 +184,14 @@ interface Run {
    */
   balance: number;
   rssMiB: { master?: number; idleWorker?: number; loadedWorker?: number };
+  /** Memory only that process holds (see privateBytes): what one more worker costs. */
+  privateMiB: { idleWorker?: number; loadedWorker?: number };
+}
+
+/** The largest worker's memory, by RSS. */
+interface WorkerMemory {
+  rss: number;
+  private: number | undefined;
 }
 
 const MIB = 1024 * 1024;
@@ -244,7 +252,7 @@ async function measure(
   server: RunningServer,
   base: Pick<Run, 'scenario' | 'node' | 'server' | 'round'>,
   load: () => Promise<{ rate: number; p50us: number; p99us: number; count: number; errors: number; detail: string }>,
-  idleWorkerRss: number | undefined,
+  idleWorker: WorkerMemory | undefined,
   /** Keep-alive: also read where the connections are, 1.5 s before the load ends. */
   openShares = false,
 ): Promise<Run> {
@@ -258,6 +266,7 @@ async function measure(
   if (openTimer) clearTimeout(openTimer);
   const workerOpen = await open;
   const after = sampleTree(server.pid);
+  const loadedWorker = largestWorker(server);
   const countsAfter = countsBefore && (await settledSlotCounts(server));
   const cpu = cpuDelta(before, after);
   const perWorker = [...workerCpu(before, after, server.pid).values()].sort((a, b) => b - a);
@@ -279,9 +288,10 @@ async function measure(
     balance: workerOpen ? maxMin(workerOpen) : conns ? maxMin(conns) : maxMin(perWorker),
     rssMiB: {
       master: mib(rssBytes(server.pid)),
-      idleWorker: mib(idleWorkerRss),
-      loadedWorker: mib(Math.max(0, ...workerPids(server).map((p) => rssBytes(p) ?? 0))),
+      idleWorker: mib(idleWorker?.rss),
+      loadedWorker: mib(loadedWorker?.rss),
     },
+    privateMiB: { idleWorker: mib(idleWorker?.private), loadedWorker: mib(loadedWorker?.private) },
   };
   log(
     `${base.scenario} ${base.server} node ${base.node} round ${base.round + 1}: ${r.rate.toFixed(0)}/s, p50 ${fmtUs(r.p50us)}, ` +
@@ -289,15 +299,19 @@ async function measure(
       `worker CPU ${run.workerCpuUs.join('/')} us` +
       (conns ? `, worker connections ${conns.join('/')}, requests ${requests!.join('/')}` : '') +
       (workerOpen ? `, open at the end ${workerOpen.join('/')}` : '') +
-      ` (max/min ${run.balance.toFixed(2)}), RSS ${JSON.stringify(run.rssMiB)}`,
+      ` (max/min ${run.balance.toFixed(2)}), RSS ${JSON.stringify(run.rssMiB)}, private ${JSON.stringify(run.privateMiB)}`,
   );
   if (cpu.vanished > 0) log(`  warning: ${cpu.vanished} server process(es) exited during the window: CPU undercounted`);
   return run;
 }
 
-function idleRss(server: RunningServer): number | undefined {
-  const sizes = workerPids(server).map((p) => rssBytes(p) ?? 0);
-  return sizes.length > 0 ? Math.max(...sizes) : undefined;
+function largestWorker(server: RunningServer): WorkerMemory | undefined {
+  let largest: { pid: number; rss: number } | undefined;
+  for (const pid of workerPids(server)) {
+    const rss = rssBytes(pid) ?? 0;
+    if (largest === undefined || rss > largest.rss) largest = { pid, rss };
+  }
+  return largest && { rss: largest.rss, private: privateBytes(largest.pid) };
 }
 
 // A mixed line: accents, an emoji with a skin tone, a flag; and an ASCII line of as many bytes.
@@ -309,7 +323,7 @@ async function lineRun(kind: ServerKind, node: NodeLine | undefined, round: numb
   const port = await freePort();
   const payload = scenario === 'unicode-mixed' ? { payload: MIXED, expected: MIXED_REPLY } : scenario === 'unicode-ascii' ? { payload: ASCII_SAME_LENGTH } : {};
   return withServer(kind, [`${HOST}:${port}`], node, async (server) => {
-    const idle = idleRss(server);
+    const idle = largestWorker(server);
     await runLoadgen({ port, seconds: WARMUP_SECONDS, conns: CONNS, threads: LOADGEN_THREADS, ...payload });
     return measure(server, { scenario, node: node?.version ?? '-', server: kind, round }, async () => {
       const l = await runLoadgen({ port, seconds: SECONDS, conns: CONNS, threads: LOADGEN_THREADS, ...payload });
@@ -322,7 +336,7 @@ async function httpRuns(wrk: string, kind: ServerKind, node: NodeLine, round: nu
   const port = await freePort();
   const url = `http://${HOST}:${port}/reverse?s=hello`;
   return withServer(kind, [`http://${HOST}:${port}`], node, async (server) => {
-    const idle = idleRss(server);
+    const idle = largestWorker(server);
     const out: Run[] = [];
     await runWrk({ wrk, url, seconds: WARMUP_SECONDS, conns: CONNS, threads: 2, close: false });
     for (const mode of ['keep-alive', 'close'] as const) {
@@ -404,6 +418,7 @@ function printTable(best: Map<string, Run>): Record<string, unknown>[] {
         ? `${r.workerConns.join('/')} conns ${fmtRatio(r.balance)}`
         : `${r.workerCpuUs.map((us) => (us / 1e6).toFixed(2)).join('/')} CPU s ${fmtRatio(r.balance)}`,
       [r.rssMiB.master, r.rssMiB.idleWorker, r.rssMiB.loadedWorker].map((m) => (m === undefined ? '-' : m.toFixed(0))).join('/'),
+      [r.privateMiB.idleWorker, r.privateMiB.loadedWorker].map((m) => (m === undefined ? '-' : m.toFixed(0))).join('/'),
       Object.entries(vs).map(([k, v]) => `${k} ${fmtRatio(v)}`).join(', '),
     ]);
   }
@@ -413,10 +428,11 @@ function printTable(best: Map<string, Run>): Record<string, unknown>[] {
       `worker shares: RAAS's connections accepted by each worker in the window (its /status; keep-alive: the ` +
       `connections each held open 1.5 s before the end), the peers' CPU seconds ` +
       `of each worker (they count nothing), and max/min; RSS MiB: master / worker idle / worker after the run; ` +
+      `private MiB: the same workers' memory no other process shares (what one more worker costs); ` +
       `scheduler autogroup ${autogroupState})`,
   );
   console.log(
-    table(['scenario', 'node', 'server', 'rate', 'p50', 'p99', 'CPU us/op', 'errors', 'worker shares', 'RSS MiB', 'same-run ratios'], rows),
+    table(['scenario', 'node', 'server', 'rate', 'p50', 'p99', 'CPU us/op', 'errors', 'worker shares', 'RSS MiB', 'private MiB', 'same-run ratios'], rows),
   );
   return summary;
 }

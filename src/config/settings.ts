@@ -405,7 +405,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     help:
       'Node flags for worker processes only, e.g. "--max-old-space-size=512 --enable-source-maps" ' +
       '(space-separated; repeat or comma-separate for more). Only flags NODE_OPTIONS accepts, written --flag=value. ' +
-      'Workers get --max-semi-space-size=4 unless these or NODE_OPTIONS size the semi-space.',
+      'On Node 20, workers get --max-semi-space-size=4 unless these or NODE_OPTIONS size the semi-space.',
   },
   {
     key: 'tlsCert',

@@ -63,15 +63,18 @@ export const WORKER_NODE_FLAGS: readonly string[] = process.allowedNodeEnvironme
   : [];
 
 /**
- * V8's young generation for workers, unless the user sizes it. V8's own default lets each
+ * V8's young generation for workers on Node 20, unless the user sizes it. Node 20's V8 lets each
  * semi-space grow to 16 MiB and never gives it back: a worker that served a burst of short
  * connections stays ~20 MiB larger for the rest of its life (built-in /reverse under wrk with
- * Connection: close: 104 -> 80-85 MiB after load; an Express JSON app 142-150 -> 121-126). Measured
- * on Node 20 in interleaved rounds (see docs/DESIGN.md#memory), 4 MiB cost no throughput or CPU
- * per request within the rounds' spread, also for an app that renders ~0.5 MB of objects per
- * request; 1 MiB did (+5-10 % CPU per request).
+ * Connection: close: 104 -> 86 MiB after load; an Express JSON app 142-150 -> 121-126), and 4 MiB
+ * cost no throughput or CPU per request within the spread of interleaved rounds, also for an app
+ * that renders ~0.5 MB of objects per request (1 MiB did: +5-10 % CPU per request). On Node 22
+ * and 26 the same flag cost 4-5 % of Connection: close throughput and saved 0 and 10 MiB, so
+ * newer lines keep V8's own sizing. Figures: docs/DESIGN.md#memory.
  */
 export const WORKER_SEMI_SPACE_FLAG = '--max-semi-space-size=4';
+const SEMI_SPACE_DEFAULT_UP_TO_NODE = 20;
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 /** Whether a list of Node flags sizes the semi-space (V8 accepts `_` for `-` in its flag names). */
 function sizesSemiSpace(flags: readonly string[]): boolean {
@@ -79,11 +82,17 @@ function sizesSemiSpace(flags: readonly string[]): boolean {
 }
 
 /**
- * The worker's heap flags: ours, unless `worker-node-args` or the NODE_OPTIONS workers inherit
- * already name the semi-space. (Flags on the command line win over NODE_OPTIONS, so ours would
- * silently override a user's NODE_OPTIONS.)
+ * The worker's heap flags: ours on the Node lines they help, unless `worker-node-args` or the
+ * NODE_OPTIONS workers inherit already name the semi-space. (Flags on the command line win over
+ * NODE_OPTIONS, so ours would silently override a user's NODE_OPTIONS.) Workers run the master's
+ * own Node binary, so its version is theirs.
  */
-export function workerHeapFlags(nodeArgs: readonly string[], nodeOptions: string | undefined = process.env['NODE_OPTIONS']): string[] {
+export function workerHeapFlags(
+  nodeArgs: readonly string[],
+  nodeOptions: string | undefined = process.env['NODE_OPTIONS'],
+  nodeMajor = NODE_MAJOR,
+): string[] {
+  if (nodeMajor > SEMI_SPACE_DEFAULT_UP_TO_NODE) return [];
   const theirs = [...nodeArgs, ...(nodeOptions ?? '').split(/\s+/)];
   return sizesSemiSpace(theirs) ? [] : [WORKER_SEMI_SPACE_FLAG];
 }

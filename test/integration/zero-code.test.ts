@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LOG } from '../../src/log.js';
-import { WORKER_NODE_FLAGS, WORKER_SEMI_SPACE_FLAG } from '../../src/master/launcher.js';
+import { WORKER_NODE_FLAGS, workerHeapFlags } from '../../src/master/launcher.js';
 import { HttpLoad, httpRequest, httpTarget, type HttpLoadReport } from '../helpers/http-load.js';
 import { reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 
@@ -56,9 +56,10 @@ describe('zero-code mode: apps that call listen() themselves', () => {
       assert.deepEqual(id.started, { slot: Number(slot), generation: 1 });
       assert.equal(id.port, String(target.port));
       assert.equal((id.address as { port: number }).port, target.port);
-      // RAAS's own worker flags (--disable-sigusr1 where Node has it, the semi-space) come first,
-      // then the user's.
-      assert.deepEqual(id.execArgv, [...WORKER_NODE_FLAGS, WORKER_SEMI_SPACE_FLAG, '--max-old-space-size=123', '--enable-source-maps']);
+      // RAAS's own worker flags (--disable-sigusr1 where Node has it, the semi-space on Node 20)
+      // come first, then the user's.
+      const userFlags = ['--max-old-space-size=123', '--enable-source-maps'];
+      assert.deepEqual(id.execArgv, [...WORKER_NODE_FLAGS, ...workerHeapFlags(userFlags), ...userFlags]);
     }
 
     const load = new HttpLoad(target, { concurrency: 30, request: echo });
