@@ -7,12 +7,13 @@
 // connections time out, only GET and HEAD are served, and request bodies are never read.
 
 import * as fs from 'node:fs';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAdminAddress, type AdminAddress } from '../config/admin-address.js';
 import { LOG, type Logger } from '../log.js';
+import { nodeHttp } from '../node-http.js';
 import type { StatusReport } from '../master/stats.js';
 import { renderMetrics } from './metrics.js';
 
@@ -38,7 +39,7 @@ export class AdminServer {
     private readonly log: Logger,
   ) {
     this.address = parseAdminAddress(spec);
-    this.server = http.createServer(
+    this.server = nodeHttp.createServer(
       { headersTimeout: TIMEOUT_MS, requestTimeout: TIMEOUT_MS, keepAliveTimeout: TIMEOUT_MS, maxHeaderSize: 8192 },
       (req, res) => this.serve(req, res),
     );

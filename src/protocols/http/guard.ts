@@ -14,12 +14,13 @@
 // run before node emits 'request' or 'checkContinue', so no handler ever sees a refused request.
 // Runs in: workers.
 
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Settings } from '../../config/settings.js';
 import { LOG, type Logger } from '../../log.js';
+import { nodeHttp } from '../../node-http.js';
 import { BODY_TIMEOUT, onClientError } from './server.js';
 
 export interface GuardOptions {
@@ -195,7 +196,7 @@ function refuseRaw(
   log: Logger,
 ): void {
   log.info(LOG.CLIENT_ERROR, { code, status, method: req.method, remote: socket.remoteAddress });
-  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n`;
+  let head = `HTTP/1.1 ${status} ${nodeHttp.STATUS_CODES[status]}\r\n`;
   for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
   head += `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
   socket.end(head + body);

@@ -2,9 +2,10 @@
 // answer to requests llhttp refuses (431, 408, 400, 505) before any handler sees them.
 // Runs in: workers.
 
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as net from 'node:net';
 import { LOG, type Logger } from '../../log.js';
+import { nodeHttp } from '../../node-http.js';
 import type { Settings } from '../../config/settings.js';
 
 /** How long a refused client may keep sending before we drop it (see onClientError). */
@@ -86,7 +87,7 @@ export function onClientError(err: NodeJS.ErrnoException, socket: net.Socket, lo
     return;
   }
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n` +
+    `HTTP/1.1 ${status} ${nodeHttp.STATUS_CODES[status]}\r\n` +
       'Connection: close\r\nContent-Length: 0\r\n\r\n',
   );
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
