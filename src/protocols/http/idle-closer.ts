@@ -74,15 +74,13 @@ export class IdleCloser {
   /** Every open connection, upgraded ones (WebSockets) left out. */
   private connections(): Set<Tracked> {
     const open = new Set<Tracked>();
-    for (const server of this.listed) {
-      for (const parser of connectionsList(server)?.all() ?? []) {
-        if (parser.socket) open.add(parser.socket);
-      }
-    }
-    for (const socket of this.sockets) open.add(socket);
     // Upgraded (a WebSocket): node freed its HTTP parser. Never idle in HTTP's sense; the app's
     // workerDrain closes it properly (1001), the shutdown timeout closes the rest.
-    for (const socket of open) if (socket.parser === null || socket.destroyed) open.delete(socket);
+    const add = (socket: Tracked | null | undefined): void => {
+      if (socket && socket.parser !== null && !socket.destroyed) open.add(socket);
+    };
+    for (const server of this.listed) for (const parser of connectionsList(server)?.all() ?? []) add(parser.socket);
+    for (const socket of this.sockets) add(socket);
     return open;
   }
 
