@@ -175,7 +175,10 @@ interface Run {
   workerConns?: number[];
   /** RAAS: requests each worker answered in the window (line: connections answered). */
   workerRequests?: number[];
-  /** RAAS, HTTP keep-alive: connections each worker held open near the end of the window. */
+  /**
+   * RAAS, HTTP keep-alive: connections each worker held open, averaged over the second half of
+   * the window (one sample a beat), largest first.
+   */
   workerOpen?: number[];
   /**
    * Max/min of the share of connections: for RAAS, of workerOpen (keep-alive: the clients'
@@ -206,7 +209,7 @@ type SlotCounts = Map<number, { connections: number; requests: number }>;
 /** The parts of RAAS's /status (docs/OBSERVABILITY.md) the bench reads. */
 interface Status {
   slots: { slot: number; connections: number; requests: number }[];
-  workers: { openConnections: number }[];
+  workers: { slot: number; openConnections: number | null }[];
 }
 
 async function readStatus(adminPort: number): Promise<Status> {
@@ -233,15 +236,58 @@ async function settledSlotCounts(server: RunningServer): Promise<SlotCounts | un
   return last;
 }
 
-/** RAAS: each worker's open connections now (its last beat), largest first. */
-async function openConnections(server: RunningServer): Promise<number[] | undefined> {
-  if (server.adminPort === undefined) return undefined;
+/** RAAS: each slot's open connections now (its last beat). */
+async function openConnections(adminPort: number): Promise<Map<number, number> | undefined> {
   try {
-    return (await readStatus(server.adminPort)).workers.map((w) => w.openConnections).sort((a, b) => b - a);
+    const { workers } = await readStatus(adminPort);
+    return new Map(workers.flatMap((w) => (w.openConnections === null ? [] : [[w.slot, w.openConnections] as const])));
   } catch {
     return undefined;
   }
 }
+
+/**
+ * RAAS, keep-alive: where the clients' connections are, sampled once a beat over the second half of
+ * the window and averaged per worker, largest first. One sample can land half-way through a
+ * rebalancing shed (a few connections closed, not yet reconnected); the mean is the share each
+ * worker held.
+ */
+function sampleOpenShares(server: RunningServer): () => Promise<number[] | undefined> {
+  const { adminPort } = server;
+  if (adminPort === undefined) return async () => undefined;
+  const sums = new Map<number, { total: number; samples: number }>();
+  const pending: Promise<void>[] = [];
+  const sample = (): void => {
+    pending.push(
+      openConnections(adminPort).then((open) => {
+        for (const [slot, n] of open ?? []) {
+          const s = sums.get(slot) ?? { total: 0, samples: 0 };
+          s.total += n;
+          s.samples++;
+          sums.set(slot, s);
+        }
+      }),
+    );
+  };
+  let interval: NodeJS.Timeout | undefined;
+  // From mid-window to 0.5 s before the end: the load is steady there and still running.
+  const start = setTimeout(() => {
+    sample();
+    interval = setInterval(sample, OPEN_SAMPLE_MS);
+  }, (SECONDS * 1000) / 2);
+  const stopAt = setTimeout(() => clearInterval(interval), SECONDS * 1000 - 500);
+  return async () => {
+    clearTimeout(start);
+    clearTimeout(stopAt);
+    clearInterval(interval);
+    await Promise.all(pending);
+    if (sums.size === 0) return undefined;
+    return [...sums.values()].map((s) => Math.round((s.total / s.samples) * 10) / 10).sort((a, b) => b - a);
+  };
+}
+
+/** A worker reports its open connections with each beat, once a second. */
+const OPEN_SAMPLE_MS = 1000;
 
 function slotDelta(before: SlotCounts, after: SlotCounts, field: 'connections' | 'requests'): number[] {
   return [...after].map(([slot, c]) => c[field] - (before.get(slot)?.[field] ?? 0)).sort((a, b) => b - a);
@@ -253,18 +299,14 @@ async function measure(
   base: Pick<Run, 'scenario' | 'node' | 'server' | 'round'>,
   load: () => Promise<{ rate: number; p50us: number; p99us: number; count: number; errors: number; detail: string }>,
   idleWorker: WorkerMemory | undefined,
-  /** Keep-alive: also read where the connections are, 1.5 s before the load ends. */
+  /** Keep-alive: also read where the connections are over the second half of the load. */
   openShares = false,
 ): Promise<Run> {
   const countsBefore = await settledSlotCounts(server);
   const before = sampleTree(server.pid);
-  let open: Promise<number[] | undefined> = Promise.resolve(undefined);
-  const openTimer = openShares
-    ? setTimeout(() => (open = openConnections(server)), Math.max(0, SECONDS * 1000 - 1500))
-    : null;
+  const openSampler = openShares ? sampleOpenShares(server) : null;
   const r = await load();
-  if (openTimer) clearTimeout(openTimer);
-  const workerOpen = await open;
+  const workerOpen = openSampler ? await openSampler() : undefined;
   const after = sampleTree(server.pid);
   const loadedWorker = largestWorker(server);
   const countsAfter = countsBefore && (await settledSlotCounts(server));
@@ -298,7 +340,7 @@ async function measure(
       `p99 ${fmtUs(r.p99us)}, ${run.cpuUsPerOp.toFixed(1)} CPU us/op (${cpu.processes} processes), errors ${r.errors} ${r.detail}, ` +
       `worker CPU ${run.workerCpuUs.join('/')} us` +
       (conns ? `, worker connections ${conns.join('/')}, requests ${requests!.join('/')}` : '') +
-      (workerOpen ? `, open at the end ${workerOpen.join('/')}` : '') +
+      (workerOpen ? `, open (mean of the second half) ${workerOpen.join('/')}` : '') +
       ` (max/min ${run.balance.toFixed(2)}), RSS ${JSON.stringify(run.rssMiB)}, private ${JSON.stringify(run.privateMiB)}`,
   );
   if (cpu.vanished > 0) log(`  warning: ${cpu.vanished} server process(es) exited during the window: CPU undercounted`);
@@ -426,7 +468,7 @@ function printTable(best: Map<string, Run>): Record<string, unknown>[] {
     `\nRAAS and peers, ${WORKERS} workers, ${CONNS} connections in flight, ${SECONDS} s per run, best of ${ROUNDS} interleaved round(s) by rate\n` +
       `(rate: conn/s for line and unicode, req/s for http; CPU per connection or request, master + workers; ` +
       `worker shares: RAAS's connections accepted by each worker in the window (its /status; keep-alive: the ` +
-      `connections each held open 1.5 s before the end), the peers' CPU seconds ` +
+      `connections each held open, averaged over the second half of the run), the peers' CPU seconds ` +
       `of each worker (they count nothing), and max/min; RSS MiB: master / worker idle / worker after the run; ` +
       `private MiB: the same workers' memory no other process shares (what one more worker costs); ` +
       `scheduler autogroup ${autogroupState})`,

@@ -14,7 +14,8 @@ import { nativeListenQueue, parseSsUnix, sampleQueues, tcpListenQueues } from '.
 import { createRequire } from 'node:module';
 import { MasterStats } from '../../src/master/stats.js';
 import type { WorkerRecord } from '../../src/master/worker-table.js';
-import { WorkerStatsCollector } from '../../src/worker/stats.js';
+import type { IntervalHistogram } from 'node:perf_hooks';
+import { BUSY_DELAY_RESOLUTION_MS, IDLE_DELAY_RESOLUTION_MS, WorkerStatsCollector } from '../../src/worker/stats.js';
 import { promtoolCheck, samples, sum } from '../helpers/admin.js';
 
 function record(id: number, slot: number, pid: number): WorkerRecord {
@@ -54,6 +55,65 @@ describe('worker stats collector', () => {
     assert.equal(h.latency.buckets[LATENCY_BUCKETS_S.indexOf(0.005)], 1);
     assert.equal(h.latency.buckets[LATENCY_BUCKETS_S.length], 1, '+Inf');
     assert.equal(s.listeners.l!.requests, 0);
+  });
+
+  it('samples loop delay coarsely only while nothing is connected and nothing was served', () => {
+    const c = new WorkerStatsCollector([{ fd: 3, protocol: 'http', address: 'h' }]);
+    assert.equal(c.delayResolutionMs, BUSY_DELAY_RESOLUTION_MS, 'a new worker samples finely');
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, IDLE_DELAY_RESOLUTION_MS, 'a beat with nothing to do');
+    c.accepted(0);
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, BUSY_DELAY_RESOLUTION_MS, 'a connection accepted since the last beat');
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, IDLE_DELAY_RESOLUTION_MS);
+    c.started(0);
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, BUSY_DELAY_RESOLUTION_MS, 'a request in flight');
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, BUSY_DELAY_RESOLUTION_MS, 'still in flight');
+    c.answered(0, 0.001, false);
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, BUSY_DELAY_RESOLUTION_MS, 'answered since the last beat');
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, IDLE_DELAY_RESOLUTION_MS);
+    // Open connections count even when they are quiet (a balancer's idle keep-alive pool).
+    c.setServer(0, { _connections: 3 } as unknown as net.Server);
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, BUSY_DELAY_RESOLUTION_MS, 'connections open');
+  });
+
+  it('natively served traffic keeps the fine sampler too', () => {
+    const c = new WorkerStatsCollector([{ fd: 3, protocol: 'line', address: 'l' }]);
+    let accepted = 0;
+    c.external(0, () => ({ accepted, answered: accepted, errors: 0, open: 0, latency: { buckets: [], sum: 0 } }));
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, IDLE_DELAY_RESOLUTION_MS);
+    accepted = 5;
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, BUSY_DELAY_RESOLUTION_MS);
+  });
+
+  it('still reports a blocked loop while sampling coarsely', async () => {
+    const c = new WorkerStatsCollector([{ fd: 3, protocol: 'http', address: 'h' }]);
+    c.snapshot();
+    assert.equal(c.delayResolutionMs, IDLE_DELAY_RESOLUTION_MS);
+    const sampler = (): IntervalHistogram => (c as unknown as { delay: IntervalHistogram }).delay;
+    const blockMs = 2.5 * IDLE_DELAY_RESOLUTION_MS;
+    // A sampler records from its second tick on: wait for one sample, so the block falls between ticks.
+    const waitForSamples = async (n: number): Promise<void> => {
+      for (const deadline = Date.now() + 5000; sampler().count < n; ) {
+        assert.ok(Date.now() < deadline, `the delay sampler recorded ${sampler().count} of ${n} samples`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await waitForSamples(1);
+    const before = sampler().count;
+    for (const end = Date.now() + blockMs; Date.now() < end; ); // the app's background job
+    // Its late timer records the block as soon as the loop runs it again.
+    await waitForSamples(before + 1);
+    const p99 = c.snapshot().loopDelayP99Ms;
+    assert.ok(p99 >= IDLE_DELAY_RESOLUTION_MS && p99 <= blockMs + 50, `p99 ${p99} ms for a ${blockMs} ms block`);
   });
 });
 
