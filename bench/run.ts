@@ -408,7 +408,7 @@ function jobsFor(round: () => number, kinds: ServerKind[], nodes: NodeLine[], ma
 }
 
 /** Best run per (scenario, node, server): the highest rate (noise on a shared machine only slows). */
-function bestRuns(runs: Run[]): Map<string, Run> {
+function bestRuns(runs: readonly Run[]): Map<string, Run> {
   const best = new Map<string, Run>();
   for (const r of runs) {
     const key = `${r.scenario}|${r.node}|${r.server}`;
@@ -418,9 +418,10 @@ function bestRuns(runs: Run[]): Map<string, Run> {
   return best;
 }
 
-/** Ratios of a best run against its reference peers of the same scenario (and Node line). */
-function versus(r: Run, best: Map<string, Run>): Record<string, number> {
-  const get = (scenario: Scenario, node: string, server: ServerKind): Run | undefined => best.get(`${scenario}|${node}|${server}`);
+type RunLookup = (scenario: Scenario, node: string, server: ServerKind) => Run | undefined;
+
+/** Ratios of a run against its reference peers of the same scenario (and Node line), found by `get`. */
+function versus(r: Run, get: RunLookup): Record<string, number> {
   const out: Record<string, number> = {};
   if (r.scenario === 'line' && r.server !== 'c-prefork' && r.server !== 'ruby') {
     const c = get('line', '-', 'c-prefork');
@@ -439,12 +440,37 @@ function versus(r: Run, best: Map<string, Run>): Record<string, number> {
   return out;
 }
 
-function printTable(best: Map<string, Run>): Record<string, unknown>[] {
+/**
+ * The same ratios round by round (each run against the peers of its own round, which ran minutes
+ * apart at most), then the median over rounds. This machine has slow and fast spells of a minute
+ * or more: a best run can come from a fast spell one server had and its peer did not.
+ */
+function pairedVersus(r: Run, runs: readonly Run[]): Record<string, number> {
+  const perRound = new Map<string, number[]>();
+  for (const mine of runs) {
+    if (mine.scenario !== r.scenario || mine.node !== r.node || mine.server !== r.server) continue;
+    const sameRound: RunLookup = (scenario, node, server) =>
+      runs.find((x) => x.round === mine.round && x.scenario === scenario && x.node === node && x.server === server);
+    for (const [k, v] of Object.entries(versus(mine, sameRound))) perRound.set(k, [...(perRound.get(k) ?? []), v]);
+  }
+  return Object.fromEntries([...perRound].map(([k, vs]) => [k, median(vs)]));
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function printTable(runs: readonly Run[]): Record<string, unknown>[] {
+  const best = bestRuns(runs);
+  const bestOf: RunLookup = (scenario, node, server) => best.get(`${scenario}|${node}|${server}`);
   const rows: string[][] = [];
   const summary: Record<string, unknown>[] = [];
   for (const r of best.values()) {
-    const vs = versus(r, best);
-    summary.push({ ...r, versus: vs });
+    const vs = versus(r, bestOf);
+    const paired = pairedVersus(r, runs);
+    summary.push({ ...r, versus: vs, versusPaired: paired });
     rows.push([
       r.scenario,
       r.node,
@@ -461,7 +487,7 @@ function printTable(best: Map<string, Run>): Record<string, unknown>[] {
         : `${r.workerCpuUs.map((us) => (us / 1e6).toFixed(2)).join('/')} CPU s ${fmtRatio(r.balance)}`,
       [r.rssMiB.master, r.rssMiB.idleWorker, r.rssMiB.loadedWorker].map((m) => (m === undefined ? '-' : m.toFixed(0))).join('/'),
       [r.privateMiB.idleWorker, r.privateMiB.loadedWorker].map((m) => (m === undefined ? '-' : m.toFixed(0))).join('/'),
-      Object.entries(vs).map(([k, v]) => `${k} ${fmtRatio(v)}`).join(', '),
+      Object.entries(vs).map(([k, v]) => `${k} ${fmtRatio(v)} (${fmtRatio(paired[k])})`).join(', '),
     ]);
   }
   console.log(
@@ -471,6 +497,7 @@ function printTable(best: Map<string, Run>): Record<string, unknown>[] {
       `connections each held open, averaged over the second half of the run), the peers' CPU seconds ` +
       `of each worker (they count nothing), and max/min; RSS MiB: master / worker idle / worker after the run; ` +
       `private MiB: the same workers' memory no other process shares (what one more worker costs); ` +
+      `same-run ratios: best run against best run, in brackets the median over rounds of each round's own ratio; ` +
       `scheduler autogroup ${autogroupState})`,
   );
   console.log(
@@ -537,7 +564,7 @@ async function main(): Promise<number> {
   }
   if (runs.length > 0) {
     results.runs = runs;
-    results.best = printTable(bestRuns(runs));
+    results.best = printTable(runs);
   }
   if (scenarios.has('ops')) {
     results.ops = await opsScenario(
