@@ -447,9 +447,9 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'on',
     metavar: 'MODE',
     help:
-      'on: once a beat the master compares the workers\' open connections; a worker holding over 1.05x the mean ' +
-      '(and 2 more) answers that many keep-alive responses with `Connection: close`, so those clients reconnect ' +
-      'and land on a less busy worker. Corrects the uneven split a burst of new keep-alive connections leaves ' +
+      'on: once the total of open connections has held still for a beat, the master compares the workers\' counts; ' +
+      'a worker holding over 1.05x the mean (and 2 more) answers keep-alive responses with `Connection: close` until ' +
+      'it is down to its share, so those clients reconnect and land on a less busy worker. Corrects the uneven split a burst of new keep-alive connections leaves ' +
       '(a balancer filling its pool) and gives a worker added by TTIN its share. Never cuts a request; ' +
       'WebSockets are never shed. off: connections stay with the worker that accepted them.',
   },

@@ -10,7 +10,7 @@ import { runHook } from './hooks.js';
 import type { MasterEvent } from './inbox.js';
 import type { LameDuck } from './lame-duck.js';
 import { drawRequestLimit, limitPassed } from './recycle.js';
-import { SHED_INTERVAL_MS, shedOrder } from './rebalance.js';
+import { SHED_INTERVAL_MS, heldStill, shedOrder, type TotalWatch } from './rebalance.js';
 import { StuckReports } from './stuck-report.js';
 import type { System } from './system.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
@@ -35,6 +35,7 @@ export class Supervisor {
   lameDuck: LameDuck | null = null;
   /** When each worker was last told to shed connections (rebalance.ts). */
   private readonly shedAt = new WeakMap<WorkerRecord, number>();
+  private readonly openTotal: TotalWatch = { total: 0, since: 0 };
   private bootFailures = 0;
   private nextSpawnAt = 0;
 
@@ -211,7 +212,9 @@ export class Supervisor {
     const candidates = this.table
       .wanted()
       .filter((w) => w.generation === this.desired.generation && w.state === 'ready' && w.lastStats !== null);
-    const order = shedOrder(candidates.map((w) => ({ id: w.id, open: w.lastStats!.openConnections })));
+    const counts = candidates.map((w) => ({ id: w.id, open: w.lastStats!.openConnections }));
+    if (!heldStill(this.openTotal, counts, now)) return;
+    const order = shedOrder(counts);
     if (order === null) return;
     const worker = candidates.find((w) => w.id === order.id)!;
     if (now - (this.shedAt.get(worker) ?? -Infinity) < SHED_INTERVAL_MS) return;

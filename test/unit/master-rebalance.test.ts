@@ -1,6 +1,7 @@
 // Unit: keep-alive rebalancing in the master's duties, with an injected clock and fake workers.
-// The heaviest ready worker is told to shed its excess over the mean; at most every 1.5 s;
-// nothing for a fair split, with `rebalance off`, or while a worker boots.
+// The heaviest ready worker is told to shed its excess over the mean once the total of open
+// connections has held still for a beat; at most every 1.5 s; nothing for a fair split, while a
+// burst is still landing, with `rebalance off`, or while a worker boots.
 // Runs in: the test runner process.
 
 import assert from 'node:assert/strict';
@@ -24,6 +25,8 @@ describe('rebalancing', () => {
     beat(a!, 40);
     beat(b!, 10);
     await h.tick(100);
+    assert.deepEqual(sheds(a!), [], 'the total just moved (0 -> 50)');
+    await h.tick(1000);
     assert.deepEqual(sheds(a!), [{ type: 'shed', connections: 15, target: 25 }]);
     assert.deepEqual(sheds(b!), []);
     for (let t = 0; t < 13; t++) {
@@ -37,6 +40,26 @@ describe('rebalancing', () => {
     beat(b!, 24);
     await h.tick(3000);
     assert.equal(sheds(a!).length, 2, 'a fair split is left alone');
+  });
+
+  it('waits while a burst of connections is still landing: the split of a ramp is not the one to fix', async () => {
+    const h = harness({ settings: { timeout: 60 } });
+    await h.tick();
+    await h.readyAll();
+    const [a, b] = h.spawned;
+    const split = async (x: number, y: number, ms: number): Promise<void> => {
+      beat(a!, x);
+      beat(b!, y);
+      await h.tick(ms);
+    };
+    await split(13, 1, 1000);
+    await split(30, 10, 1000);
+    await split(35, 15, 1000);
+    assert.deepEqual(sheds(a!), [], 'the total grew at every beat: 14, 40, 50');
+    await split(36, 15, 600); // within a few of 50: the watch goes on
+    assert.deepEqual(sheds(a!), []);
+    await split(36, 15, 500);
+    assert.deepEqual(sheds(a!), [{ type: 'shed', connections: 10, target: 26 }], 'held still for a beat');
   });
 
   it('rebalance off: never', async () => {

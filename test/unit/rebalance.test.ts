@@ -1,9 +1,10 @@
-// Unit: the keep-alive rebalancing rule (master/rebalance.ts).
+// Unit: the keep-alive rebalancing rules (master/rebalance.ts): which worker sheds, and when the
+// split is worth judging.
 // Runs in: the test runner process.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { shedOrder } from '../../src/master/rebalance.js';
+import { HOLD_STILL_MS, heldStill, shedOrder, type TotalWatch } from '../../src/master/rebalance.js';
 
 const workers = (...open: number[]) => open.map((n, id) => ({ id, open: n }));
 
@@ -28,5 +29,18 @@ describe('shedOrder', () => {
   it('needs two workers', () => {
     assert.equal(shedOrder(workers(50)), null);
     assert.equal(shedOrder([]), null);
+  });
+});
+
+describe('heldStill', () => {
+  it('is true once the total has stayed within 2 (or a tenth) for HOLD_STILL_MS', () => {
+    const watch: TotalWatch = { total: 0, since: 0 };
+    assert.equal(heldStill(watch, workers(13, 1), 1000), false, '0 -> 14');
+    assert.equal(heldStill(watch, workers(30, 10), 2000), false, '14 -> 40');
+    assert.equal(heldStill(watch, workers(36, 15), 3000), false, '40 -> 51');
+    assert.equal(heldStill(watch, workers(35, 17), 3000 + HOLD_STILL_MS - 1), false, '52: within 5 of 51, not yet a beat');
+    assert.equal(heldStill(watch, workers(33, 17), 3000 + HOLD_STILL_MS), true, '50: still within 5 of 51');
+    assert.equal(heldStill(watch, workers(200, 180), 9000), false, 'a new burst restarts the watch');
+    assert.equal(heldStill(watch, workers(200, 200), 9000 + HOLD_STILL_MS), true, 'moved 20 from 380: under a tenth of 400');
   });
 });
