@@ -35,6 +35,7 @@ export class Supervisor {
   lameDuck: LameDuck | null = null;
   /** When each worker was last told to shed connections (rebalance.ts). */
   private readonly shedAt = new WeakMap<WorkerRecord, number>();
+  /** The workers' total of open connections, and since when it has held still (rebalance.ts). */
   private readonly openTotal: TotalWatch = { total: 0, since: 0 };
   private bootFailures = 0;
   private nextSpawnAt = 0;
