@@ -449,8 +449,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     help:
       'on: once the total of open connections has held still for a beat, the master compares the workers\' counts; ' +
       'a worker holding over 1.05x the mean (and 2 more) answers keep-alive responses with `Connection: close` until ' +
-      'it is down to its share, so those clients reconnect and land on a less busy worker. Corrects the uneven split a burst of new keep-alive connections leaves ' +
-      '(a balancer filling its pool) and gives a worker added by TTIN its share. Never cuts a request; ' +
+      'it is down to its share, so those clients reconnect and land on a less busy worker. ' +
+      'Corrects the uneven split a burst of new keep-alive connections leaves (a balancer filling its pool) and gives a worker added by TTIN its share. Never cuts a request; ' +
       'WebSockets are never shed. off: connections stay with the worker that accepted them.',
   },
   {

@@ -116,12 +116,14 @@ export class WorkerStatsCollector implements ProtocolStats {
     return this.delay === this.busyDelay ? BUSY_DELAY_RESOLUTION_MS : IDLE_DELAY_RESOLUTION_MS;
   }
 
-  /** Switches samplers at a beat; the first busy beat after an idle spell is sampled coarsely. */
+  /**
+   * Switches samplers at a beat (after its reset, so both are empty); the first busy beat after an
+   * idle spell is sampled coarsely.
+   */
   private sampleDelayFor(busy: boolean): void {
     const next = busy ? this.busyDelay : this.idleDelay;
     if (next === this.delay) return;
     this.delay.disable();
-    next.reset();
     next.enable();
     this.delay = next;
   }

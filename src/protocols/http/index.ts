@@ -6,11 +6,9 @@
 // Runs in: workers.
 
 import type * as http from 'node:http';
-import type * as https from 'node:https';
-import { createRequire } from 'node:module';
 import type * as net from 'node:net';
 import { LOG, type Logger } from '../../log.js';
-import { nodeHttp } from '../../node-http.js';
+import { loadHttps, nodeHttp } from '../../node-http.js';
 import type { Settings } from '../../config/settings.js';
 import { readTlsFiles, type TlsFiles } from '../../config/tls-files.js';
 import { NO_STATS, type Protocol, type ProtocolContext, type ProtocolFactory, type ProtocolStats, type ServerOptions } from '../types.js';
@@ -385,15 +383,6 @@ async function newHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
     readTlsFiles(settings); // fail the boot now, with the setting's name, not at the first listen
   }
   return new HttpProtocol(ctx, app, accessLog, router, idle);
-}
-
-/**
- * node:https, loaded by the first https:// listener's server: it brings node:tls and crypto,
- * memory a worker without one never needs (~1.5 MiB RSS on Node 20, ~5 MiB on Node 26; see
- * config/tls-files.ts). A builtin: the require cannot fail.
- */
-function loadHttps(): typeof https {
-  return createRequire(import.meta.url)('node:https') as typeof https;
 }
 
 /** An app's own server: its connections are closed by the drain's idle sweep like ours. */
