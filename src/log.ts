@@ -59,6 +59,8 @@ export const LOG = {
   ADMIN_LISTENING: 'admin-listening',
   ADMIN_ERROR: 'admin-error',
   LOG_LINES_LOST: 'log-lines-lost',
+  /** A booting worker died of a signal before its first instruction: respawned at once, no boot failure. */
+  WORKER_SIGNALLED_EARLY: 'worker-signalled-early',
   // worker side
   WORKER_LISTENING: 'listening',
   WORKER_DRAINING: 'draining',

@@ -67,6 +67,8 @@ export class Master {
   private finished = false;
   private lastDuties: number;
   private tickTimer: NodeJS.Timeout | null = null;
+  /** A USR1 arrived since the last duties: reopen the log files (and tell the workers) once. */
+  private reopenLogsDue = false;
   /** Totals that survive worker exits: what `raas status`, /metrics and the page read. */
   private readonly stats: MasterStats;
   private admin: AdminServer | null = null;
@@ -171,11 +173,9 @@ export class Master {
       },
       'add-worker': () => this.scale(this.desired.target + 1),
       'remove-worker': () => this.scale(Math.max(0, this.desired.target - 1)),
-      'reopen-logs': () => {
-        this.log.reopen();
-        this.supervisor.reopenLogs();
-        this.log.info(LOG.LOGS_REOPENED);
-      },
+      // Done once per turn, in the duties: a burst of USR1 (a group signal storm, several
+      // rotations at once) reopens once, instead of once per signal ahead of every other event.
+      'reopen-logs': () => void (this.reopenLogsDue = true),
     };
     actions[spec.master]();
   }
@@ -237,6 +237,7 @@ export class Master {
       this.supervisor.forgiveSilence(now);
     }
     this.lastDuties = now;
+    if (this.reopenLogsDue) this.reopenLogs();
     this.upgrade.duties();
     this.reapOrphans();
     this.supervisor.killSilent(now);
@@ -261,6 +262,13 @@ export class Master {
       this.stop('immediate', null, EXIT.WORKERS_CANNOT_BOOT);
     }
     this.publishStatus();
+  }
+
+  private reopenLogs(): void {
+    this.reopenLogsDue = false;
+    this.log.reopen();
+    this.supervisor.reopenLogs();
+    this.log.info(LOG.LOGS_REOPENED);
   }
 
   private finish(exitCode: number): void {

@@ -5,6 +5,7 @@
 
 import type { WorkerMessage, WorkerStats } from '../ipc.js';
 import { LOG, type Logger } from '../log.js';
+import { SIGNALS } from '../signals.js';
 import type { Desired } from './desired.js';
 import { runHook } from './hooks.js';
 import type { MasterEvent } from './inbox.js';
@@ -14,6 +15,15 @@ import { SHED_INTERVAL_MS, heldStill, shedOrder, type TotalWatch } from './rebal
 import { StuckReports } from './stuck-report.js';
 import type { System } from './system.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
+
+/**
+ * Signals a worker catches from its first JavaScript instruction (src/worker/main.ts). A booting
+ * worker that died of one of them by its default action died before that instruction: a signal
+ * meant for the master's process group caught it between fork and setsid (libuv blocks signals
+ * there and unblocks them just before exec), or a signal reached it during Node's own start-up.
+ * That says nothing about the app, so it is no boot failure: no back-off, no crash-loop count.
+ */
+const CAUGHT_BY_WORKERS: ReadonlySet<string> = new Set(SIGNALS.map((s) => s.signal));
 
 /** Consecutive boot failures after which a master with no serving worker gives up. */
 const MAX_BOOT_FAILURES = 5;
@@ -91,7 +101,9 @@ export class Supervisor {
     const killedForSilence = worker.stopReason === 'timeout' || worker.stopReason === 'boot-timeout';
     if ((expected || event.code === 0) && !killedForSilence) this.log.info(LOG.WORKER_EXIT, fields);
     else this.log.error(LOG.WORKER_EXIT, fields);
-    const failedBoot = worker.state === 'booting' && (worker.stopOrder === null || worker.stopReason === 'boot-timeout');
+    const signalledEarly = worker.state === 'booting' && worker.stopOrder === null && event.signal !== null && CAUGHT_BY_WORKERS.has(event.signal);
+    const failedBoot = !signalledEarly && worker.state === 'booting' && (worker.stopOrder === null || worker.stopReason === 'boot-timeout');
+    if (signalledEarly) this.log.warn(LOG.WORKER_SIGNALLED_EARLY, { slot: worker.slot, worker_pid: worker.handle.pid, signal: event.signal });
     if (failedBoot && running) {
       this.bootFailures += 1;
       // Growing back-off so a worker that cannot boot does not spin: 100 ms, 200 ms, ... 10 s.

@@ -80,6 +80,10 @@ describe('early signals', () => {
     const deaths = raas.events(LOG.WORKER_EXIT);
     t.diagnostic(`workers killed by the storm before their first instruction: ${deaths.length} of ${deaths.length + 6}`);
     for (const exit of deaths) assert.equal(exit.signal, 'SIGUSR1', JSON.stringify(exit));
+    // Such a death is no app crash: respawned at once, never a boot failure with its back-off.
+    assert.equal(raas.events(LOG.WORKER_SIGNALLED_EARLY, 'master').length, deaths.length);
+    assert.equal(raas.events(LOG.WORKER_BOOT_FAILED).length, 0);
+    assert.equal(raas.events(LOG.LOG_LINES_LOST).length, 0, 'the storm cost the master no log line');
     assertNoInspector(raas, tcp!);
     assert.equal(await lineRequest(targetOf(tcp!), 'abc\n'), 'cba\n');
     raas.signal('SIGQUIT');
