@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = await runControlCommand(parsed.positionals, argv);
     return;
   }
-  const input = { argv, env: { ...process.env }, cwd: process.cwd() };
+  const input = { argv, env: { ...process.env }, cwd: process.cwd(), master: true };
   const config = await resolveSettings(input).catch(fail);
   await bootMaster({ config, reloadConfig: () => resolveSettings(input) });
 }

@@ -68,6 +68,8 @@ export const LOG = {
   WORKER_ORPHANED: 'orphaned',
   UNCAUGHT: 'uncaught-exception',
   WATCHDOG_FAILED: 'watchdog-failed',
+  /** The worker gave up root for `user`/`group` before loading the app (worker/privileges.ts). */
+  PRIVILEGES_DROPPED: 'privileges-dropped',
   CLIENT_ERROR: 'client-error',
   HANDLER_ERROR: 'handler-error',
   /** Line clients that missed line-timeout (rate-limited: count since the last line, total). */

@@ -13,6 +13,7 @@ import { coerceSetting, defaultOf } from './coerce.js';
 import { SettingError } from './errors.js';
 import { SETTINGS, checkSettingCombinations, type SettingSpec, type Settings } from './settings.js';
 import { checkTlsSettings } from './tls-files.js';
+import { checkAccountSettings, checkMasterMayDrop } from './accounts.js';
 
 export type SettingSource = 'default' | 'file' | 'env' | 'flag';
 
@@ -117,7 +118,8 @@ export function parseArgv(argv: readonly string[]): ParsedArgv {
 
 /**
  * Layers the sources, validates every value present in any of them, and builds Settings. Pure, but
- * for reading the TLS files of https:// listeners (a bad pair is refused here, not in every worker).
+ * for reading the TLS files of https:// listeners (a bad pair is refused here, not in every worker)
+ * and looking up the user and group accounts.
  */
 export function settingsFrom(layers: Layers): { settings: Settings; sources: Record<keyof Settings, SettingSource> } {
   const fileValues = layers.file === undefined ? new Map<SettingSpec, unknown>() : configEntries(layers.file);
@@ -149,6 +151,7 @@ export function settingsFrom(layers: Layers): { settings: Settings; sources: Rec
   }
   checkSettingCombinations(settings as unknown as Settings);
   checkTlsSettings(settings as unknown as Settings);
+  checkAccountSettings(settings as unknown as Settings);
   return { settings: settings as unknown as Settings, sources: sources as Record<keyof Settings, SettingSource> };
 }
 
@@ -242,19 +245,30 @@ export async function loadConfigFile(file: string): Promise<Record<string, unkno
   return value as Record<string, unknown>;
 }
 
-/** The whole pipeline: flags and env name the config file, then all layers are merged and checked. */
+/**
+ * The whole pipeline: flags and env name the config file, then all layers are merged and checked.
+ * `master`: the settings a master will run with, which adds the checks only a master needs (user
+ * and group need root), not a control command reading the same config.
+ */
 export async function resolveSettings(input: {
   argv: string[];
   env: NodeJS.ProcessEnv;
   cwd: string;
+  master?: boolean;
 }): Promise<ResolvedConfig> {
   const flags = parseArgv(input.argv).values;
   const { cwd, env } = input;
   const withoutFile = settingsFrom({ cwd, env, flags });
   const configPath = withoutFile.settings.config;
-  if (configPath === null) return { ...withoutFile, hooks: {} };
-  const file = { path: configPath, values: await loadConfigFile(configPath) };
-  return { ...settingsFrom({ cwd, env, flags, file }), hooks: hooksFrom(file) };
+  const resolved =
+    configPath === null
+      ? { ...withoutFile, hooks: {} }
+      : await (async () => {
+          const file = { path: configPath, values: await loadConfigFile(configPath) };
+          return { ...settingsFrom({ cwd, env, flags, file }), hooks: hooksFrom(file) };
+        })();
+  if (input.master === true) checkMasterMayDrop(resolved.settings);
+  return resolved;
 }
 
 /** The candidate nearest to `word` by edit distance, if it is near enough to be a typo. */

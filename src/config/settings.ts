@@ -7,6 +7,10 @@ import * as os from 'node:os';
 import { SettingError } from './errors.js';
 import { MAX_NAME_LENGTH, NAME_PATTERN } from '../process-title.js';
 
+/** A user or group: a name as useradd and groupadd take them, or a numeric id. */
+const ACCOUNT_PATTERN = /^(?:\d{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?)$/;
+const ACCOUNT_PATTERN_TEXT = 'expected a name (letters, digits, "_", "-", ".", at most 32) or a numeric id';
+
 export type SettingKind =
   | 'int' // whole number
   | 'seconds' // number of seconds, fractions allowed
@@ -83,6 +87,8 @@ export interface Settings {
   proxyFrom: string[];
   trustProxy: string[];
   lameDuck: number;
+  user: string | null;
+  group: string | null;
 }
 
 const KiB = 1024;
@@ -520,6 +526,38 @@ export const SETTINGS: readonly SettingSpec[] = [
       'On TERM or QUIT, first answer 503 on /healthz while still serving for this long, so a balancer stops ' +
       'sending new connections before the listeners close; then stop as usual. Set it above the balancer\'s ' +
       'check interval times its fall count. A second TERM stops at once.',
+  },
+  // ---- privileges (src/worker/privileges.ts, src/config/accounts.ts) ----
+  {
+    key: 'user',
+    name: 'user',
+    env: ['RAAS_USER'],
+    kind: 'string',
+    default: null,
+    defaultText: 'off',
+    pattern: ACCOUNT_PATTERN,
+    patternText: ACCOUNT_PATTERN_TEXT,
+    metavar: 'USER',
+    help:
+      'Workers run as this user (a name or a numeric id): each drops to it, after its supplementary groups ' +
+      '(initgroups) and group, before it loads the app, and checks it cannot regain root. The master stays ' +
+      'root: it binds the ports and keeps the pid and status files; workers read the TLS key and open the ' +
+      'log files before the drop. Needs a master started as root; an unknown user is refused at start ' +
+      '(as Unicorn\'s, gunicorn\'s and nginx\'s user).',
+  },
+  {
+    key: 'group',
+    name: 'group',
+    env: ['RAAS_GROUP'],
+    kind: 'string',
+    default: null,
+    defaultText: "the user's primary group",
+    pattern: ACCOUNT_PATTERN,
+    patternText: ACCOUNT_PATTERN_TEXT,
+    metavar: 'GROUP',
+    help:
+      'Workers run with this group (a name or a numeric id) instead of the user\'s primary group. ' +
+      'Alone (without user), workers keep the master\'s user and get this group as their only one. Needs root.',
   },
 ];
 

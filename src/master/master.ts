@@ -5,6 +5,7 @@
 
 import type { MasterHooks, ResolvedConfig } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
+import { grantLogFilesQuietly } from '../log-grant.js';
 import { EXIT } from '../exit-codes.js';
 import { LOG, type Logger } from '../log.js';
 import { SIGNALS, type MasterAction } from '../signals.js';
@@ -267,6 +268,8 @@ export class Master {
   private reopenLogs(): void {
     this.reopenLogsDue = false;
     this.log.reopen();
+    // user/group: workers reopen as their user the files a rotation left to root (log-grant.ts).
+    grantLogFilesQuietly(this.desired.settings);
     this.supervisor.reopenLogs();
     this.log.info(LOG.LOGS_REOPENED);
   }

@@ -16,6 +16,7 @@ import { AcceptErrorLog } from './accept-errors.js';
 import { setCloexecAll } from './cloexec.js';
 import { adoptListenerSocket, type ServerHandle } from './inherited-socket.js';
 import { protocolFactory, splitProtocol } from './protocols.js';
+import { dropPrivileges } from './privileges.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
 const ORPHAN_GRACE_MS = 500;
@@ -83,6 +84,8 @@ export class WorkerRuntime {
       // First, before the app loads: a socket the master did not really bind is refused.
       const sockets = this.config.listeners.map((l) => adoptListenerSocket(l));
       this.closeOnExec();
+      // user/group: root's files are taken first (TLS key, log files), then root is given up.
+      dropPrivileges(this.config.settings, this.config.listeners, this.log);
       await this.createProtocols();
       for (const protocol of this.protocols.values()) await protocol.start?.();
       await this.listenAll(sockets);
