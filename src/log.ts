@@ -58,6 +58,8 @@ export const LOG = {
   STATUS_FILE_ERROR: 'status-file-error',
   ADMIN_LISTENING: 'admin-listening',
   ADMIN_ERROR: 'admin-error',
+  /** The admin listener is bound off loopback: reachable from other machines, without authentication. */
+  ADMIN_EXPOSED: 'admin-exposed',
   LOG_LINES_LOST: 'log-lines-lost',
   /** A booting worker died of a signal before its first instruction: respawned at once, no boot failure. */
   WORKER_SIGNALLED_EARLY: 'worker-signalled-early',

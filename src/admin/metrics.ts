@@ -2,7 +2,7 @@
 // Runs in: master (called by the admin server, at most once per sample interval: the text is
 // cached with the report it was made from).
 
-import type { StatusReport } from '../master/stats.js';
+import { EXIT_REASONS, type StatusReport } from '../master/stats.js';
 
 type Labels = Record<string, string | number>;
 
@@ -47,9 +47,28 @@ function workersBySlot(report: StatusReport): StatusReport['workers'] {
   return [...bySlot.values()];
 }
 
+/**
+ * The per-listener, per-slot counters, with a zero for every pair known now that has counted
+ * nothing yet (each listener with each slot the master keeps or runs): a counter must exist before
+ * its first event, or Prometheus's rate() misses that event.
+ */
+function countersWithZeros(report: StatusReport): StatusReport['counters'] {
+  const slots = new Set<number>(report.workers.map((w) => w.slot));
+  for (let slot = 0; slot < report.master.targetWorkers; slot++) slots.add(slot);
+  const seen = new Set(report.counters.map((x) => `${x.listener}\n${x.slot}`));
+  const zeros: StatusReport['counters'] = [];
+  for (const l of report.listeners) {
+    for (const slot of slots) {
+      if (!seen.has(`${l.address}\n${slot}`)) zeros.push({ listener: l.address, protocol: l.protocol, slot, requests: 0, connections: 0, errors: 0 });
+    }
+  }
+  if (zeros.length === 0) return report.counters;
+  return [...report.counters, ...zeros].sort((a, b) => (a.listener < b.listener ? -1 : a.listener > b.listener ? 1 : a.slot - b.slot));
+}
+
 export function renderMetrics(report: StatusReport): string {
   const e = new Exposition();
-  const c = report.counters;
+  const c = countersWithZeros(report);
   const byWorker = (w: { listener: string; protocol: string; slot: number }): Labels => ({ listener: w.listener, protocol: w.protocol, worker: w.slot });
   e.family('raas_requests_total', 'counter', 'Requests answered: HTTP requests, and line-protocol connections answered.', c.map((x) => [byWorker(x), x.requests]));
   e.family('raas_connections_total', 'counter', 'Connections accepted.', c.map((x) => [byWorker(x), x.connections]));
@@ -76,7 +95,9 @@ export function renderMetrics(report: StatusReport): string {
   e.family('raas_listen_queue_max', 'gauge', 'The accept queue limit (listen backlog as the kernel applies it).', queue((l) => l.queueMax));
   e.family('raas_listen_queue_peak', 'gauge', 'Highest accept-queue depth sampled since the master started.', queue((l) => l.queuePeak));
 
-  e.family('raas_worker_restarts_total', 'counter', 'Worker exits, by the reason the master recorded.', Object.entries(report.restarts).map(([reason, n]) => [{ reason }, n]));
+  const restarts = new Map<string, number>(EXIT_REASONS.map((reason) => [reason, 0]));
+  for (const [reason, n] of Object.entries(report.restarts)) restarts.set(reason, n);
+  e.family('raas_worker_restarts_total', 'counter', 'Worker exits, by the reason the master recorded.', [...restarts].map(([reason, n]) => [{ reason }, n]));
   const states = new Map<string, number>([['booting', 0], ['ready', 0], ['stopping', 0]]);
   for (const w of report.workers) states.set(w.state, (states.get(w.state) ?? 0) + 1);
   e.family('raas_workers', 'gauge', 'Worker processes by state.', [...states].map(([state, n]) => [{ state }, n]));

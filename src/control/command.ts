@@ -22,6 +22,12 @@ interface Context {
   settings: Settings;
   pidFile: string;
   /**
+   * The master's name, which its process title must show: the one given, else, once the pid file's
+   * process is found, the one that master wrote in its status file (see masterPid).
+   */
+  name: string;
+  nameGiven: boolean;
+  /**
    * The user the master runs as: ours; as root, the pid file's owner (root may drive the master of
    * another user). The pid file, the status file and the master process must all be this user's.
    */
@@ -44,17 +50,18 @@ export async function runControlCommand(positionals: string[], argv: string[]): 
   const [name, ...args] = positionals;
   const command = name !== undefined && Object.hasOwn(RUNNERS, name) ? RUNNERS[name as ControlCommandName] : undefined;
   const out = (line: string): void => void process.stdout.write(line + '\n');
+  quietOnClosedOutput();
   try {
     if (!command) throw new ControlError(`unknown command "${name}"; commands: ${Object.keys(CONTROL_COMMANDS).join(', ')}`);
     // The same flags, env and config file as the master: that is where the pid file is named.
     const warn = (line: string): void => void process.stderr.write(`raas: warning: ${line}\n`);
-    const settings = await controlSettings({ argv, env: { ...process.env }, cwd: process.cwd() }, warn);
+    const { settings, nameGiven } = await controlSettings({ argv, env: { ...process.env }, cwd: process.cwd() }, warn);
     if (settings.pid === null) {
       throw new ControlError('control commands find the master through its pid file: pass --pid FILE (or set "pid" in the config)');
     }
     const me = ourUid();
     const owner = me === 0 ? (ownerOf(settings.pid) ?? me) : me;
-    await command({ settings, pidFile: settings.pid, owner, out }, args);
+    await command({ settings, pidFile: settings.pid, name: settings.name, nameGiven, owner, out }, args);
     return EXIT.OK;
   } catch (err) {
     if (err instanceof ControlError || err instanceof SettingError) {
@@ -65,16 +72,41 @@ export async function runControlCommand(positionals: string[], argv: string[]): 
   }
 }
 
-/** The master the pid file names, if it is alive, titled with our name and of the right user. */
+/**
+ * `raas status | head -1`: the reader may leave before everything is written. What it wanted it
+ * has, and the rest has nowhere to go: end quietly and successfully (a signal the command sent
+ * stays sent; its outcome is only ever written last). Without a listener, EPIPE on a pipe is an
+ * unhandled 'error' event: a stack trace and exit 1.
+ */
+function quietOnClosedOutput(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.OK);
+    throw err;
+  });
+  // A closed stderr leaves nowhere to report anything: the exit code still tells.
+  process.stderr.on('error', () => undefined);
+}
+
+/** The master the pid file names, if it is alive, titled with its name and of the right user. */
 function masterPid(ctx: Context): number {
   const pid = pidInFile(ctx);
   if (pid !== null && alive(ctx, pid)) return pid;
+  if (pid !== null && !ctx.nameGiven) {
+    // No name given: the master's own status file says it. The file counts only as the pid file
+    // does (the master's user's, no link) and only if it names this very pid; the process must
+    // then be titled as a master of that name, as that user: the same checks, another name.
+    const published = readStatus(ctx, pid)?.name;
+    if (published !== undefined && published !== ctx.name && isLiveMaster(pid, published, ctx.owner)) {
+      ctx.name = published;
+      return pid;
+    }
+  }
   // A master of ours under another name: say which, rather than "none" (nothing is signalled).
   const title = pid === null ? null : processIdentity(pid)?.title;
   const other = title && isLiveMaster(pid as number, undefined, ctx.owner) ? /^\[([^\]]+)\]/.exec(title)?.[1] : undefined;
   if (other !== undefined) {
     throw new ControlError(
-      `pid file ${ctx.pidFile} names process ${pid} titled "${title}", not "${masterTitle(ctx.settings.name)}": ` +
+      `pid file ${ctx.pidFile} names process ${pid} titled "${title}", not "${masterTitle(ctx.name)}": ` +
         `pass --name ${other} (or the config the master runs with)`,
     );
   }
@@ -91,7 +123,7 @@ function pidInFile(ctx: Context): number | null {
 }
 
 function alive(ctx: Context, pid: number): boolean {
-  return isLiveMaster(pid, ctx.settings.name, ctx.owner);
+  return isLiveMaster(pid, ctx.name, ctx.owner);
 }
 
 function readStatus(ctx: Context, pid: number): MasterStatus | null {

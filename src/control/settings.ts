@@ -16,9 +16,19 @@ export interface ControlInput {
   cwd: string;
 }
 
-export async function controlSettings(input: ControlInput, warn: (line: string) => void): Promise<Settings> {
+export interface ControlSettings {
+  settings: Settings;
+  /**
+   * The master's name was given (flag, env or config file): only a master of that name is ours.
+   * Otherwise the default is a first guess, and the name the master wrote in its status file counts.
+   */
+  nameGiven: boolean;
+}
+
+export async function controlSettings(input: ControlInput, warn: (line: string) => void): Promise<ControlSettings> {
   try {
-    return (await resolveSettings(input)).settings;
+    const { settings, sources } = await resolveSettings(input);
+    return { settings, nameGiven: sources.name !== 'default' };
   } catch (err) {
     if (!(err instanceof SettingError)) throw err;
     const fallback = withoutConfigFile(input);
@@ -27,12 +37,12 @@ export async function controlSettings(input: ControlInput, warn: (line: string) 
       `${err.message}; finding the master through pid file ${fallback.pid} (${fallback.from}), ` +
         'with default timeouts and the name ' + JSON.stringify(fallback.settings.name),
     );
-    return fallback.settings;
+    return { settings: fallback.settings, nameGiven: fallback.nameGiven };
   }
 }
 
 /** Settings from flags and env alone, plus pid and name scraped from the config file; null if no pid. */
-function withoutConfigFile(input: ControlInput): { settings: Settings; pid: string; from: string } | null {
+function withoutConfigFile(input: ControlInput): { settings: Settings; pid: string; from: string; nameGiven: boolean } | null {
   let resolved: ReturnType<typeof settingsFrom>;
   try {
     resolved = settingsFrom({ cwd: input.cwd, env: input.env, flags: parseArgv(input.argv).values });
@@ -40,7 +50,7 @@ function withoutConfigFile(input: ControlInput): { settings: Settings; pid: stri
     return null; // the flags or env are wrong themselves: the original error says which
   }
   const { settings, sources } = resolved;
-  if (settings.config === null) return settings.pid === null ? null : { settings, pid: settings.pid, from: sources.pid };
+  if (settings.config === null) return settings.pid === null ? null : { settings, pid: settings.pid, from: sources.pid, nameGiven: sources.name !== 'default' };
   const scraped = scrapeJson(settings.config);
   for (const key of ['pid', 'name'] as const) {
     const raw = scraped[key];
@@ -54,7 +64,7 @@ function withoutConfigFile(input: ControlInput): { settings: Settings; pid: stri
   }
   if (settings.pid === null) return null;
   const from = sources.pid === 'file' ? `read from the broken config file` : sources.pid === 'env' ? 'from the environment' : 'from the flags';
-  return { settings, pid: settings.pid, from };
+  return { settings, pid: settings.pid, from, nameGiven: sources.name !== 'default' };
 }
 
 /** String values of top-level-looking keys in a file that may not parse as JSON (best effort). */

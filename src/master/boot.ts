@@ -85,7 +85,7 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
   let adminServer: MasterDeps['adminServer'];
   if (settings.admin !== null) {
     try {
-      adminServer = (await import('../admin/server.js')).AdminServer;
+      adminServer = (await import('../admin/server.js')).adminServerWith({ socketMode: settings.socketMode });
     } catch (err) {
       // Like a busy admin address: it costs the admin listener, never the service.
       log.error(LOG.ADMIN_ERROR, { error: `cannot load the admin listener: ${err instanceof Error ? err.message : String(err)}` });

@@ -107,7 +107,10 @@ function applySocketMode(path: string, mode: number, handle: RawHandle): void {
   }
 }
 
-/** Removes a socket file nothing answers on (a crashed run); refuses to touch a live one. */
+/**
+ * Removes a socket file nothing answers on (a crashed run); refuses to touch a live one (code
+ * EADDRINUSE: the admin listener waits for it) or anything that is not a socket (ENOTSOCK).
+ */
 async function removeStaleUnixSocket(path: string): Promise<void> {
   let stat: fs.Stats;
   try {
@@ -115,7 +118,7 @@ async function removeStaleUnixSocket(path: string): Promise<void> {
   } catch {
     return;
   }
-  if (!stat.isSocket()) throw new Error(`cannot bind unix:${path}: the path exists and is not a socket`);
+  if (!stat.isSocket()) throw Object.assign(new Error(`cannot bind unix:${path}: the path exists and is not a socket`), { code: 'ENOTSOCK' });
   const live = await new Promise<boolean>((resolve) => {
     const probe = net.connect(path);
     probe.once('connect', () => {
@@ -124,7 +127,7 @@ async function removeStaleUnixSocket(path: string): Promise<void> {
     });
     probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'ECONNREFUSED'));
   });
-  if (live) throw new Error(`cannot bind unix:${path}: something is already serving on it`);
+  if (live) throw Object.assign(new Error(`cannot bind unix:${path}: something is already serving on it`), { code: 'EADDRINUSE' });
   fs.unlinkSync(path);
 }
 

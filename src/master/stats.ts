@@ -19,6 +19,28 @@ export const STATUS_SCHEMA_VERSION = 1;
 /** How soon after a worker appears or exits the stats file is rewritten (coalescing a burst). */
 const SOON_MS = 50;
 
+/**
+ * Every reason the master records for a worker's exit (docs/OBSERVABILITY.md lists them): /metrics
+ * exports each at 0 before the first such exit, since a Prometheus rate() or increase() needs a
+ * first sample to count from. A reason missing here still counts, from its first exit on.
+ */
+export const EXIT_REASONS = [
+  'shutdown',
+  'shutdown-timeout',
+  'reload',
+  'reload-aborted',
+  'scale-down',
+  'recycle-max-requests',
+  'recycle-max-memory',
+  'drain-timeout',
+  'timeout',
+  'boot-timeout',
+  'uncaughtException',
+  'unhandledRejection',
+  'left',
+  'unexpected',
+] as const;
+
 /** What the stats read from the master, at most once per sample or request. */
 export interface StatsSources {
   clock: () => number;
