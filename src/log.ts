@@ -63,6 +63,8 @@ export const LOG = {
   LOG_LINES_LOST: 'log-lines-lost',
   /** A booting worker died of a signal before its first instruction: respawned at once, no boot failure. */
   WORKER_SIGNALLED_EARLY: 'worker-signalled-early',
+  /** A root master whose Node was not started with --disable-sigusr1 (early-signals.ts). */
+  INSPECTOR_WINDOW: 'inspector-window',
   // worker side
   WORKER_LISTENING: 'listening',
   WORKER_DRAINING: 'draining',

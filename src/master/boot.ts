@@ -8,7 +8,7 @@ import { EXIT } from '../exit-codes.js';
 import { LOG, Logger } from '../log.js';
 import { masterTitle, setProcessTitle } from '../process-title.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
-import { takeEarlySignals } from './early-signals.js';
+import { inspectorAdvice, takeEarlySignals, usr1DisabledByNode } from './early-signals.js';
 import { Master, type MasterDeps } from './master.js';
 import { prepareReportDir } from './stuck-report.js';
 import { loadReaper } from './reaper.js';
@@ -33,6 +33,7 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
   }
   const cut = setProcessTitle(masterTitle(settings.name));
   if (cut !== null) log.warn(LOG.TITLE_TRUNCATED, { title: cut });
+  if (process.getuid?.() === 0 && !usr1DisabledByNode()) log.warn(LOG.INSPECTOR_WINDOW, inspectorAdvice());
 
   const parentMaster = Number(process.env[PARENT_ENV]) || null;
   delete process.env[PARENT_ENV];

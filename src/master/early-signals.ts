@@ -62,3 +62,20 @@ export function releaseEarlySignals(): void {
   const fatal = pending.find((s) => s === 'SIGHUP' || STOPS.includes(s));
   if (fatal !== undefined) process.kill(process.pid, fatal);
 }
+
+/**
+ * Whether Node itself was told to ignore USR1 (`--disable-sigusr1`, which bin/raas passes where
+ * this Node has it). Without it, a USR1 in Node's bootstrap, before the handlers above exist,
+ * starts the inspector on 127.0.0.1:9229: code execution as this process's user.
+ */
+export function usr1DisabledByNode(): boolean {
+  return process.execArgv.includes('--disable-sigusr1') || /(^|\s)--disable-sigusr1(\s|$)/.test(process.env['NODE_OPTIONS'] ?? '');
+}
+
+/** What a root master started without that flag is told (docs/SIGNALS.md, "Signals while the master starts"). */
+export function inspectorAdvice(): Record<string, string> {
+  const risk = 'a USR1 in the first milliseconds after exec could open an inspector on 127.0.0.1:9229';
+  return process.allowedNodeEnvironmentFlags.has('--disable-sigusr1')
+    ? { risk, advice: 'start the master with the raas command (node_modules/.bin/raas), which passes --disable-sigusr1' }
+    : { risk, advice: `Node ${process.version} has no --disable-sigusr1: run RAAS on Node 22.14 or later (see docs/SIGNALS.md)` };
+}

@@ -53,7 +53,9 @@ describe('examples/Dockerfile', () => {
     const [entrypoint] = inFinal('ENTRYPOINT');
     assert.ok(entrypoint);
     const argv = JSON.parse(entrypoint.args) as string[];
-    assert.deepEqual(argv.slice(0, 2), ['node', 'dist/src/cli.js']);
+    // bin/raas execs node (with --disable-sigusr1): node itself ends up PID 1.
+    assert.deepEqual(argv.slice(0, 1), ['bin/raas']);
+    assert.match(fs.readFileSync(path.join(REPO_ROOT, 'bin', 'raas'), 'utf8'), /^exec node /m);
     assert.ok(!argv.some((a) => /tini|dumb-init|^sh$|bash/.test(a)));
     const stop = inFinal('STOPSIGNAL')[0]?.args ?? 'SIGTERM';
     assert.match(stop, /^(SIG)?TERM$/);
