@@ -3,8 +3,11 @@
 //
 // Each line goes out in a single write(2): lines from the master and its workers appended to the
 // same file or pipe never interleave mid-line (O_APPEND writes below PIPE_BUF are atomic).
+// The log file is opened (at start, on USR1, on a HUP that changes it) by safe-file.ts's
+// openAppendFile: never through a symlink, only a file of ours or root's, created 0640.
 
 import * as fs from 'node:fs';
+import { openAppendFile } from './master/safe-file.js';
 
 /** Event names that tests and operators wait for: never spell them inline. */
 export const LOG = {
@@ -175,7 +178,7 @@ export class Logger {
    */
   setPath(path: string | null): void {
     if (path === this.path) return;
-    const fd = path === null ? null : fs.openSync(path, 'a');
+    const fd = path === null ? null : openAppendFile(path);
     this.close();
     this.path = path;
     this.fd = fd;
@@ -186,7 +189,7 @@ export class Logger {
     if (this.path === null) return true;
     let fd: number;
     try {
-      fd = fs.openSync(this.path, 'a');
+      fd = openAppendFile(this.path);
     } catch (err) {
       this.error(LOG.LOG_REOPEN_FAILED, { path: this.path, error: (err as Error).message });
       return false;
@@ -255,7 +258,7 @@ export class Logger {
 
   private open(): void {
     if (this.path === null) return;
-    this.fd = fs.openSync(this.path, 'a');
+    this.fd = openAppendFile(this.path);
   }
 
   private close(): void {

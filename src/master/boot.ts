@@ -13,6 +13,7 @@ import { Master, type MasterDeps } from './master.js';
 import { prepareReportDir } from './stuck-report.js';
 import { loadReaper } from './reaper.js';
 import { claimPidFile, PidFileError, releasePidFile } from './pidfile.js';
+import { checkAppendFile } from './safe-file.js';
 import { realSystem } from './system.js';
 import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './upgrade/inherit.js';
 
@@ -30,6 +31,15 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
   } catch (err) {
     process.stderr.write(`raas: cannot open log-file ${settings.logFile}: ${(err as Error).message}\n`);
     process.exit(EXIT.CONFIG);
+  }
+  // Workers open the access log; a file they would refuse (a symlink, another user's) is refused here, once.
+  if (settings.accessLog !== null && settings.accessLog !== '-') {
+    try {
+      checkAppendFile(settings.accessLog);
+    } catch (err) {
+      log.error(LOG.CONFIG_ERROR, { setting: 'access-log', error: (err as Error).message });
+      process.exit(EXIT.CONFIG);
+    }
   }
   const cut = setProcessTitle(masterTitle(settings.name));
   if (cut !== null) log.warn(LOG.TITLE_TRUNCATED, { title: cut });

@@ -6,10 +6,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomHex } from './safe-file.js';
+import { randomHex, readOwnedFile } from './safe-file.js';
 
 /** How long the kill waits for the report: a worker blocked in a syscall never writes one. */
 export const REPORT_WAIT_MS = 1000;
+/** A report is far below this; a bigger file is not one. */
+const MAX_REPORT_BYTES = 64 * 1024 * 1024;
 /** Frames named in the log line; the report file has them all. */
 const TOP_FRAMES = 3;
 
@@ -68,12 +70,16 @@ export class StuckReports {
 
 /**
  * The JavaScript frames a complete report names, innermost first, without the frames of the
- * report call itself; null while the file is missing or still being written.
+ * report call itself; null while the file is missing (the worker renames it into place once
+ * complete), or when what stands there is not a report (a symlink, a FIFO: never followed, never
+ * waited on). The owner is not checked: the directory is ours and closed (prepareReportDir).
  */
 export function readReport(file: string): string[] | null {
   let report: { javascriptStack?: { stack?: unknown } };
   try {
-    report = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof report;
+    const text = readOwnedFile(file, null, MAX_REPORT_BYTES);
+    if (text === null) return null;
+    report = JSON.parse(text) as typeof report;
   } catch {
     return null;
   }
@@ -87,7 +93,8 @@ export function readReport(file: string): string[] | null {
 
 /**
  * The directory reports go to: `report-dir`, or a private one under the system temp dir. It must
- * be ours and closed to others (reports hold environment variables and paths), and never a link.
+ * be ours and closed to others (reports hold paths, the command line and the names of environment
+ * variables), and never a link.
  */
 export function prepareReportDir(configured: string | null): string {
   const dir = configured ?? path.join(os.tmpdir(), `raas-reports-${process.getuid?.() ?? 'user'}`);

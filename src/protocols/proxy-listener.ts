@@ -7,10 +7,16 @@
 // The gate sits on the protocol's own server (it takes over its 'connection' listeners), not on a
 // second server in front: the socket keeps `socket.server` and the server's connection count, so
 // drains, the HTTP `Connection: close` hook and server.close() treat it like any other.
+//
+// Refusals are logged rate-limited (event-counter.ts): any peer can cause one (a peer outside
+// proxy-from included), so one line per connection would let anyone flood the log. Peers outside
+// proxy-from and bad headers from trusted peers are counted apart, so a flood of the first never
+// hides the second (a balancer that lost its PROXY setting).
 
 import type * as net from 'node:net';
 import { cidrMatcher } from '../config/cidr.js';
 import { LOG, type Logger } from '../log.js';
+import { EventCounter } from './event-counter.js';
 import { ProxyHeaderReader, type ProxyHeader, type ProxyReadResult } from './proxy-header.js';
 
 /**
@@ -45,7 +51,18 @@ export function requireProxyHeader(server: net.Server, options: ProxyGateOptions
   const handOver = (socket: net.Socket): void => {
     for (const handler of handlers) handler.call(server, socket);
   };
-  server.on('connection', (socket: net.Socket) => gate(socket, trusted, timeoutMs, options, handOver));
+  const refused: Refusals = {
+    untrusted: new EventCounter(options.log, 'warn', LOG.PROXY_REFUSED, { listen: options.listener }).flushAtExit(),
+    invalid: new EventCounter(options.log, 'warn', LOG.PROXY_REFUSED, { listen: options.listener }).flushAtExit(),
+  };
+  server.on('connection', (socket: net.Socket) => gate(socket, trusted, timeoutMs, options, refused, handOver));
+}
+
+interface Refusals {
+  /** Peers outside proxy-from. */
+  untrusted: EventCounter;
+  /** Trusted peers whose header was missing, late or malformed. */
+  invalid: EventCounter;
 }
 
 function gate(
@@ -53,13 +70,14 @@ function gate(
   trusted: (address: string | undefined) => boolean,
   timeoutMs: number,
   options: ProxyGateOptions,
+  refused: Refusals,
   handOver: (socket: net.Socket) => void,
 ): void {
   const { log, listener } = options;
   // A unix-socket peer has no address; who may connect is the socket file's mode.
   const peer = socket.remoteAddress;
   if (peer !== undefined && !trusted(peer)) {
-    log.warn(LOG.PROXY_REFUSED, { listen: listener, peer, reason: 'peer not in proxy-from' });
+    refused.untrusted.note(1, { peer, reason: 'peer not in proxy-from' });
     socket.destroy();
     return;
   }
@@ -70,7 +88,7 @@ function gate(
     socket.off('end', onEnd);
     socket.off('error', onError);
     if (result.kind === 'invalid') {
-      log.warn(LOG.PROXY_REFUSED, { listen: listener, peer: peer ?? 'unix', reason: result.reason });
+      refused.invalid.note(1, { peer: peer ?? 'unix', reason: result.reason });
       socket.destroy();
       return;
     }

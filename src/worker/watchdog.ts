@@ -16,10 +16,15 @@
 // Measured on Node 20: the inspector's answers to the thread never arrive while the main thread
 // is busy, but connecting and the evaluation itself do run; that is why the main thread writes
 // the file itself and the thread never waits for a reply.
+// The report is written by us, not by process.report.writeReport (which follows a symlink at the
+// path and creates the file 0666 less the umask): the environment's values are replaced by
+// "[redacted]" (its names stay; a token in the environment must not end up in a file), and the file
+// is written atomically with mode 0600 (safe-file.ts: temp file with O_EXCL|O_NOFOLLOW, renamed).
 // Cost: a second V8 isolate, ~10 MiB RSS per worker on Node 20 (more on 24); `worker-watchdog off`
 // saves it and gives up the report.
 
 import { Worker } from 'node:worker_threads';
+import { writeFileAtomic } from '../master/safe-file.js';
 
 /** The global the evaluated expression calls; a symbol so no app code collides with it. */
 const REPORT_FN = 'raas.writeStuckReport';
@@ -63,6 +68,32 @@ setInterval(() => {
 }, 500);
 `;
 
+/** A report is readable by the worker's user only. */
+export const REPORT_FILE_MODE = 0o600;
+/** What every environment variable's value becomes in a report. */
+export const REDACTED = '[redacted]';
+
+/** Writes the diagnostic report of this moment to `path`: environment values redacted, mode 0600. */
+export function writeStuckReport(path: string): string {
+  const report = process.report.getReport() as unknown as Report;
+  redactEnvironment(report);
+  writeFileAtomic(path, JSON.stringify(report, null, 2), REPORT_FILE_MODE);
+  return path;
+}
+
+interface Report {
+  environmentVariables?: Record<string, unknown>;
+  /** Subreports of worker threads (the watchdog's own among them), each with its environment. */
+  workers?: Report[];
+}
+
+function redactEnvironment(report: Report): void {
+  if (report.environmentVariables !== undefined) {
+    report.environmentVariables = Object.fromEntries(Object.keys(report.environmentVariables).map((name) => [name, REDACTED]));
+  }
+  if (Array.isArray(report.workers)) for (const sub of report.workers) redactEnvironment(sub);
+}
+
 /** How long after its master's death a worker still alive (its loop blocked) is killed by its watchdog. */
 const ORPHAN_KILL_MS = 5000;
 
@@ -71,8 +102,7 @@ const ORPHAN_KILL_MS = 5000;
  * (and the worker runs without it) when the thread cannot start.
  */
 export function startWatchdog(fd: number, masterPid: number, onError: (err: Error) => void): boolean {
-  (globalThis as Record<symbol, unknown>)[Symbol.for(REPORT_FN)] = (path: string): string =>
-    process.report.writeReport(path);
+  (globalThis as Record<symbol, unknown>)[Symbol.for(REPORT_FN)] = writeStuckReport;
   try {
     const thread = new Worker(THREAD_SOURCE, { eval: true, workerData: { fd, fn: REPORT_FN, masterPid, orphanKillMs: ORPHAN_KILL_MS } });
     thread.on('error', onError);

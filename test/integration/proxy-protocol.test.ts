@@ -126,7 +126,9 @@ describe('PROXY protocol listeners (built-in endpoints and the line protocol)', 
       const refused = await raas.waitFor(`a ${LOG.PROXY_REFUSED} line matching ${reason}`, () =>
         raas.entries.slice(mark).find((e) => e.event === LOG.PROXY_REFUSED && reason.test(e.reason ?? '')),
       );
-      assert.equal(refused.level, 'warn');
+      // Rate-limited (log-flood.test.ts): a refusal held back because another one of its kind was
+      // logged by the same worker within 10 s is a debug line of its own (RAAS_DEBUG is on here).
+      assert.ok(refused.level === 'warn' || refused.level === 'debug', `level=${refused.level}`);
       if ('localAddress' in endpoint && endpoint.localAddress) assert.equal(refused.peer, endpoint.localAddress);
     });
   }

@@ -3,11 +3,14 @@
 // Runs in: workers.
 //
 // Every worker appends to the same file: each line goes out in one write(2) on an fd opened with
-// O_APPEND, so lines from different processes never interleave mid-line.
+// O_APPEND, so lines from different processes never interleave mid-line. The file is opened (at
+// boot and on USR1) by safe-file.ts's openAppendFile: never through a symlink, only a file of ours
+// or root's, created 0640 whatever the umask; the master checked it the same way at start.
 
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import { LOG, type Logger } from '../../log.js';
+import { openAppendFile } from '../../master/safe-file.js';
 
 export type AccessLogFormat = 'combined' | 'json';
 
@@ -80,7 +83,12 @@ export class AccessLog {
     private readonly log: Logger,
     private readonly clientAddress?: (req: http.IncomingMessage) => string | undefined,
   ) {
-    if (target !== '-') this.fd = fs.openSync(target, 'a');
+    if (target === '-') return;
+    try {
+      this.fd = openAppendFile(target);
+    } catch (err) {
+      throw new Error(`cannot use access-log ${target}: ${(err as Error).message}`);
+    }
   }
 
   /** Reopens the file by name (after logrotate moved it); keeps the old fd if that fails. */
@@ -88,7 +96,7 @@ export class AccessLog {
     if (this.target === '-') return;
     let fd: number;
     try {
-      fd = fs.openSync(this.target, 'a');
+      fd = openAppendFile(this.target);
     } catch (err) {
       this.log.error(LOG.LOG_REOPEN_FAILED, { path: this.target, error: (err as Error).message });
       return;

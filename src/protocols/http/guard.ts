@@ -12,6 +12,7 @@
 //   socket, head)` gets the tunnel, any other app answers 405.
 // Installed by one call, guardServer(), when the server is created; the request-level checks
 // run before node emits 'request' or 'checkContinue', so no handler ever sees a refused request.
+// Every refusal is a `client-error`, rate-limited with node's own (server.ts noteClientError).
 // Runs in: workers.
 
 import type * as http from 'node:http';
@@ -21,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import type { Settings } from '../../config/settings.js';
 import { LOG, type Logger } from '../../log.js';
 import { nodeHttp } from '../../node-http.js';
-import { BODY_TIMEOUT, onClientError } from './server.js';
+import { BODY_TIMEOUT, noteClientError, onClientError } from './server.js';
 
 export interface GuardOptions {
   settings: Settings;
@@ -96,7 +97,7 @@ export function refusalOf(req: http.IncomingMessage, maxHead: number): Refusal |
 
 /** Answers a refused request and closes the connection. */
 function refuse(req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, log: Logger): void {
-  log.info(LOG.CLIENT_ERROR, { code: refusal.code, status: refusal.status, remote: req.socket.remoteAddress });
+  noteClientError(log, refusal.status, { code: refusal.code, remote: req.socket.remoteAddress });
   res.shouldKeepAlive = false;
   res.writeHead(refusal.status, {
     'Content-Type': 'text/plain; charset=utf-8',
@@ -195,7 +196,7 @@ function refuseRaw(
   headers: Record<string, string>,
   log: Logger,
 ): void {
-  log.info(LOG.CLIENT_ERROR, { code, status, method: req.method, remote: socket.remoteAddress });
+  noteClientError(log, status, { code, method: req.method, remote: socket.remoteAddress });
   let head = `HTTP/1.1 ${status} ${nodeHttp.STATUS_CODES[status]}\r\n`;
   for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
   head += `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;

@@ -1,10 +1,15 @@
 // Builds one node:http server for a listener: limits and timeouts from the settings, and the
 // answer to requests llhttp refuses (431, 408, 400, 505) before any handler sees them.
 // Runs in: workers.
+//
+// Client errors are logged rate-limited (noteClientError(): counters per worker's logger and
+// status, shared with guard.ts's refusals): any client can cause one per connection, so one line each would let
+// anyone flood the log.
 
 import type * as http from 'node:http';
 import * as net from 'node:net';
-import { LOG, type Logger } from '../../log.js';
+import { LOG, type Fields, type Logger } from '../../log.js';
+import { EventCounter } from '../event-counter.js';
 import { nodeHttp } from '../../node-http.js';
 import type { Settings } from '../../config/settings.js';
 
@@ -61,6 +66,28 @@ export function statusFor(code: string, rawPacket?: Buffer): number | null {
   }
 }
 
+/** Per worker's logger, one counter per status: a flood of 400s never hides a 431 or a 408. */
+const counters = new WeakMap<Logger, Map<number, EventCounter>>();
+
+/**
+ * Notes one client error answered with `status`: at most one `client-error` line per status per
+ * 10 s (the first at once), with the count since the last one and the total.
+ */
+export function noteClientError(log: Logger, status: number, details: Fields): void {
+  let byStatus = counters.get(log);
+  if (byStatus === undefined) {
+    byStatus = new Map();
+    counters.set(log, byStatus);
+  }
+  let counter = byStatus.get(status);
+  if (counter === undefined) {
+    // A status is a small fixed set (400, 405, 408, 413, 431, 505): a bounded number of counters.
+    counter = new EventCounter(log, 'info', LOG.CLIENT_ERROR, { status }).flushAtExit();
+    byStatus.set(status, counter);
+  }
+  counter.note(1, details);
+}
+
 // llhttp stays failed after an error, so every later chunk from the same client reports it again.
 const answered = new WeakSet<net.Socket>();
 
@@ -79,7 +106,7 @@ export function onClientError(err: NodeJS.ErrnoException, socket: net.Socket, lo
     socket.destroy();
     return;
   }
-  log.info(LOG.CLIENT_ERROR, { code, status, remote: socket.remoteAddress });
+  noteClientError(log, status, { code, remote: socket.remoteAddress });
   // Like node: never write into the middle of a response already on the wire.
   const inFlight = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
   if (!socket.writable || (inFlight != null && inFlight.headersSent)) {
