@@ -31,6 +31,19 @@ export interface BalancerReport {
   clientRetries: number;
   failures: Record<string, number>;
   samples: string[];
+  /**
+   * Every failed line connection: its client-side local port (what the balancer saw as the
+   * client's source port), so a test can tell which failures a killed worker caused.
+   */
+  lineFailures: LineFailure[];
+}
+
+export interface LineFailure {
+  /** The client socket's local port; 0 when it never connected. */
+  port: number;
+  what: string;
+  /** Milliseconds since the load started. */
+  atMs: number;
 }
 
 const TEXT = 'héllo👍🏽e\u0301';
@@ -45,6 +58,7 @@ export class BalancerLoad {
     clientRetries: 0,
     failures: {},
     samples: [],
+    lineFailures: [],
   };
 
   constructor(
@@ -85,11 +99,17 @@ export class BalancerLoad {
     return this.report;
   }
 
-  private fail(kind: keyof ClientCounts, what: string, detail: string): void {
+  /** Milliseconds since the load started (the time base of samples and lineFailures). */
+  elapsedMs(): number {
+    return Date.now() - this.startedAt;
+  }
+
+  private fail(kind: keyof ClientCounts, what: string, detail: string, port?: number): void {
+    if (kind === 'line') this.report.lineFailures.push({ port: port ?? 0, what, atMs: this.elapsedMs() });
     this.report.failed[kind]++;
     const key = `${kind}:${what}`;
     this.report.failures[key] = (this.report.failures[key] ?? 0) + 1;
-    if (this.report.samples.length < 20) this.report.samples.push(`+${Date.now() - this.startedAt}ms ${key} ${detail}`);
+    if (this.report.samples.length < 20) this.report.samples.push(`+${this.elapsedMs()}ms ${key}${port ? ` port=${port}` : ''} ${detail}`);
   }
 
   private async httpLoop(kind: 'keepAlive' | 'close', id: string, agent: http.Agent | false): Promise<void> {
@@ -144,23 +164,28 @@ export class BalancerLoad {
   private async lineLoop(id: string): Promise<void> {
     for (let n = 0; this.running; n++) {
       const text = `${id}-${n}-${TEXT}`;
+      const at = { port: 0 };
       try {
-        const reply = await this.line(text);
+        const reply = await this.line(text, at);
         if (reply === `${graphemeReverse(text)}\n`) this.report.ok.line++;
-        else this.fail('line', reply === '' ? 'empty-reply' : 'wrong-reply', JSON.stringify(reply.slice(0, 80)));
+        else this.fail('line', reply === '' ? 'empty-reply' : 'wrong-reply', JSON.stringify(reply.slice(0, 80)), at.port);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        this.fail('line', e.code ?? 'error', e.message);
+        this.fail('line', e.code ?? 'error', e.message, at.port);
       }
     }
   }
 
-  private line(text: string): Promise<string> {
+  /** One line connection; `at.port` gets the socket's local port once connected. */
+  private line(text: string, at: { port: number }): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ ...this.targets.line, localAddress: this.targets.localAddress });
       const chunks: Buffer[] = [];
       const timer = setTimeout(() => socket.destroy(Object.assign(new Error('no reply within 15 s'), { code: 'TIMEOUT' })), 15_000);
-      socket.on('connect', () => socket.write(`${text}\n`));
+      socket.on('connect', () => {
+        at.port = socket.localPort ?? 0;
+        socket.write(`${text}\n`);
+      });
       socket.on('data', (c: Buffer) => chunks.push(c));
       socket.on('error', (err) => {
         clearTimeout(timer);

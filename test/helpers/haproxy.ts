@@ -12,6 +12,18 @@ export const HAPROXY_CFG = path.join(REPO_ROOT, 'examples', 'haproxy.cfg');
 /** One row of `show stat`, by column name (pxname, svname, status, wretr, wredis, ...). */
 export type StatRow = Record<string, string>;
 
+/** One stream of `show sess all`: who the client is and which connection haproxy opened for it. */
+export interface Session {
+  /** The client's address:port as haproxy accepted it. */
+  source: string;
+  backend: string;
+  /** haproxy's own end (address:port) of its connection to the server; '' before it connected. */
+  backendAddr: string;
+  server: string;
+  /** Bytes haproxy has received from the server on this stream (its `res` channel's total). */
+  responseBytes: number;
+}
+
 const started = new Set<Haproxy>();
 
 export class Haproxy {
@@ -38,17 +50,47 @@ export class Haproxy {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** `show stat` as rows; empty while the socket is not up yet. */
-  async stats(): Promise<StatRow[]> {
-    const text = await new Promise<string>((resolve) => {
+  /** One command on the stats socket; '' while the socket is not up yet. */
+  command(line: string): Promise<string> {
+    return new Promise<string>((resolve) => {
       const socket = net.connect(this.statsSocket);
       let data = '';
       socket.setEncoding('utf8');
-      socket.on('connect', () => socket.write('show stat\n'));
+      socket.on('connect', () => socket.write(`${line}\n`));
       socket.on('data', (c: string) => (data += c));
       socket.on('end', () => resolve(data));
       socket.on('error', () => resolve(''));
     });
+  }
+
+  /** Every stream haproxy holds now (`show sess all`), the stats socket's own included. */
+  async sessions(): Promise<Session[]> {
+    const sessions: Session[] = [];
+    let current: Session | null = null;
+    for (const row of (await this.command('show sess all')).split('\n')) {
+      const head = /^0x[0-9a-f]+: \[.*\] id=\d+ proto=\S+ source=(\S+)/.exec(row);
+      if (head) {
+        current = { source: head[1]!, backend: '', backendAddr: '', server: '', responseBytes: 0 };
+        sessions.push(current);
+        continue;
+      }
+      if (!current) continue;
+      const backend = /^ {2}backend=(\S+) .*?(?:addr=(\S+))?$/.exec(row);
+      if (backend) {
+        current.backend = backend[1]!;
+        current.backendAddr = backend[2] ?? '';
+      }
+      const server = /^ {2}server=(\S+)/.exec(row);
+      if (server) current.server = server[1]!;
+      const res = /^ {2}res=0x[0-9a-f]+ \(.*total=(\d+)\)/.exec(row);
+      if (res) current.responseBytes = Number(res[1]);
+    }
+    return sessions;
+  }
+
+  /** `show stat` as rows; empty while the socket is not up yet. */
+  async stats(): Promise<StatRow[]> {
+    const text = await this.command('show stat');
     const [head, ...rows] = text.split('\n').filter((l) => l.trim() !== '');
     if (!head?.startsWith('# ')) return [];
     const names = head.slice(2).split(',');

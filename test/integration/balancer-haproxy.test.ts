@@ -59,8 +59,37 @@ function startInstance(i: Instance): Promise<RaasProcess> {
   });
 }
 
-/** Non-listening TCP sockets with local port `port` that process `pid` holds (Linux /proc). */
-function connectionsHeld(pid: number, port: number): number {
+interface TcpRow {
+  localPort: number;
+  remotePort: number;
+  /** Bytes written and not yet acknowledged by the peer; bytes received and not yet read. */
+  txQueue: number;
+  rxQueue: number;
+  inode: string;
+}
+
+/** Every connected (non-listening) TCP socket of the machine, from /proc/net/tcp{,6}. */
+function tcpRows(): TcpRow[] {
+  const rows: TcpRow[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const row of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols.length < 10 || cols[3] === '0A') continue;
+      const [tx, rx] = cols[4]!.split(':');
+      rows.push({
+        localPort: parseInt(cols[1]!.split(':').at(-1)!, 16),
+        remotePort: parseInt(cols[2]!.split(':').at(-1)!, 16),
+        txQueue: parseInt(tx!, 16),
+        rxQueue: parseInt(rx!, 16),
+        inode: cols[9]!,
+      });
+    }
+  }
+  return rows;
+}
+
+/** The connected TCP sockets with local port `port` that process `pid` holds (Linux /proc). */
+function connectionsHeld(pid: number, port: number): TcpRow[] {
   const inodes = new Set<string>();
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -70,16 +99,7 @@ function connectionsHeld(pid: number, port: number): number {
       // closed meanwhile
     }
   }
-  const portHex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let held = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    for (const row of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
-      const cols = row.trim().split(/\s+/);
-      if (cols.length < 10 || !cols[1]!.endsWith(portHex) || cols[3] === '0A') continue;
-      if (inodes.has(cols[9]!)) held++;
-    }
-  }
-  return held;
+  return tcpRows().filter((r) => r.localPort === port && inodes.has(r.inode));
 }
 
 /** /healthz straight to an instance's http+proxy port, as haproxy's checks ask it (v2 LOCAL). */
@@ -133,9 +153,12 @@ describe('two RAAS instances behind haproxy', () => {
       const since: ClientCounts = load.snapshot();
       await waitUntil(`${what}: ${n} more replies of every kind`, () => load.progressed(since, n), 20_000);
     };
+    /** When each step began, in the load's time (its failures carry the same clock). */
+    const steps: Array<[string, number]> = [];
     await steady('load through haproxy');
 
     // 1. HUP instance A: its workers roll.
+    steps.push(['hup-a', load.elapsedMs()]);
     let mark = a.entries.length;
     a.signal('SIGHUP');
     await a.waitForEvent(LOG.RELOAD_DONE, { role: 'master' }, { after: mark, timeoutMs: 20_000 });
@@ -143,6 +166,7 @@ describe('two RAAS instances behind haproxy', () => {
     await steady('after HUP of A');
 
     // 2. USR2 on B with auto hand-over: a new master takes B's sockets, the old one leaves.
+    steps.push(['usr2-b', load.elapsedMs()]);
     const oldB = b.pid;
     const { newPid: newB, mark: markB } = await upgrade(b, oldB);
     await b.waitForEvent(LOG.READY, { role: 'master', pid: String(newB) }, { after: markB, timeoutMs: 20_000 });
@@ -151,6 +175,7 @@ describe('two RAAS instances behind haproxy', () => {
     await steady('after the USR2 hand-over of B');
 
     // 3. TERM instance A: lame duck, haproxy takes A out, then A drains and exits; start it again.
+    steps.push(['term-a', load.elapsedMs()]);
     mark = a.entries.length;
     const termAt = Date.now();
     a.signal('SIGTERM');
@@ -165,6 +190,7 @@ describe('two RAAS instances behind haproxy', () => {
     assert.equal((await a.waitExit(25_000)).code, 0);
     const stoppedMs = Date.now() - termAt;
     await steady('while A is gone');
+    steps.push(['restart-a', load.elapsedMs()]);
     a = await startInstance(A);
     all.push(a);
     await bothBackends('a', 'UP');
@@ -173,23 +199,52 @@ describe('two RAAS instances behind haproxy', () => {
 
     // 4. SIGKILL a worker of B. A killed worker takes its accepted connections with it. haproxy
     // replays the HTTP requests it cut (retry-on), but in TCP mode it cannot replay a line
-    // connection it already sent on. So the kill lands at an instant the worker holds no line
-    // connection: stopped first, inspected, killed (or resumed and tried again).
+    // connection it already sent on: those clients fail, and only those. The test counts them
+    // exactly. It freezes the worker (SIGSTOP: the kill then lands at this instant), preferring
+    // an instant it holds line connections, and waits until haproxy has read whatever the worker
+    // wrote before it froze. Each line connection the worker holds is then one of haproxy's
+    // streams (`show sess all`: haproxy's end of the server connection names the client's
+    // source port): a stream that has no reply byte yet is lost, one that has its reply is not.
+    steps.push(['sigkill', load.elapsedMs()]);
     const victim = readyWorkersOf(b, newB)[0]!;
     let attempts = 0;
     let httpCut = 0;
+    /** Client source ports (on 127.0.0.2) of the line connections the kill must fail. */
+    let lost: number[] = [];
+    let heldLine = 0;
     for (;;) {
       attempts++;
       process.kill(victim, 'SIGSTOP');
-      if (connectionsHeld(victim, B.line) === 0) {
-        httpCut = connectionsHeld(victim, B.http);
-        process.kill(victim, 'SIGKILL');
-        break;
+      const held = connectionsHeld(victim, B.line);
+      if (held.length === 0 && attempts < 100) {
+        process.kill(victim, 'SIGCONT');
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
       }
-      process.kill(victim, 'SIGCONT');
-      assert.ok(attempts < 200, 'the worker always held a line connection');
-      await new Promise((r) => setTimeout(r, 10));
+      // Nothing moves on the frozen worker's side: once everything it wrote is acknowledged and
+      // haproxy's ends of these connections have nothing unread, haproxy's counts are final.
+      const peers = new Set(held.map((r) => r.remotePort));
+      await waitUntil('haproxy has read what the frozen worker wrote', () => {
+        const rows = tcpRows();
+        const haproxySide = rows.filter((r) => peers.has(r.localPort) && r.remotePort === B.line);
+        const workerSide = rows.filter((r) => r.localPort === B.line && peers.has(r.remotePort));
+        return haproxySide.every((r) => r.rxQueue === 0) && workerSide.every((r) => r.txQueue === 0);
+      });
+      const sessions = (await haproxy.sessions()).filter((x) => x.backend === 'raas_line');
+      for (const row of held) {
+        const stream = sessions.find((x) => x.backendAddr === `127.0.0.1:${row.remotePort}`);
+        // No stream: a health check, or a stream haproxy has already finished (its client has
+        // its reply); neither is a client the kill can fail.
+        if (stream === undefined || stream.responseBytes > 0) continue;
+        assert.ok(stream.source.startsWith(`${CLIENT_ADDRESS}:`), stream.source);
+        lost.push(Number(stream.source.split(':').at(-1)));
+      }
+      heldLine = held.length;
+      httpCut = connectionsHeld(victim, B.http).length;
+      process.kill(victim, 'SIGKILL');
+      break;
     }
+    lost = lost.sort((x, y) => x - y);
     await waitUntil('the killed worker gone', () => !isAlive(victim));
     await b.waitFor('a replacement worker ready', () => readyWorkersOf(b, newB).length === 2 && !readyWorkersOf(b, newB).includes(victim), 20_000);
     await steady('after the SIGKILL');
@@ -203,10 +258,24 @@ describe('two RAAS instances behind haproxy', () => {
       `graceful stop of A: /healthz 503 after ${healthz503Ms} ms, haproxy marked A down (both backends) after ${downMs} ms, ` +
         `lame duck ${lameMs} ms, A exited after ${stoppedMs} ms, back in rotation ${backMs} ms after TERM`,
     );
-    t.diagnostic(`SIGKILL: ${attempts} attempt(s) to find an instant with no line connection; HTTP connections cut: ${httpCut}`);
+    t.diagnostic(
+      `SIGKILL: ${attempts} attempt(s) to find an instant with line connections; line connections held: ${heldLine}, ` +
+        `of which unanswered (lost): ${lost.length}; HTTP connections cut: ${httpCut}`,
+    );
+    t.diagnostic(`steps (ms since load start): ${JSON.stringify(steps)}; line failures: ${JSON.stringify(report.lineFailures)}`);
     t.diagnostic(`haproxy retries: ${JSON.stringify(retries)}`);
 
-    assert.deepEqual(report.failures, {}, report.samples.join('\n'));
+    // Zero client errors, but for the line connections the SIGKILL cut: exactly those, no more.
+    const { line: lineFailed, ...httpFailed } = report.failed;
+    assert.deepEqual(httpFailed, { keepAlive: 0, close: 0 }, report.samples.join('\n'));
+    assert.equal(report.clientRetries, 0);
+    assert.deepEqual(
+      report.lineFailures.map((f) => f.port).sort((x, y) => x - y),
+      lost,
+      `line failures ${JSON.stringify(report.lineFailures)} (steps ${JSON.stringify(steps)}) are not exactly the ${lost.length} the SIGKILL cut\n${report.samples.join('\n')}`,
+    );
+    assert.ok(report.lineFailures.every((f) => f.atMs >= steps.at(-1)![1]), 'no line failure before the SIGKILL');
+    assert.equal(lineFailed, lost.length);
     assert.ok(report.ok.keepAlive > 0 && report.ok.close > 0 && report.ok.line > 0);
 
     // The backends saw the clients, not haproxy: every client request in both access logs, and
