@@ -110,7 +110,7 @@ describe('the installed raas command', () => {
         process.kill(raas.pid, 'SIGQUIT');
       }
       const exit = await raas.exited;
-      const inspector = /Debugger listening|inspector/i.test(raas.output());
+      const inspector = /Debugger listening|Starting inspector/.test(raas.output());
       outcomes.push(`${sent} sent: ${handled ? 'handled' : `died of ${exit.signal ?? exit.code}`}${inspector ? ', INSPECTOR' : ''}`);
       if (HAS_FLAG) {
         assert.equal(inspector, false, `an inspector opened on ${process.version}: ${raas.output()}`);
