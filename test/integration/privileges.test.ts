@@ -1,7 +1,8 @@
 // Integration: `--user` / `--group`. A root master's workers drop to nobody:nogroup before the app
 // loads (every thread of theirs, per /proc), the master stays root, HTTP, line and https:// listeners
 // serve, a root-only 0600 TLS key still works, the log files keep receiving worker lines after the
-// drop and after a logrotate-style rename + USR1, and bad settings stop the start with exit 2.
+// drop and after a logrotate-style rename + USR1, a drop that does not hold fails the boot, and
+// bad settings stop the start with exit 2.
 // Runs in: the test runner process (as root); drives real processes, sockets and signals.
 
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { EXIT } from '../../src/exit-codes.js';
 import { LOG } from '../../src/log.js';
 import { lineRequest, targetOf } from '../helpers/clients.js';
 import { readLogFile, waitForLog, waitForLogEvent } from '../helpers/log-file.js';
@@ -183,6 +185,18 @@ describe('privilege drop (--user, --group)', { skip: process.getuid?.() !== 0 ? 
     assert.deepEqual(idsOf(`/proc/${pid}/status`), { uid: [0, 0, 0, 0], gid: [NOGROUP, NOGROUP, NOGROUP, NOGROUP], groups: [NOGROUP] });
     raas.signal('SIGQUIT');
     assert.equal((await raas.waitExit()).code, 0);
+  });
+
+  it('a drop that does not hold (setuid() made a no-op) fails the worker\'s boot: nothing is served as root', async () => {
+    const raas = await startRaas({
+      args: ['-l', 'http://127.0.0.1:0', '-w', '1', '--user', 'nobody', '--app', APP, `--worker-node-args=--import=${fixture('setuid-noop.mjs')}`],
+      waitReady: false,
+    });
+    assert.equal((await raas.waitExit(30_000)).code, EXIT.WORKERS_CANNOT_BOOT);
+    const failed = raas.events(LOG.WORKER_BOOT_FAILED, 'worker');
+    assert.ok(failed.length > 0);
+    for (const e of failed) assert.match(e.error ?? '', /the privilege drop did not hold: uid 0, euid 0 \(want 65534\); setuid\(0\) succeeded/);
+    assert.deepEqual([raas.events(LOG.WORKER_LISTENING), raas.events(LOG.PRIVILEGES_DROPPED), raas.events(LOG.READY)], [[], [], []]);
   });
 
   for (const [what, args, setting] of [
