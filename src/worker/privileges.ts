@@ -26,15 +26,15 @@ export interface Dropped {
   granted: string[];
 }
 
+/** process.initgroups (POSIX; missing from this project's @types/node). */
+type InitGroups = (user: string | number, extraGroup: string | number) => void;
+const initgroups = (process as { initgroups?: InitGroups }).initgroups;
+
 /**
  * Drops to settings.user / settings.group and logs it; null when neither is set. A worker with an
  * https:// listener reads the TLS files before the drop. Throws (the worker's boot fails) when the
  * drop cannot be made or could be undone.
  */
-/** process.initgroups (POSIX; missing from this project's @types/node). */
-type InitGroups = (user: string | number, extraGroup: string | number) => void;
-const initgroups = (process as { initgroups?: InitGroups }).initgroups;
-
 export function dropPrivileges(settings: Settings, listeners: readonly WorkerListener[], log: Logger): Dropped | null {
   const target = dropTarget(settings);
   if (target === null) return null;
