@@ -10,7 +10,8 @@
 // - 16 connections in all, 4 per peer address; at a limit, the oldest connection with no request
 //   being answered (idle, or still trickling its headers) makes room for the new one, so idle
 //   connections, even from every 127.x source address, never keep a scrape out;
-// - every connection is closed 5 s after it was accepted, whatever it sends;
+// - every connection is closed 5 s after it was accepted, whatever it sends (and every response
+//   closes its connection);
 // - a Host header must name loopback or the admin address itself (DNS rebinding: a page of
 //   evil.example that re-resolves to 127.0.0.1 sends Host: evil.example);
 // - a Unix socket path follows --listen's rule (only a dead socket is replaced) and socket-mode;
@@ -235,7 +236,7 @@ export class AdminServer {
     if (!this.hostAllowed(req)) {
       const shown = JSON.stringify(String(req.headers.host).slice(0, 100));
       const body = `421 Misdirected Request: Host ${shown} is not served here (a guard against DNS rebinding); ask for localhost, a loopback address or ${this.address.spec}\n`;
-      return this.send(req, res, 421, 'text/plain; charset=utf-8', Buffer.from(body), { 'X-Content-Type-Options': 'nosniff', Connection: 'close' });
+      return this.send(req, res, 421, 'text/plain; charset=utf-8', Buffer.from(body), { 'X-Content-Type-Options': 'nosniff' });
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return this.send(req, res, 405, 'text/plain; charset=utf-8', Buffer.from('only GET and HEAD\n'), { Allow: 'GET, HEAD' });
@@ -259,8 +260,13 @@ export class AdminServer {
     return this.rendered.text;
   }
 
+  /**
+   * Every response closes its connection: a kept-alive one would die at its deadline, perhaps
+   * just as the status page sends its next refresh on it. A loopback connect per scrape or
+   * refresh (every 15 s, every 2 s) costs nothing.
+   */
   private send(req: http.IncomingMessage, res: http.ServerResponse, status: number, type: string, body: Buffer, extra: Record<string, string> = {}): void {
-    res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-store', ...extra });
+    res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-store', Connection: 'close', ...extra });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 }
