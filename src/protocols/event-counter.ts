@@ -10,6 +10,9 @@ import type { Fields, Logger } from '../log.js';
 /** At most one line per event kind per this many milliseconds (and one more at flush()). */
 export const EVENT_LOG_INTERVAL_MS = 10_000;
 
+/** Counters flushed at exit, by one 'exit' listener (one each would pass the listener warning). */
+const atExit = new Set<EventCounter>();
+
 export class EventCounter {
   /** Since the worker started. */
   total = 0;
@@ -56,7 +59,8 @@ export class EventCounter {
    * their own. The line is written synchronously (Logger writes with writeSync).
    */
   flushAtExit(): this {
-    process.once('exit', () => this.flush());
+    if (atExit.size === 0) process.once('exit', () => atExit.forEach((counter) => counter.flush()));
+    atExit.add(this);
     return this;
   }
 
