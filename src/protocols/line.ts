@@ -10,6 +10,12 @@
 // client trickling one byte per idle period), max-line (size of one line) and line-buffer-limit
 // (bytes of all unfinished lines of the worker together: many clients each holding a big partial
 // line).
+//
+// Lame duck (`lame-duck S`, before a graceful stop): every connection is still served, except a
+// balancer's own health check on a +proxy listener (a PROXY v2 header with the LOCAL command),
+// which gets "ERR draining" instead of its reversed line. haproxy's tcp-check on the line port
+// then fails from the worker's first lame instant, and the balancer takes the instance out of
+// rotation while it still accepts, as /healthz 503 does for HTTP (examples/haproxy.cfg).
 
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -19,11 +25,14 @@ import { LineReader, type LineResult } from './line-reader.js';
 import { reverseUtf8 } from './reverse.js';
 import { EventCounter } from './event-counter.js';
 import { loadLineFast, NativeLineServer } from './line-native.js';
+import { PROXY_HEADER } from './proxy-listener.js';
+import type { ProxyHeader } from './proxy-header.js';
 
 const ERR_TOO_LONG = Buffer.from('ERR line too long\n');
 const ERR_INVALID_UTF8 = Buffer.from('ERR invalid UTF-8\n');
 const ERR_LINE_TIMEOUT = Buffer.from('ERR line timeout\n');
 const ERR_SERVER_BUSY = Buffer.from('ERR server busy\n');
+const ERR_DRAINING = Buffer.from('ERR draining\n');
 const EMPTY_LINE: LineResult = Object.freeze({ kind: 'line', bytes: Buffer.alloc(0) });
 
 /**
@@ -98,6 +107,8 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
   // two limits comes first.
   const firstTimeoutMs = Math.min(idleMs, lineMs);
   const servers = new Set<net.Server>();
+  /** Lame duck: balancers' health checks (PROXY LOCAL) are refused, every client still served. */
+  let lame = false;
   // The native path (line-native.ts) serves plain listeners when the addon is there (serveFd);
   // PROXY protocol listeners always take this file's path (createServer). Its stats: per listener,
   // native.counters(index) (kept in C, latency histogram included), read once a beat through
@@ -263,7 +274,23 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
     abandon(this);
   }
 
+  /**
+   * During lame duck, a +proxy listener's balancer health check (the PROXY gate has already read
+   * its header: LOCAL means the balancer's own connection, not a relayed client) is answered
+   * "ERR draining", lingering like every refusal so that the check reads it rather than a reset.
+   */
+  function refusedCheck(socket: LineSocket): boolean {
+    if (!lame || (socket as net.Socket & { [PROXY_HEADER]?: ProxyHeader })[PROXY_HEADER]?.command !== 'local') return false;
+    socket[kState] = null;
+    socket.on('error', onError);
+    refuse(socket, ERR_DRAINING);
+    // Counted as answered, not as an error: it is the answer the check exists to get.
+    counted(socket, performance.now(), false);
+    return true;
+  }
+
   function onConnection(socket: LineSocket): void {
+    if (refusedCheck(socket)) return;
     socket[kState] = performance.now();
     socket.on('error', onError);
     socket.on('data', onData);
@@ -295,6 +322,12 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
       (server as LineSocket['server'])[kListener] = listener;
       servers.add(server);
       return server;
+    },
+
+    // Never undone: a stop follows. The native path serves plain listeners only, which carry no
+    // PROXY header and so no way to tell a check from a client: it has nothing to do here.
+    lameDuck(): void {
+      lame = true;
     },
 
     drain(): Promise<void> {
