@@ -229,10 +229,10 @@ export class AdminServer {
 
   private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     const connection = this.bySocket.get(req.socket);
-    if (connection) {
-      connection.busy = true;
-      res.once('close', () => (connection.busy = false));
-    }
+    // Not admitted (refused with a 503 already, whatever it sends after).
+    if (connection === undefined) return void req.socket.destroy();
+    connection.busy = true;
+    res.once('close', () => (connection.busy = false));
     if (!this.hostAllowed(req)) {
       const shown = JSON.stringify(String(req.headers.host).slice(0, 100));
       const body = `421 Misdirected Request: Host ${shown} is not served here (a guard against DNS rebinding); ask for localhost, a loopback address or ${this.address.spec}\n`;
