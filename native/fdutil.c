@@ -14,6 +14,11 @@
  * long-lived subprocess would keep the port bound after RAAS exits (Unicorn sets close-on-exec
  * on its listeners for the same reason). Node has no API for fcntl(2). N-API only (ABI-stable
  * across Node versions). setCloexec(fd: number) -> undefined; throws with the errno name on failure.
+ *
+ * dupCloexec(fd) -> number: a close-on-exec duplicate (fcntl F_DUPFD_CLOEXEC) of an inherited
+ * listening socket, for a zero-code app's server to own: when the app closes that server, only
+ * the duplicate is closed, and a later listen() gets a new one (src/protocols/http/listen-router.ts).
+ * Throws with the errno text on failure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +53,19 @@ static napi_value set_cloexec(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value dup_cloexec(napi_env env, napi_callback_info info) {
+  int32_t fd = fd_argument(env, info, "dupCloexec(fd): fd must be a non-negative integer");
+  if (fd < 0) return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy == -1) {
+    napi_throw_error(env, NULL, strerror(errno));
+    return NULL;
+  }
+  napi_value out;
+  napi_create_int32(env, copy, &out);
+  return out;
+}
+
 static napi_value listen_queue(napi_env env, napi_callback_info info) {
   int32_t fd = fd_argument(env, info, "listenQueue(fd): fd must be a non-negative integer");
   if (fd < 0) return NULL;
@@ -71,5 +89,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "listenQueue", fn);
   napi_create_function(env, "setCloexec", NAPI_AUTO_LENGTH, set_cloexec, NULL, &fn);
   napi_set_named_property(env, exports, "setCloexec", fn);
+  napi_create_function(env, "dupCloexec", NAPI_AUTO_LENGTH, dup_cloexec, NULL, &fn);
+  napi_set_named_property(env, exports, "dupCloexec", fn);
   return exports;
 }

@@ -15,7 +15,12 @@ export type MasterMessage =
   | { type: 'reopen-logs' }
   | { type: 'lame-duck' }
   /** Let `connections` keep-alive connections go, never falling below `target` (master/rebalance.ts). */
-  | { type: 'shed'; connections: number; target: number };
+  | { type: 'shed'; connections: number; target: number }
+  /**
+   * This worker's own `max-requests` limit, jitter included (drawn by the master at spawn, sent
+   * once it is ready): the worker counts its requests and asks for its replacement at the limit.
+   */
+  | { type: 'request-limit'; limit: number };
 
 /** Worker -> master. */
 export type WorkerMessage =
@@ -24,7 +29,21 @@ export type WorkerMessage =
   /** The event loop is alive (sent every heartbeat interval), with the worker's counters. */
   | { type: 'beat'; stats?: WorkerStats }
   /** The worker is leaving on its own (uncaught exception): replace it now, it drains meanwhile. */
-  | { type: 'retiring'; reason: string };
+  | { type: 'retiring'; reason: string }
+  /**
+   * The worker passed a limit it checks itself: replace it. It serves on, and drains only when the
+   * master tells it to, once the replacement is ready (master/supervisor.ts recycle()). `details`:
+   * what the log line says (max-requests: requests and limit; not-listening: the listener).
+   */
+  | { type: 'recycle'; reason: WorkerRecycleReason; details: Record<string, string | number> };
+
+/**
+ * Why a worker asks to be replaced. `max-requests`: it answered its limit of requests.
+ * `not-listening`: a zero-code app closed its server on an http:// listener and did not listen
+ * on it again within `boot-timeout` (protocols/http/listen-router.ts).
+ */
+export type WorkerRecycleReason = 'max-requests' | 'not-listening';
+const WORKER_RECYCLE_REASONS: ReadonlySet<string> = new Set<WorkerRecycleReason>(['max-requests', 'not-listening']);
 
 /**
  * What a worker reports with every beat. Counters are cumulative since the worker started (the
@@ -105,6 +124,10 @@ export function heartbeatInterval(timeoutSeconds: number): number {
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   if (typeof value !== 'object' || value === null) return false;
   const type = (value as { type?: unknown }).type;
+  if (type === 'recycle') {
+    const { reason, details } = value as { reason?: unknown; details?: unknown };
+    return typeof reason === 'string' && WORKER_RECYCLE_REASONS.has(reason) && typeof details === 'object' && details !== null;
+  }
   return type === 'ready' || type === 'beat' || type === 'retiring';
 }
 
@@ -114,6 +137,10 @@ export function isMasterMessage(value: unknown): value is MasterMessage {
   if (type === 'shed') {
     const { connections, target } = value as { connections?: unknown; target?: unknown };
     return Number.isInteger(connections) && Number.isInteger(target);
+  }
+  if (type === 'request-limit') {
+    const { limit } = value as { limit?: unknown };
+    return Number.isInteger(limit) && (limit as number) > 0;
   }
   return type === 'reopen-logs' || type === 'lame-duck';
 }

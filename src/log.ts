@@ -87,6 +87,8 @@ export const LOG = {
   APP_SELF_SERVING: 'app-self-serving',
   /** Zero-code mode: the app has not listened on one of RAAS's http listeners yet (the worker is not ready). */
   APP_NOT_LISTENING: 'app-not-listening',
+  /** Zero-code mode: a ready worker's app closed its server on an http listener and left it for boot-timeout (the worker asks to be replaced). */
+  APP_STOPPED_LISTENING: 'app-stopped-listening',
   // behind a balancer (PROXY protocol, lame duck)
   PROXY_REFUSED: 'proxy-refused',
   PROXY_HEADER: 'proxy-header',

@@ -1,13 +1,22 @@
 // Recycling (`max-requests` with `max-requests-jitter`, as gunicorn's; `max-memory`, as PM2's
-// max_memory_restart): the pure rules. The supervisor reads each ready worker's last beat
-// against them, marks a worker that passed a limit, spawns its replacement into the same slot,
-// and stops it gracefully only once the replacement is ready (supervisor.ts).
+// max_memory_restart; a zero-code app that stopped listening): the pure rules. The master draws
+// each worker's request limit at spawn and sends it once the worker is ready; the worker counts
+// its own requests and asks for its replacement the moment it reaches the limit (src/worker/
+// runtime.ts), as it does when its app stopped listening. max-memory is read from the beats. The
+// supervisor marks the worker, spawns its replacement into the same slot, and stops it gracefully
+// only once the replacement is ready (supervisor.ts).
 // Runs in: master.
 
 import type { Settings } from '../config/settings.js';
-import type { WorkerStats } from '../ipc.js';
+import type { WorkerRecycleReason, WorkerStats } from '../ipc.js';
 
-export type RecycleReason = 'max-requests' | 'max-memory';
+export type RecycleReason = WorkerRecycleReason | 'max-memory';
+
+/**
+ * Which recycle goes first when several are due (one recycle at a time): a worker whose app no
+ * longer listens serves nothing on that listener, a limit passed is only a precaution.
+ */
+export const RECYCLE_PRIORITY: Record<RecycleReason, number> = { 'not-listening': 0, 'max-requests': 1, 'max-memory': 2 };
 
 /**
  * A new worker's own request limit: max-requests plus a whole number drawn from 0..jitter
@@ -30,16 +39,11 @@ export function requestsServed(stats: WorkerStats): number {
 export interface LimitPassed {
   reason: RecycleReason;
   /** What the log line says: the measured value and the limit it passed. */
-  fields: Record<string, number>;
+  fields: Record<string, string | number>;
 }
 
-/** Which limit, if any, a worker's last beat has passed (the request limit first). */
-export function limitPassed(stats: WorkerStats | null, requestLimit: number | null, maxMemory: number): LimitPassed | null {
-  if (stats === null) return null;
-  if (requestLimit !== null) {
-    const requests = requestsServed(stats);
-    if (requests >= requestLimit) return { reason: 'max-requests', fields: { requests, limit: requestLimit } };
-  }
-  if (maxMemory > 0 && stats.rss > maxMemory) return { reason: 'max-memory', fields: { rss: stats.rss, max_memory: maxMemory } };
-  return null;
+/** Whether a worker's last beat has passed `max-memory` (0: off). */
+export function memoryPassed(stats: WorkerStats | null, maxMemory: number): LimitPassed | null {
+  if (stats === null || maxMemory <= 0 || stats.rss <= maxMemory) return null;
+  return { reason: 'max-memory', fields: { rss: stats.rss, max_memory: maxMemory } };
 }

@@ -32,6 +32,7 @@ export const EXIT_REASONS = [
   'scale-down',
   'recycle-max-requests',
   'recycle-max-memory',
+  'recycle-not-listening',
   'drain-timeout',
   'timeout',
   'boot-timeout',

@@ -10,7 +10,7 @@ import type { Desired } from './desired.js';
 import { runHook } from './hooks.js';
 import type { MasterEvent } from './inbox.js';
 import type { LameDuck } from './lame-duck.js';
-import { drawRequestLimit, limitPassed } from './recycle.js';
+import { RECYCLE_PRIORITY, drawRequestLimit, memoryPassed, type LimitPassed } from './recycle.js';
 import { SHED_INTERVAL_MS, heldStill, shedOrder, type TotalWatch } from './rebalance.js';
 import { StuckReports } from './stuck-report.js';
 import type { System } from './system.js';
@@ -75,6 +75,11 @@ export class Supervisor {
       this.log.info(LOG.WORKER_READY, describe(worker, { boot_ms: Math.round(now - worker.spawnedAt) }));
       runHook(this.log, this.desired.hooks, 'afterWorkerReady', hookWorker(worker));
       this.lameDuck?.tell(worker.handle);
+      // The worker counts its own requests against this (recycle()).
+      if (worker.requestLimit !== null) worker.handle.send({ type: 'request-limit', limit: worker.requestLimit });
+    } else if (message.type === 'recycle') {
+      // Honoured by recycle() as soon as it may (it runs in the duties right after this batch).
+      worker.recycleAsk ??= { reason: message.reason, details: message.details, at: now };
     } else if (message.type === 'retiring') {
       worker.retiring = true;
       worker.stopReason ??= message.reason;
@@ -193,25 +198,34 @@ export class Supervisor {
   }
 
   /**
-   * `max-requests` / `max-memory`: a ready worker of the current generation whose last beat
-   * passed its limit is marked recycling. It serves on; its slot counts as empty, so keepCount
-   * spawns its replacement there, and retireSurplus drains it once that one is ready: capacity
-   * never drops. One recycle at a time, and only while every slot is ready (none booting, no
-   * reload rolling): many limits passed together still mean one extra process at a time. The
+   * A ready worker of the current generation that asked to be replaced (it reached its own
+   * `max-requests` limit, counted by itself, or its zero-code app stopped listening) or whose last
+   * beat passed `max-memory` is marked recycling. It serves on; its slot counts as empty, so
+   * keepCount spawns its replacement there, and retireSurplus drains it once that one is ready:
+   * capacity never drops. One recycle at a time, and only while every slot is ready (none
+   * booting, no reload rolling): many limits passed together still mean one extra process at a
+   * time; an ask not honoured yet stays in the worker's record (recycleAsk) for its turn. The
    * master calls this only while running with no reload under way (a reload supersedes it),
    * and not during a lame duck, which ends in a stop.
    */
   recycle(now: number): void {
     if (!this.settled()) return;
     const { generation, settings } = this.desired;
+    let chosen: { worker: WorkerRecord; passed: LimitPassed } | null = null;
     for (const worker of this.table.wanted()) {
       if (worker.generation !== generation || worker.state !== 'ready') continue;
-      const passed = limitPassed(worker.lastStats, worker.requestLimit, settings.maxMemory);
+      const ask = worker.recycleAsk;
+      const passed: LimitPassed | null =
+        ask !== null
+          ? { reason: ask.reason, fields: { ...ask.details, ...(now - ask.at >= 1 ? { waited_ms: Math.round(now - ask.at) } : {}) } }
+          : memoryPassed(worker.lastStats, settings.maxMemory);
       if (passed === null) continue;
-      worker.recycling = passed.reason;
-      this.log.info(LOG.RECYCLE_BEGIN, describe(worker, { reason: passed.reason, ...passed.fields, uptime_ms: Math.round(now - worker.spawnedAt) }));
-      return;
+      if (chosen === null || RECYCLE_PRIORITY[passed.reason] < RECYCLE_PRIORITY[chosen.passed.reason]) chosen = { worker, passed };
     }
+    if (chosen === null) return;
+    const { worker, passed } = chosen;
+    worker.recycling = passed.reason;
+    this.log.info(LOG.RECYCLE_BEGIN, describe(worker, { reason: passed.reason, ...passed.fields, uptime_ms: Math.round(now - worker.spawnedAt) }));
   }
 
   /**
@@ -335,6 +349,7 @@ export class Supervisor {
       retiring: false,
       drainStartedAt: null,
       requestLimit: drawRequestLimit(settings, () => this.system.random()),
+      recycleAsk: null,
       recycling: null,
     });
     id = worker.id;

@@ -5,7 +5,7 @@
 // The wanted worker of a (generation, slot) is found through an index, so the duties that look
 // up every slot of the target stay linear in the number of workers.
 
-import type { WorkerStats } from '../ipc.js';
+import type { WorkerRecycleReason, WorkerStats } from '../ipc.js';
 import type { WorkerHandle } from './launcher.js';
 import type { RecycleReason } from './recycle.js';
 
@@ -30,8 +30,14 @@ export interface WorkerRecord {
   retiring: boolean;
   /** When it began to drain (a graceful order, or it said it was retiring); null otherwise. */
   drainStartedAt: number | null;
-  /** Its own max-requests limit, jitter included, drawn at spawn; null: none. */
+  /** Its own max-requests limit, jitter included, drawn at spawn and sent once it is ready; null: none. */
   requestLimit: number | null;
+  /**
+   * It asked to be replaced (a 'recycle' message: it reached its request limit, or its app stopped
+   * listening), and when. Kept until honoured: the master recycles one worker at a time, only
+   * while every slot is ready, so an ask may wait for another recycle or a reload to finish.
+   */
+  recycleAsk: { reason: WorkerRecycleReason; details: Record<string, string | number>; at: number } | null;
   /**
    * It passed a limit: it serves on, but its slot counts as empty so that a replacement spawns
    * there; once that one is ready it is told to drain (supervisor.ts). Null while not recycling.

@@ -4,7 +4,13 @@
 
 import * as net from 'node:net';
 import { EXIT } from '../exit-codes.js';
-import { isMasterMessage, type WorkerBootConfig, type WorkerListener, type WorkerMessage } from '../ipc.js';
+import {
+  isMasterMessage,
+  type WorkerBootConfig,
+  type WorkerListener,
+  type WorkerMessage,
+  type WorkerRecycleReason,
+} from '../ipc.js';
 import { LOG, Logger } from '../log.js';
 import { setProcessTitle, workerTitle } from '../process-title.js';
 import type { Protocol } from '../protocols/types.js';
@@ -35,6 +41,10 @@ export class WorkerRuntime {
    * that a handle nobody listens on (an app that listens itself) is never collected with its fd.
    */
   private sockets: readonly ServerHandle[] = [];
+  /** Replacements asked of the master (a 'recycle' message), once per reason. */
+  private readonly asked = new Set<WorkerRecycleReason>();
+  /** Zero-code mode: stops watching the app's listeners (set once the worker is ready). */
+  private unwatchApp: (() => void) | null = null;
 
   constructor(private readonly config: WorkerBootConfig) {
     const { settings, slot, generation } = config;
@@ -58,6 +68,8 @@ export class WorkerRuntime {
           return this.shed(message.connections, message.target);
         case 'reopen-logs':
           return this.reopenLogs();
+        case 'request-limit':
+          return this.watchRequestLimit(message.limit);
       }
     });
 
@@ -95,6 +107,7 @@ export class WorkerRuntime {
     }
     if (this.stopping) return;
     this.send({ type: 'ready' });
+    if (settings.app !== null) await this.watchAppListeners();
     startHeartbeat(this.config.heartbeatMs, (m) => this.send(m), () => this.stats.snapshot());
     this.log.info(LOG.WORKER_LISTENING, {
       listen: this.config.listeners.map((l) => l.address).join(','),
@@ -152,6 +165,47 @@ export class WorkerRuntime {
     );
   }
 
+  /**
+   * max-requests: the master sends this worker's own limit (jitter included) once it is ready.
+   * The worker counts every request it answers (stats.ts) and, the moment the count reaches the
+   * limit, asks for its replacement. It serves on meanwhile: the master tells it to drain once the
+   * replacement is ready, so capacity never drops.
+   */
+  private watchRequestLimit(limit: number): void {
+    this.stats.watchLimit(limit, (requests) => this.askRecycle('max-requests', { requests, limit }));
+  }
+
+  /**
+   * Zero-code mode, from ready on: a listener the app's servers left (it closed its server and did
+   * not listen again) for `boot-timeout` means a worker that serves nothing there yet looks ready.
+   * It asks to be replaced, as at a request limit (listen-router.ts).
+   */
+  private async watchAppListeners(): Promise<void> {
+    const { watchAppListeners } = await import('../protocols/http/listen-router.js');
+    const afterMs = this.config.settings.bootTimeout * 1000;
+    watchAppListeners({
+      afterMs,
+      lost: (listener, freeForMs) => {
+        if (this.stopping) return;
+        this.log.error(LOG.APP_STOPPED_LISTENING, {
+          listen: listener.address,
+          not_listening_ms: freeForMs,
+          boot_timeout_s: this.config.settings.bootTimeout,
+          why: 'the app closed its server on this listener and has not listened on it again; the worker asks to be replaced',
+        });
+        this.askRecycle('not-listening', { listen: listener.address, not_listening_ms: freeForMs });
+      },
+    });
+    this.unwatchApp = () => watchAppListeners(null);
+  }
+
+  /** Asks the master for a replacement (once per reason); nothing once the worker drains anyway. */
+  private askRecycle(reason: WorkerRecycleReason, details: Record<string, string | number>): void {
+    if (this.stopping || this.asked.has(reason)) return;
+    this.asked.add(reason);
+    this.send({ type: 'recycle', reason, details });
+  }
+
   /** A graceful stop is coming: fail health checks while serving on (see Protocol.lameDuck). */
   private lameDuck(): void {
     if (this.lame) return;
@@ -165,6 +219,8 @@ export class WorkerRuntime {
     if (exitCode === null) process.exit(EXIT.OK);
     if (this.stopping) return;
     this.stopping = true;
+    // The drain closes the app's servers: that is no listener lost.
+    this.unwatchApp?.();
     this.log.info(LOG.WORKER_DRAINING);
     void (async () => {
       try {

@@ -6,6 +6,12 @@
 // created per connection or request. Everything else is computed once per beat. A listener served
 // natively (the line fast path) keeps its counts in C: they are read once a beat (external) and
 // added to whatever JavaScript counted for it.
+//
+// The request limit (max-requests, jitter included, from the master): answered() counts every
+// request JavaScript answers and calls back the moment the total reaches the limit, so a worker
+// asks for its replacement with at most its requests in flight beyond it. Native counts are not
+// seen per request: while a limit is watched they are read every NATIVE_LIMIT_POLL_MIN_MS to
+// NATIVE_LIMIT_POLL_MAX_MS (see watchLimit).
 
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import type * as net from 'node:net';
@@ -25,6 +31,16 @@ export const BUSY_DELAY_RESOLUTION_MS = 10;
  * app's background job) still shows at this resolution.
  */
 export const IDLE_DELAY_RESOLUTION_MS = 100;
+/**
+ * How often natively served counts are read against a request limit: in the time half of what is
+ * left would take at the rate seen, or at NATIVE_BURST_PER_MS if that is higher (a burst may come
+ * after an idle spell), within these bounds: never more than 100 reads a second (a worker near
+ * its limit), never fewer than 10 (a worker far from it, idle).
+ */
+export const NATIVE_LIMIT_POLL_MIN_MS = 10;
+export const NATIVE_LIMIT_POLL_MAX_MS = 100;
+/** Natively served requests per millisecond assumed possible at any moment (10,000 a second). */
+const NATIVE_BURST_PER_MS = 10;
 
 export class WorkerStatsCollector implements ProtocolStats {
   private readonly requests: number[];
@@ -43,6 +59,11 @@ export class WorkerStatsCollector implements ProtocolStats {
   /** requests + connections of every listener at the last beat: activity is a change. */
   private lastTotal = 0;
   private lastElu: EventLoopUtilization;
+  /** Requests JavaScript answered, every listener: what answered() checks against the limit. */
+  private answeredTotal = 0;
+  private limit = Infinity;
+  private onLimit: ((requests: number) => void) | null = null;
+  private limitPoll: NodeJS.Timeout | null = null;
 
   constructor(private readonly listeners: readonly WorkerListener[]) {
     const n = listeners.length;
@@ -81,11 +102,61 @@ export class WorkerStatsCollector implements ProtocolStats {
   answered(listener: number, seconds: number, error: boolean): void {
     this.inFlight[listener]! -= 1;
     this.requests[listener]! += 1;
+    // The request limit, on the hot path: one add and one compare (Infinity while none is set).
+    if (++this.answeredTotal >= this.limit) this.limitReached(this.answeredTotal + this.nativeAnswered());
     if (error) this.errors[listener]! += 1;
     this.latencySum[listener]! += seconds;
     let b = 0;
     while (b < LATENCY_BUCKETS_S.length && seconds > LATENCY_BUCKETS_S[b]!) b++;
     this.buckets[listener * BUCKETS + b]! += 1;
+  }
+
+  /**
+   * Calls `reached(requests)` once, when the requests answered (every listener, natively served
+   * ones included, since the worker started) reach `limit`: at once if they already have.
+   */
+  watchLimit(limit: number, reached: (requests: number) => void): void {
+    if (this.onLimit !== null || this.limit !== Infinity) return;
+    this.onLimit = reached;
+    this.limit = limit;
+    const total = this.answeredTotal + this.nativeAnswered();
+    if (total >= limit) return this.limitReached(total);
+    if (this.externals.some((read) => read !== null)) this.pollNative(total, performance.now(), 0);
+  }
+
+  /** Natively served answers of every listener (a read of the C counters, no syscall). */
+  private nativeAnswered(): number {
+    let n = 0;
+    for (const read of this.externals) if (read) n += read().answered;
+    return n;
+  }
+
+  /**
+   * The next read of the native counts, after the time the rate seen since the last read needs
+   * to use up half of what is left before the limit (bounded by the poll's minimum and maximum).
+   */
+  private pollNative(lastTotal: number, lastAt: number, ratePerMs: number): void {
+    const left = this.limit - lastTotal;
+    const wait = left / 2 / Math.max(ratePerMs, NATIVE_BURST_PER_MS);
+    const delay = Math.max(NATIVE_LIMIT_POLL_MIN_MS, Math.min(NATIVE_LIMIT_POLL_MAX_MS, wait));
+    this.limitPoll = setTimeout(() => {
+      this.limitPoll = null;
+      if (this.onLimit === null) return;
+      const now = performance.now();
+      const total = this.answeredTotal + this.nativeAnswered();
+      if (total >= this.limit) return this.limitReached(total);
+      this.pollNative(total, now, (total - lastTotal) / Math.max(1, now - lastAt));
+    }, delay);
+    this.limitPoll.unref();
+  }
+
+  private limitReached(requests: number): void {
+    const reached = this.onLimit;
+    this.onLimit = null;
+    this.limit = Infinity;
+    if (this.limitPoll !== null) clearTimeout(this.limitPoll);
+    this.limitPoll = null;
+    reached?.(requests);
   }
 
   abandoned(listener: number): void {

@@ -1,7 +1,9 @@
-// Unit: recycling with an injected clock, randomness and fake workers. A ready worker whose beat
-// passes `max-requests` (its own limit, jitter included) or `max-memory` gets a replacement in
-// its slot and is told to drain (SIGQUIT) only once that replacement is ready; one recycle at a
-// time; nothing while stopping; a reload supersedes a recycle under way.
+// Unit: recycling with an injected clock, randomness and fake workers. Each ready worker is sent
+// its own `max-requests` limit (jitter included); a worker that asks to be recycled (it counted
+// its requests up to that limit, or its zero-code app stopped listening) or whose beat passes
+// `max-memory` gets a replacement in its slot and is told to drain (SIGQUIT) only once that
+// replacement is ready; one recycle at a time, an ask waiting its turn; the beats' request
+// counts alone recycle nothing; nothing while stopping; a reload supersedes a recycle under way.
 // Runs in: the test runner process.
 
 import assert from 'node:assert/strict';
@@ -32,6 +34,11 @@ function beat(worker: FakeWorker, requests: number, rss?: number): void {
   worker.events.message({ type: 'beat', stats: stats(requests, rss) });
 }
 
+/** What the worker sends when its own count reaches its limit (src/worker/runtime.ts). */
+function askMaxRequests(worker: FakeWorker, requests: number, limit: number): void {
+  worker.events.message({ type: 'recycle', reason: 'max-requests', details: { requests, limit } });
+}
+
 /** A fake Math.random that returns the given values in turn. */
 function sequence(...values: number[]): () => number {
   let i = 0;
@@ -44,14 +51,15 @@ describe('recycling', () => {
     await h.tick();
     await h.readyAll();
     const [first, second] = h.spawned;
-    beat(first!, 99);
+    assert.deepEqual(first!.messages, [{ type: 'request-limit', limit: 100 }], 'told its limit once ready');
+    beat(first!, 150);
     beat(second!, 10);
     await h.tick(100);
-    assert.equal(h.spawned.length, 2, 'below the limit: nothing happens');
+    assert.equal(h.spawned.length, 2, 'a beat past the limit recycles nothing: the worker itself says when');
 
-    beat(first!, 100);
-    await h.tick(100);
-    assert.equal(h.spawned.length, 3, 'a replacement is spawned');
+    askMaxRequests(first!, 100, 100);
+    await h.settle();
+    assert.equal(h.spawned.length, 3, 'a replacement is spawned at once, in the same turn');
     const replacement = h.spawned[2]!;
     assert.deepEqual([replacement.request.slot, replacement.request.generation], [0, 1], 'into the same slot and generation');
     const begin = h.events(LOG.RECYCLE_BEGIN);
@@ -85,18 +93,21 @@ describe('recycling', () => {
     await h.tick();
     await h.readyAll();
     const [first, second] = h.spawned;
-    beat(first!, 20);
-    beat(second!, 20);
+    askMaxRequests(first!, 10, 10);
+    askMaxRequests(second!, 11, 10);
     await h.tick(100);
-    await h.tick(100);
+    await h.tick(500);
     assert.equal(h.spawned.length, 3, 'one replacement only');
     assert.equal(h.events(LOG.RECYCLE_BEGIN).length, 1);
     await h.readyAll();
     await h.tick(100);
-    // The first recycled worker is draining; the second now gets its turn.
+    // The first recycled worker is draining; the second's ask, kept, now gets its turn.
     assert.equal(h.spawned.length, 4);
     assert.equal(h.spawned[3]!.request.slot, 1);
     assert.deepEqual(second!.signals, []);
+    const second_begin = h.events(LOG.RECYCLE_BEGIN)[1]!;
+    assert.deepEqual([second_begin.worker_pid, second_begin.requests, second_begin.limit], [String(second!.pid), '11', '10']);
+    assert.ok(Number(second_begin.waited_ms) >= 600, `it waited its turn: ${second_begin.waited_ms} ms`);
     await h.readyAll();
     assert.deepEqual([first!.signals, second!.signals], [['SIGQUIT'], ['SIGQUIT']]);
   });
@@ -106,7 +117,7 @@ describe('recycling', () => {
     await h.tick();
     await h.readyAll();
     const [only] = h.spawned;
-    beat(only!, 5);
+    askMaxRequests(only!, 5, 5);
     await h.tick(100);
     assert.equal(h.spawned.length, 2);
     assert.deepEqual(only!.signals, []);
@@ -125,10 +136,10 @@ describe('recycling', () => {
     await h.readyAll();
     assert.deepEqual(h.master.supervisor.table.all().map((w) => w.requestLimit), [100, 150]);
     const [first, second] = h.spawned;
-    beat(first!, 120);
-    beat(second!, 120);
+    assert.deepEqual([first!.messages, second!.messages], [[{ type: 'request-limit', limit: 100 }], [{ type: 'request-limit', limit: 150 }]]);
+    askMaxRequests(first!, 100, 100);
     await h.tick(100);
-    assert.deepEqual(h.events(LOG.RECYCLE_BEGIN).map((e) => [e.worker_pid, e.limit]), [[String(first!.pid), '100']], 'only the lower limit is passed');
+    assert.deepEqual(h.events(LOG.RECYCLE_BEGIN).map((e) => [e.worker_pid, e.limit]), [[String(first!.pid), '100']]);
     assert.equal(h.spawned.length, 3);
     assert.equal(h.master.supervisor.table.all().at(-1)?.requestLimit, 125, 'the replacement draws its own');
   });
@@ -163,7 +174,10 @@ describe('recycling', () => {
     await h.readyAll();
     await h.signal('SIGQUIT');
     await h.tick(100);
-    for (const w of h.spawned) beat(w, 1000, 1024 * 1024);
+    for (const w of h.spawned) {
+      beat(w, 1000, 1024 * 1024);
+      askMaxRequests(w, 10, 10);
+    }
     for (let t = 0; t < 5; t++) await h.tick(100);
     assert.equal(h.spawned.length, 2, 'no replacement');
     assert.equal(h.events(LOG.RECYCLE_BEGIN).length, 0);
@@ -175,7 +189,7 @@ describe('recycling', () => {
     const h = harness({ settings: { timeout: 60, maxRequests: 10 } });
     await h.tick();
     await h.readyAll();
-    beat(h.spawned[0]!, 10);
+    askMaxRequests(h.spawned[0]!, 10, 10);
     await h.tick(100);
     assert.equal(h.spawned.length, 3);
     await h.signal('SIGQUIT');
@@ -189,7 +203,7 @@ describe('recycling', () => {
     await h.tick();
     await h.readyAll();
     const [first, second] = h.spawned;
-    beat(first!, 10);
+    askMaxRequests(first!, 10, 10);
     await h.tick(100);
     const recycleReplacement = h.spawned[2]!;
     await h.signal('SIGHUP');
@@ -197,7 +211,7 @@ describe('recycling', () => {
     await h.tick();
     const gen2 = h.spawned.filter((w) => w.request.generation === 2);
     assert.equal(gen2.length, 2, 'the reload spawns its generation');
-    for (const w of [first!, second!, recycleReplacement]) beat(w, 1000); // all past the limit: no new recycle during a reload
+    for (const w of [first!, second!, recycleReplacement]) askMaxRequests(w, 10, 10); // no new recycle during a reload
     await h.tick(100);
     assert.equal(h.events(LOG.RECYCLE_BEGIN).length, 1);
     await h.readyAll();
@@ -207,5 +221,23 @@ describe('recycling', () => {
     assert.equal(h.events(LOG.RECYCLE_STOP).length, 0, 'the reload stopped the recycled worker');
     await h.exit(first!, 0);
     assert.equal(h.events(LOG.WORKER_EXIT).at(-1)?.reason, 'reload');
+  });
+
+  it('not-listening: a worker whose zero-code app stopped listening goes before a request limit, the same graceful way', async () => {
+    const h = harness({ settings: { timeout: 60, maxRequests: 10 } });
+    await h.tick();
+    await h.readyAll();
+    const [first, second] = h.spawned;
+    askMaxRequests(first!, 10, 10);
+    second!.events.message({ type: 'recycle', reason: 'not-listening', details: { listen: 'http://127.0.0.1:1', not_listening_ms: 5000 } });
+    await h.tick(100);
+    assert.deepEqual(h.events(LOG.RECYCLE_BEGIN).map((e) => [e.worker_pid, e.reason, e.listen]), [[String(second!.pid), 'not-listening', 'http://127.0.0.1:1']]);
+    assert.equal(h.spawned[2]!.request.slot, 1);
+    await h.readyAll();
+    assert.deepEqual([first!.signals, second!.signals], [[], ['SIGQUIT']]);
+    await h.exit(second!, 0);
+    assert.equal(h.events(LOG.WORKER_EXIT).at(-1)?.reason, 'recycle-not-listening');
+    await h.tick(100);
+    assert.equal(h.events(LOG.RECYCLE_BEGIN).at(-1)?.worker_pid, String(first!.pid), 'then the request limit has its turn');
   });
 });

@@ -12,7 +12,15 @@
 // Anything else (a port RAAS does not listen on) fails like a failed bind: the server emits
 // 'error', with a message naming --listen. listen({ fd }) and listen(handle) pass through
 // untouched: that is how RAAS itself listens in export mode.
+//
+// The app's server owns a duplicate of the inherited fd (fdutil's dupCloexec), never the fd
+// itself: closing the server (server.close(), also patched) closes only the duplicate and hands
+// the listener back, so a later listen() takes it again with a fresh duplicate (the close and
+// listen-again pattern). Without the addon the app gets the inherited fd, and a listener it
+// closes is gone for this worker. Either way, once the worker is ready, a listener left without
+// a server for `boot-timeout` is reported (watchAppListeners): the worker asks to be replaced.
 
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseListenAddress, type ListenAddress } from '../../config/listen-address.js';
@@ -26,6 +34,50 @@ interface Slot {
   server: net.Server | null;
   listening: Promise<net.Server>;
   resolve: (server: net.Server) => void;
+  /**
+   * The app's server was given the inherited fd itself (no fdutil addon to duplicate it): once
+   * that server closes, the fd is closed and no later listen() can have it.
+   */
+  spent: boolean;
+  /** Runs while the slot has no server, once the worker watches (watchAppListeners). */
+  lostTimer: NodeJS.Timeout | null;
+  /** Since when the slot has had no listening server (Date.now()). */
+  freeSince: number;
+}
+
+/** What the worker does about a listener the app left (see watchAppListeners). */
+export interface AppListenerWatch {
+  /** How long a listener may stay without a server: boot-timeout. */
+  afterMs: number;
+  /** Called once per listener left that long; the worker asks to be replaced. */
+  lost(listener: WorkerListener, freeForMs: number): void;
+}
+
+/** The worker's router (one per worker), for watchAppListeners. */
+let installed: ListenRouter | null = null;
+
+/**
+ * From the moment the worker is ready (src/worker/runtime.ts): a listener the app's servers have
+ * left for `afterMs` is reported to `watch.lost`. Null stops watching (the worker drains).
+ */
+export function watchAppListeners(watch: AppListenerWatch | null): void {
+  installed?.watch(watch);
+}
+
+type DupCloexec = (fd: number) => number;
+let dupCloexec: DupCloexec | null | undefined;
+
+/** fdutil's dupCloexec (native/fdutil.c), or null when the addon was not built. */
+function loadDup(): DupCloexec | null {
+  if (dupCloexec === undefined) {
+    try {
+      const addon = createRequire(import.meta.url)('../../../../build/Release/fdutil.node') as { dupCloexec?: DupCloexec };
+      dupCloexec = typeof addon.dupCloexec === 'function' ? addon.dupCloexec : null;
+    } catch {
+      dupCloexec = null;
+    }
+  }
+  return dupCloexec;
 }
 
 /** What one listen() call asked for, in Node's own terms. */
@@ -38,6 +90,8 @@ export class ListenRouter {
   private readonly others: ListenAddress[];
   private refusal: string | null = null;
   private original: ListenFn | null = null;
+  private originalClose: ((this: net.Server, ...args: unknown[]) => net.Server) | null = null;
+  private watching: AppListenerWatch | null = null;
 
   /** `listeners`: every listener of the worker; the app may take the http:// and https:// ones. */
   constructor(
@@ -55,7 +109,7 @@ export class ListenRouter {
       }
       let resolve!: (server: net.Server) => void;
       const listening = new Promise<net.Server>((r) => (resolve = r));
-      this.slots.push({ listener, address, server: null, listening, resolve });
+      this.slots.push({ listener, address, server: null, listening, resolve, spent: false, lostTimer: null, freeSince: Date.now() });
     }
   }
 
@@ -66,14 +120,53 @@ export class ListenRouter {
     return first.kind === 'tcp' ? String(first.port) : first.path;
   }
 
-  /** Number of listeners the app has taken so far. */
+  /** Number of listeners the app has taken so far (and not given back). */
   get taken(): number {
     return this.slots.filter((s) => s.server !== null).length;
   }
 
-  /** The app's servers that took a RAAS listener. */
+  /** The app's servers that hold a RAAS listener now. */
   get servers(): net.Server[] {
     return this.slots.flatMap((s) => (s.server === null ? [] : [s.server]));
+  }
+
+  /** The listeners no server of the app listens on now. */
+  get free(): WorkerListener[] {
+    return this.slots.flatMap((s) => (this.isFree(s) ? [s.listener] : []));
+  }
+
+  /** A slot whose server closed (or never listened after all: its listen failed) is free again. */
+  private isFree(slot: Slot): boolean {
+    if (slot.server !== null && !slot.server.listening) this.release(slot);
+    return slot.server === null;
+  }
+
+  /** The app's server of `slot` stopped listening: the listener is free; watched if the worker is. */
+  private release(slot: Slot): void {
+    slot.server = null;
+    slot.freeSince = Date.now();
+    this.startWatch(slot);
+  }
+
+  /** See watchAppListeners. */
+  watch(watch: AppListenerWatch | null): void {
+    this.watching = watch;
+    for (const slot of this.slots) {
+      if (slot.lostTimer !== null) clearTimeout(slot.lostTimer);
+      slot.lostTimer = null;
+      if (watch !== null && this.isFree(slot)) this.startWatch(slot);
+    }
+  }
+
+  private startWatch(slot: Slot): void {
+    const watch = this.watching;
+    if (watch === null || slot.lostTimer !== null) return;
+    const left = Math.max(0, watch.afterMs - (Date.now() - slot.freeSince));
+    slot.lostTimer = setTimeout(() => {
+      slot.lostTimer = null;
+      if (this.watching === watch && this.isFree(slot)) watch.lost(slot.listener, Date.now() - slot.freeSince);
+    }, left);
+    slot.lostTimer.unref();
   }
 
   /** Resolves once the app listens on this listener. */
@@ -90,12 +183,34 @@ export class ListenRouter {
     net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
       return router.route(this, original, args);
     } as typeof net.Server.prototype.listen;
+    // http(s).Server's close() calls net.Server.prototype.close by name: this one runs for them too.
+    const originalClose = net.Server.prototype.close as unknown as (this: net.Server, ...args: unknown[]) => net.Server;
+    this.originalClose = originalClose;
+    net.Server.prototype.close = function (this: net.Server, ...args: unknown[]) {
+      const result = originalClose.apply(this, args);
+      // Node closed the handle (and its fd, our duplicate) synchronously: the listener is free
+      // now, before 'close' (which waits for the open connections), so that the common
+      // `server.close(); server.listen(PORT)` gets it.
+      router.closed(this);
+      return result;
+    } as typeof net.Server.prototype.close;
+    installed = this;
+  }
+
+  /** One of the app's servers closed: if it held a listener, hand the listener back. */
+  private closed(server: net.Server): void {
+    const slot = this.slots.find((s) => s.server === server);
+    if (slot !== undefined && !server.listening) this.release(slot);
   }
 
   /** Puts Node's listen() back (tests; a worker keeps the router for its whole life). */
   uninstall(): void {
     if (this.original !== null) net.Server.prototype.listen = this.original as unknown as typeof net.Server.prototype.listen;
+    if (this.originalClose !== null) net.Server.prototype.close = this.originalClose as unknown as typeof net.Server.prototype.close;
     this.original = null;
+    this.originalClose = null;
+    this.watch(null);
+    if (installed === this) installed = null;
   }
 
   /**
@@ -108,7 +223,8 @@ export class ListenRouter {
 
   private route(server: net.Server, original: ListenFn, args: unknown[]): net.Server {
     const wanted = parseListenArgs(args);
-    if (wanted.kind === 'pass') return original.apply(server, args);
+    // A server that listens already: Node's own ERR_SERVER_ALREADY_LISTEN, not a slot taken.
+    if (wanted.kind === 'pass' || server.listening) return original.apply(server, args);
     const callback = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
     const asked = wanted.kind === 'port' ? `port ${wanted.port}` : wanted.path;
 
@@ -121,8 +237,16 @@ export class ListenRouter {
 
     if (this.refusal !== null && this.matches(wanted).length > 0) return fail(this.refusal, 'EADDRINUSE');
     const candidates = this.matches(wanted);
-    const slot = candidates.find((s) => s.server === null);
+    const slot = candidates.find((s) => this.isFree(s) && !s.spent);
     if (slot === undefined) {
+      const spent = candidates.find((s) => s.spent && s.server === null);
+      if (spent !== undefined) {
+        return fail(
+          `RAAS's listener ${spent.listener.address} was closed by this worker's app, and it cannot be reopened ` +
+            'without the fdutil addon (built at install: npm ci); the worker will be replaced',
+          'EADDRINUSE',
+        );
+      }
       if (candidates.length > 0) {
         return fail(`RAAS's listener ${candidates[0]!.listener.address} is already taken by another server of this worker`, 'EADDRINUSE');
       }
@@ -136,12 +260,29 @@ export class ListenRouter {
       );
     }
 
+    const dup = loadDup();
+    let fd = slot.listener.fd;
+    if (dup !== null) {
+      try {
+        fd = dup(slot.listener.fd);
+      } catch (err) {
+        return fail(`cannot duplicate RAAS's listener ${slot.listener.address}: ${(err as Error).message}`, 'EMFILE');
+      }
+    } else {
+      // The inherited fd itself: a close() of this server closes it for good (see `spent`).
+      slot.spent = true;
+    }
+    if (slot.lostTimer !== null) clearTimeout(slot.lostTimer);
+    slot.lostTimer = null;
     slot.server = server;
     server.once('listening', () => slot.resolve(server));
     this.onTaken(server, slot.listener);
+    // listen() creates the handle synchronously (this process is no cluster worker), so once it
+    // returns the server is listening, or will emit 'error' (the slot is then free again, see
+    // isFree; a duplicate whose handle could not be made stays open: a rare, bounded leak).
     return callback === undefined
-      ? original.call(server, { fd: slot.listener.fd }, this.backlog)
-      : original.call(server, { fd: slot.listener.fd }, this.backlog, callback);
+      ? original.call(server, { fd }, this.backlog)
+      : original.call(server, { fd }, this.backlog, callback);
   }
 
   private matches(wanted: Exclude<Wanted, { kind: 'pass' }>): Slot[] {
