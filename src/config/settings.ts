@@ -187,9 +187,10 @@ export const SETTINGS: readonly SettingSpec[] = [
     min: 0,
     metavar: 'N',
     help:
-      'Recycle a worker once it has answered this many requests (HTTP requests plus line connections, all listeners; ' +
-      'counted at each beat, so a soft limit: it serves on for up to a beat, and while its replacement boots): a replacement is started in its slot and the worker drains ' +
-      'only once the replacement is ready (as gunicorn\'s max_requests). 0: off.',
+      'Recycle a worker once it has answered this many requests (HTTP requests plus line connections, all listeners, ' +
+      'counted by the worker itself: at its limit it asks for a replacement at once, past it by at most its requests in flight; ' +
+      'line connections served natively are read every 10 to 100 ms): a replacement is started in its slot, and the worker serves on ' +
+      'and drains only once the replacement is ready (as gunicorn\'s max_requests). 0: off.',
   },
   {
     key: 'maxRequestsJitter',

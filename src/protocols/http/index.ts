@@ -358,7 +358,11 @@ async function newHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
   if (settings.app !== null) {
     // The app's own listen() calls may run while it loads, so the router goes first.
     if (ctx.listeners !== undefined) {
-      router = new ListenRouter(ctx.listeners, settings.backlog, (server) => trackAppServer(server, idle));
+      const listeners = ctx.listeners;
+      const count = requestCounter(ctx.stats ?? NO_STATS);
+      router = new ListenRouter(listeners, settings.backlog, (server, listener) =>
+        trackAppServer(server, idle, ctx.stats ?? NO_STATS, count, listeners.indexOf(listener)),
+      );
       router.install();
       const port = router.portEnv();
       if (port !== null) process.env.PORT = port;
@@ -385,11 +389,24 @@ async function newHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
   return new HttpProtocol(ctx, app, accessLog, router, idle);
 }
 
-/** An app's own server: its connections are closed by the drain's idle sweep like ours. */
-function trackAppServer(server: net.Server, idle: IdleCloser): void {
+/**
+ * An app's own server: its connections are closed by the drain's idle sweep like ours, and its
+ * connections and requests are counted like ours (the stats, and max-requests).
+ */
+function trackAppServer(
+  server: net.Server,
+  idle: IdleCloser,
+  stats: ProtocolStats,
+  count: (listener: number, res: http.ServerResponse) => void,
+  listener: number,
+): void {
   // On a TLS server the HTTP connection is the TLSSocket ('secureConnection'), not the TCP one.
   // Only a tls.Server (https.Server included) has setSecureContext(); asking that instead of
   // `instanceof tls.Server` keeps node:tls unloaded in a worker whose app serves no TLS.
   const secure = typeof (server as net.Server & { setSecureContext?: unknown }).setSecureContext === 'function';
-  idle.watch(server, secure ? 'secureConnection' : 'connection');
+  const connection = secure ? 'secureConnection' : 'connection';
+  idle.watch(server, connection);
+  server.on(connection, () => stats.accepted(listener));
+  // Counted on the response's 'close' (request-stats.ts): the order of 'request' listeners is moot.
+  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => count(listener, res));
 }

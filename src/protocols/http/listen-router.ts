@@ -92,11 +92,14 @@ export class ListenRouter {
   private original: ListenFn | null = null;
   private originalClose: ((this: net.Server, ...args: unknown[]) => net.Server) | null = null;
   private watching: AppListenerWatch | null = null;
+  /** Servers already handed to onTaken: one that listens again is not tracked (counted) twice. */
+  private readonly tracked = new WeakSet<net.Server>();
 
   /** `listeners`: every listener of the worker; the app may take the http:// and https:// ones. */
   constructor(
     listeners: readonly WorkerListener[],
     private readonly backlog: number,
+    /** Once per server, at its first listen() on a listener. */
     private readonly onTaken: (server: net.Server, listener: WorkerListener) => void,
   ) {
     this.slots = [];
@@ -276,7 +279,10 @@ export class ListenRouter {
     slot.lostTimer = null;
     slot.server = server;
     server.once('listening', () => slot.resolve(server));
-    this.onTaken(server, slot.listener);
+    if (!this.tracked.has(server)) {
+      this.tracked.add(server);
+      this.onTaken(server, slot.listener);
+    }
     // listen() creates the handle synchronously (this process is no cluster worker), so once it
     // returns the server is listening, or will emit 'error' (the slot is then free again, see
     // isFree; a duplicate whose handle could not be made stays open: a rare, bounded leak).
