@@ -63,6 +63,8 @@ export class WorkerStatsCollector implements ProtocolStats {
   private answeredTotal = 0;
   private limit = Infinity;
   private onLimit: ((requests: number) => void) | null = null;
+  /** A limit was given (the master sends it once): any later one is ignored, reached or not. */
+  private limitGiven = false;
   private limitPoll: NodeJS.Timeout | null = null;
 
   constructor(private readonly listeners: readonly WorkerListener[]) {
@@ -116,7 +118,8 @@ export class WorkerStatsCollector implements ProtocolStats {
    * ones included, since the worker started) reach `limit`: at once if they already have.
    */
   watchLimit(limit: number, reached: (requests: number) => void): void {
-    if (this.onLimit !== null || this.limit !== Infinity) return;
+    if (this.limitGiven) return;
+    this.limitGiven = true;
     this.onLimit = reached;
     this.limit = limit;
     const total = this.answeredTotal + this.nativeAnswered();
