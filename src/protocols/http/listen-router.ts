@@ -133,11 +133,6 @@ export class ListenRouter {
     return this.slots.flatMap((s) => (s.server === null ? [] : [s.server]));
   }
 
-  /** The listeners no server of the app listens on now. */
-  get free(): WorkerListener[] {
-    return this.slots.flatMap((s) => (this.isFree(s) ? [s.listener] : []));
-  }
-
   /** A slot whose server closed (or never listened after all: its listen failed) is free again. */
   private isFree(slot: Slot): boolean {
     if (slot.server !== null && !slot.server.listening) this.release(slot);
