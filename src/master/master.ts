@@ -9,13 +9,13 @@ import { grantLogFilesQuietly } from '../log-grant.js';
 import { EXIT } from '../exit-codes.js';
 import { LOG, type Logger } from '../log.js';
 import { SIGNALS, type MasterAction } from '../signals.js';
-import type { Desired } from './desired.js';
+import { firstDesired, withTarget, type Desired } from './desired.js';
 import { Inbox, type LoopStep, type MasterEvent } from './inbox.js';
 import type { BoundListener } from './listeners.js';
 import { LameDuck } from './lame-duck.js';
 import { LoopGuard } from './loop-guard.js';
 import { describeStatus } from './reaper.js';
-import { Reload } from './reload.js';
+import { Reload, type ReloadOrders } from './reload.js';
 import { StatusFile, statusPath, type MasterStatus } from './status-file.js';
 import { Stop } from './stop.js';
 import { StuckReports } from './stuck-report.js';
@@ -54,7 +54,8 @@ export interface MasterDeps {
 }
 
 export class Master {
-  readonly desired: Desired;
+  /** What the master wants running: replaced only by install(), read by every phase through `() => this.desired`. */
+  private current: Desired;
   readonly supervisor: Supervisor;
   readonly reload: Reload;
   readonly upgrade: Upgrade;
@@ -76,30 +77,53 @@ export class Master {
 
   constructor(settings: Settings, hooks: MasterHooks, listeners: BoundListener[], private readonly deps: MasterDeps) {
     const { system, log } = deps;
-    this.desired = { generation: 1, settings, hooks, listeners, target: settings.workers };
+    this.current = firstDesired(settings, hooks, listeners);
+    const desired = (): Desired => this.current;
     this.lastDuties = system.clock();
     this.inbox = new Inbox((event) => this.handle(event), () => this.duties(), (error, during) => this.loopFailed(error, during));
     const post = (event: MasterEvent): void => this.inbox.post(event);
-    this.supervisor = new Supervisor(system, log, this.desired, post, new StuckReports(deps.reportDir ?? null));
+    // Wired once, here, in dependency order: nothing is handed to a phase after it exists.
+    this.lameDuck = new LameDuck(log);
+    this.stats = this.createStats();
+    this.supervisor = new Supervisor({
+      system,
+      log,
+      desired,
+      post,
+      observer: this.stats,
+      lameDuck: this.lameDuck,
+      stuck: new StuckReports(deps.reportDir ?? null),
+    });
     this.upgrade = new Upgrade(system, log, deps.pidFile, deps.parentMaster);
     this.reload = new Reload({
       system,
       log,
-      desired: this.desired,
+      desired,
       loadConfig: deps.loadConfig,
       listenersFixed: deps.listenersFixed,
       post,
       generationReady: () => this.supervisor.generationReady(),
-      abandonGeneration: (generation) => this.supervisor.abandonGeneration(generation),
     });
     this.status =
       deps.pidFile === null
         ? null
         : new StatusFile(statusPath(deps.pidFile, process.pid), (error) => log.error(LOG.STATUS_FILE_ERROR, { error }));
-    this.stats = this.createStats();
-    this.supervisor.observer = this.stats;
-    this.lameDuck = new LameDuck(log);
-    this.supervisor.lameDuck = this.lameDuck;
+  }
+
+  /** What the master wants running now (immutable; replaced by install()). */
+  get desired(): Desired {
+    return this.current;
+  }
+
+  /** The one place the Desired changes: a reload, its abort, TTIN, TTOU, WINCH. */
+  private install(next: Desired): void {
+    this.current = next;
+  }
+
+  /** Carries out what a reload ordered: the aborted generation goes, then the Desired it names is installed. */
+  private apply(orders: ReloadOrders): void {
+    if (orders.abandon !== undefined) this.supervisor.abandonGeneration(orders.abandon);
+    if (orders.install !== undefined) this.install(orders.install);
   }
 
   /**
@@ -138,7 +162,7 @@ export class Master {
       }
       case 'config-loaded':
         // After a stop began, the attempt is stale: the reload closes what it bound.
-        return this.reload.loaded(event, now);
+        return this.apply(this.reload.loaded(event, now));
       case 'config-refused':
         return this.reload.refused(event, now);
       case 'successor-ready':
@@ -183,7 +207,7 @@ export class Master {
 
   private scale(count: number): void {
     this.log.info(LOG.SCALE, { from: this.desired.target, to: count });
-    this.desired.target = count;
+    this.install(withTarget(this.desired, count));
   }
 
   private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
@@ -200,7 +224,7 @@ export class Master {
     }
     this.reload.stop(this.deps.system.clock());
     this.stopping = new Stop(
-      { system: this.deps.system, log: this.log, desired: this.desired, supervisor: this.supervisor, socketsShared: () => this.upgrade.socketsShared() },
+      { system: this.deps.system, log: this.log, desired: () => this.desired, supervisor: this.supervisor, socketsShared: () => this.upgrade.socketsShared() },
       order,
       boundMs,
       exitCode,
@@ -249,7 +273,7 @@ export class Master {
       if (this.stopping.advance(now)) return this.finish(this.stopping.exitCode);
       return this.publishStatus();
     }
-    this.reload.advance(now);
+    this.apply(this.reload.advance(now));
     if (!this.reload.busy) {
       this.supervisor.recycle(now);
       if (this.desired.settings.rebalance === 'on') this.supervisor.rebalance(now);
