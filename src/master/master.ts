@@ -22,8 +22,7 @@ import { StuckReports } from './stuck-report.js';
 import { Supervisor } from './supervisor.js';
 import type { System } from './system.js';
 import { Upgrade } from './upgrade/upgrade.js';
-import type { AdminServer } from '../admin/server.js';
-import { MasterStats, statsPath } from './stats.js';
+import { MasterStats, statsPath, type StatusReport } from './stats.js';
 
 const TICK_MS = 100;
 /** A gap between duty runs this long means the master itself was stopped or stalled. */
@@ -44,7 +43,7 @@ export interface MasterDeps {
    * admin code cost a master that does not serve them ~1.5 MiB of RSS (Node 20; more on later
    * lines). Absent: no admin listener.
    */
-  adminServer?: typeof AdminServer;
+  adminServer?: AdminListenerClass;
   /** Set when this master was started by USR2: the old master to notify (and maybe quit). */
   parentMaster: number | null;
   /** Where stuck workers' reports go; null or absent: kill without asking (stuck-report.ts). */
@@ -52,6 +51,16 @@ export interface MasterDeps {
   /** Sockets came from systemd: they are fixed, a reload does not rebind them. */
   listenersFixed: boolean;
 }
+
+/**
+ * The admin listener as the master drives it (src/admin/server.ts, a floor above: it reads the
+ * master's stats, so the master knows it only by this shape, and boot is handed the class).
+ */
+export interface AdminListener {
+  start(): void;
+  close(): void;
+}
+export type AdminListenerClass = new (spec: string, report: () => StatusReport, log: Logger) => AdminListener;
 
 export class Master {
   /** What the master wants running: replaced only by install(), read by every phase through `() => this.desired`. */
@@ -73,7 +82,7 @@ export class Master {
   private reopenLogsDue = false;
   /** Totals that survive worker exits: what `raas status`, /metrics and the page read. */
   private readonly stats: MasterStats;
-  private admin: AdminServer | null = null;
+  private admin: AdminListener | null = null;
 
   constructor(settings: Settings, hooks: MasterHooks, listeners: BoundListener[], private readonly deps: MasterDeps) {
     const { system, log } = deps;
