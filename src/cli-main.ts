@@ -26,8 +26,8 @@ export async function main(argv: string[]): Promise<void> {
   if (parsed.help || parsed.version || parsed.positionals.length > 0) releaseEarlySignals();
   if (parsed.help) {
     // Loaded on demand: a running master never needs the help text (nor the control commands').
-    const { renderHelp } = await import('./config/help.js');
-    process.stdout.write(renderHelp());
+    const [{ renderHelp }, { CONTROL_COMMANDS }] = await Promise.all([import('./config/help.js'), import('./control/commands.js')]);
+    process.stdout.write(renderHelp(CONTROL_COMMANDS));
     return;
   }
   if (parsed.version) {
@@ -41,7 +41,12 @@ export async function main(argv: string[]): Promise<void> {
   }
   const input = { argv, env: { ...process.env }, cwd: process.cwd(), master: true };
   const config = await resolveSettings(input).catch(fail);
-  await bootMaster({ config, reloadConfig: () => resolveSettings(input) });
+  await bootMaster({
+    config,
+    reloadConfig: () => resolveSettings(input),
+    // Loaded only when `admin` is set (node:http and the admin code cost a master ~1.5 MiB otherwise).
+    loadAdminServer: async (options) => (await import('./admin/server.js')).adminServerWith(options),
+  });
 }
 
 function fail(err: unknown): never {

@@ -5,7 +5,6 @@
 import { EXIT } from '../exit-codes.js';
 import { defaultOf, formatBytes } from './coerce.js';
 import { SETTINGS, type SettingSpec } from './settings.js';
-import { CONTROL_COMMANDS } from '../control/commands.js';
 
 const WIDTH = 100;
 const LABEL_WIDTH = 30;
@@ -67,7 +66,13 @@ function entry(label: string, text: string): string[] {
   return [head, ...body];
 }
 
-export function renderHelp(): string {
+/** A control command as --help lists it (the table is src/control/commands.ts, handed in by the entry point). */
+export interface CommandHelp {
+  readonly usage: string;
+  readonly help: string;
+}
+
+export function renderHelp(commands: Readonly<Record<string, CommandHelp>>): string {
   const lines = [
     'Usage: raas [options]              start a master and its workers',
     '       raas <command> [options]    control a running master',
@@ -80,7 +85,7 @@ export function renderHelp(): string {
   lines.push(...entry('-h, --help', 'Show this help and exit.'));
   lines.push(...entry('-v, --version', 'Show the version and exit.'));
   lines.push('', 'Control commands (find the master through --pid):');
-  for (const command of Object.values(CONTROL_COMMANDS)) lines.push(...entry(command.usage, command.help));
+  for (const command of Object.values(commands)) lines.push(...entry(command.usage, command.help));
   lines.push('');
   for (const l of wrap(
     `Every option can also be set in the config file (key "max-line" or "maxLine") or by its environment ` +

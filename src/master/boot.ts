@@ -9,7 +9,7 @@ import { LOG, Logger } from '../log.js';
 import { masterTitle, setProcessTitle } from '../process-title.js';
 import { bindListener, closeListener, type BoundListener } from './listeners.js';
 import { inspectorAdvice, takeEarlySignals, usr1DisabledByNode } from './early-signals.js';
-import { Master, type MasterDeps } from './master.js';
+import { Master, type AdminListenerClass, type MasterDeps } from './master.js';
 import { prepareReportDir } from './stuck-report.js';
 import { loadReaper } from './reaper.js';
 import { claimPidFile, PidFileError, releasePidFile } from './pidfile.js';
@@ -21,9 +21,14 @@ export interface BootOptions {
   config: ResolvedConfig;
   /** Re-resolves settings on HUP. */
   reloadConfig: () => Promise<ResolvedConfig>;
+  /**
+   * Loads the admin listener's class (src/admin/, which reads the master's stats and so sits a
+   * floor above it: the entry point, cli-main.ts, hands it down). Called only when `admin` is set.
+   */
+  loadAdminServer?: (options: { socketMode: number }) => Promise<AdminListenerClass>;
 }
 
-export async function bootMaster({ config, reloadConfig }: BootOptions): Promise<Master> {
+export async function bootMaster({ config, reloadConfig, loadAdminServer }: BootOptions): Promise<Master> {
   const { settings } = config;
   let log: Logger;
   try {
@@ -94,9 +99,9 @@ export async function bootMaster({ config, reloadConfig }: BootOptions): Promise
   // Loaded only when asked for (memory: see MasterDeps.adminServer); the address is read at start
   // only, so a reload never needs it later.
   let adminServer: MasterDeps['adminServer'];
-  if (settings.admin !== null) {
+  if (settings.admin !== null && loadAdminServer !== undefined) {
     try {
-      adminServer = (await import('../admin/server.js')).adminServerWith({ socketMode: settings.socketMode });
+      adminServer = await loadAdminServer({ socketMode: settings.socketMode });
     } catch (err) {
       // Like a busy admin address: it costs the admin listener, never the service.
       log.error(LOG.ADMIN_ERROR, { error: `cannot load the admin listener: ${err instanceof Error ? err.message : String(err)}` });

@@ -1,6 +1,7 @@
 // What the master wants running right now: the current generation of workers, how many, with
-// which settings, hooks and sockets. The loop makes it so; a reload replaces it (and restores
-// the previous one when aborted); TTIN/TTOU/WINCH change the target.
+// which settings, hooks and sockets. An immutable value: a reload, its abort, TTIN, TTOU and
+// WINCH each produce a new one, and the master's loop alone installs it (master.ts `install`).
+// Everything else reads the current value through a `() => Desired` given at construction.
 // Runs in: master.
 
 import type { MasterHooks } from '../config/load.js';
@@ -8,9 +9,27 @@ import type { Settings } from '../config/settings.js';
 import type { BoundListener } from './listeners.js';
 
 export interface Desired {
-  generation: number;
-  settings: Settings;
-  hooks: MasterHooks;
-  listeners: BoundListener[];
-  target: number;
+  readonly generation: number;
+  readonly settings: Settings;
+  readonly hooks: MasterHooks;
+  readonly listeners: readonly BoundListener[];
+  readonly target: number;
+}
+
+/** What a phase reads: always the value installed last. */
+export type DesiredNow = () => Desired;
+
+/** The first generation, as boot configured it. */
+export function firstDesired(settings: Settings, hooks: MasterHooks, listeners: readonly BoundListener[]): Desired {
+  return Object.freeze({ generation: 1, settings, hooks, listeners: Object.freeze([...listeners]), target: settings.workers });
+}
+
+/** The next generation from a reloaded config: its settings, hooks and sockets, its worker count. */
+export function nextGeneration(current: Desired, settings: Settings, hooks: MasterHooks, listeners: readonly BoundListener[]): Desired {
+  return Object.freeze({ generation: current.generation + 1, settings, hooks, listeners: Object.freeze([...listeners]), target: settings.workers });
+}
+
+/** The same generation with another worker count (TTIN, TTOU, WINCH). */
+export function withTarget(current: Desired, target: number): Desired {
+  return Object.freeze({ ...current, target });
 }

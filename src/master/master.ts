@@ -9,21 +9,20 @@ import { grantLogFilesQuietly } from '../log-grant.js';
 import { EXIT } from '../exit-codes.js';
 import { LOG, type Logger } from '../log.js';
 import { SIGNALS, type MasterAction } from '../signals.js';
-import type { Desired } from './desired.js';
+import { firstDesired, withTarget, type Desired } from './desired.js';
 import { Inbox, type LoopStep, type MasterEvent } from './inbox.js';
 import type { BoundListener } from './listeners.js';
 import { LameDuck } from './lame-duck.js';
 import { LoopGuard } from './loop-guard.js';
 import { describeStatus } from './reaper.js';
-import { Reload } from './reload.js';
+import { Reload, type ReloadOrders } from './reload.js';
 import { StatusFile, statusPath, type MasterStatus } from './status-file.js';
 import { Stop } from './stop.js';
 import { StuckReports } from './stuck-report.js';
 import { Supervisor } from './supervisor.js';
 import type { System } from './system.js';
 import { Upgrade } from './upgrade/upgrade.js';
-import type { AdminServer } from '../admin/server.js';
-import { MasterStats, statsPath } from './stats.js';
+import { MasterStats, statsPath, type StatusReport } from './stats.js';
 
 const TICK_MS = 100;
 /** A gap between duty runs this long means the master itself was stopped or stalled. */
@@ -44,7 +43,7 @@ export interface MasterDeps {
    * admin code cost a master that does not serve them ~1.5 MiB of RSS (Node 20; more on later
    * lines). Absent: no admin listener.
    */
-  adminServer?: typeof AdminServer;
+  adminServer?: AdminListenerClass;
   /** Set when this master was started by USR2: the old master to notify (and maybe quit). */
   parentMaster: number | null;
   /** Where stuck workers' reports go; null or absent: kill without asking (stuck-report.ts). */
@@ -53,8 +52,19 @@ export interface MasterDeps {
   listenersFixed: boolean;
 }
 
+/**
+ * The admin listener as the master drives it (src/admin/server.ts, a floor above: it reads the
+ * master's stats, so the master knows it only by this shape, and boot is handed the class).
+ */
+export interface AdminListener {
+  start(): void;
+  close(): void;
+}
+export type AdminListenerClass = new (spec: string, report: () => StatusReport, log: Logger) => AdminListener;
+
 export class Master {
-  readonly desired: Desired;
+  /** What the master wants running: replaced only by install(), read by every phase through `() => this.desired`. */
+  private current: Desired;
   readonly supervisor: Supervisor;
   readonly reload: Reload;
   readonly upgrade: Upgrade;
@@ -72,34 +82,57 @@ export class Master {
   private reopenLogsDue = false;
   /** Totals that survive worker exits: what `raas status`, /metrics and the page read. */
   private readonly stats: MasterStats;
-  private admin: AdminServer | null = null;
+  private admin: AdminListener | null = null;
 
   constructor(settings: Settings, hooks: MasterHooks, listeners: BoundListener[], private readonly deps: MasterDeps) {
     const { system, log } = deps;
-    this.desired = { generation: 1, settings, hooks, listeners, target: settings.workers };
+    this.current = firstDesired(settings, hooks, listeners);
+    const desired = (): Desired => this.current;
     this.lastDuties = system.clock();
     this.inbox = new Inbox((event) => this.handle(event), () => this.duties(), (error, during) => this.loopFailed(error, during));
     const post = (event: MasterEvent): void => this.inbox.post(event);
-    this.supervisor = new Supervisor(system, log, this.desired, post, new StuckReports(deps.reportDir ?? null));
+    // Wired once, here, in dependency order: nothing is handed to a phase after it exists.
+    this.lameDuck = new LameDuck(log);
+    this.stats = this.createStats();
+    this.supervisor = new Supervisor({
+      system,
+      log,
+      desired,
+      post,
+      observer: this.stats,
+      lameDuck: this.lameDuck,
+      stuck: new StuckReports(deps.reportDir ?? null),
+    });
     this.upgrade = new Upgrade(system, log, deps.pidFile, deps.parentMaster);
     this.reload = new Reload({
       system,
       log,
-      desired: this.desired,
+      desired,
       loadConfig: deps.loadConfig,
       listenersFixed: deps.listenersFixed,
       post,
       generationReady: () => this.supervisor.generationReady(),
-      abandonGeneration: (generation) => this.supervisor.abandonGeneration(generation),
     });
     this.status =
       deps.pidFile === null
         ? null
         : new StatusFile(statusPath(deps.pidFile, process.pid), (error) => log.error(LOG.STATUS_FILE_ERROR, { error }));
-    this.stats = this.createStats();
-    this.supervisor.observer = this.stats;
-    this.lameDuck = new LameDuck(log);
-    this.supervisor.lameDuck = this.lameDuck;
+  }
+
+  /** What the master wants running now (immutable; replaced by install()). */
+  get desired(): Desired {
+    return this.current;
+  }
+
+  /** The one place the Desired changes: a reload, its abort, TTIN, TTOU, WINCH. */
+  private install(next: Desired): void {
+    this.current = next;
+  }
+
+  /** Carries out what a reload ordered: the aborted generation goes, then the Desired it names is installed. */
+  private apply(orders: ReloadOrders): void {
+    if (orders.abandon !== undefined) this.supervisor.abandonGeneration(orders.abandon);
+    if (orders.install !== undefined) this.install(orders.install);
   }
 
   /**
@@ -138,7 +171,7 @@ export class Master {
       }
       case 'config-loaded':
         // After a stop began, the attempt is stale: the reload closes what it bound.
-        return this.reload.loaded(event, now);
+        return this.apply(this.reload.loaded(event, now));
       case 'config-refused':
         return this.reload.refused(event, now);
       case 'successor-ready':
@@ -183,7 +216,7 @@ export class Master {
 
   private scale(count: number): void {
     this.log.info(LOG.SCALE, { from: this.desired.target, to: count });
-    this.desired.target = count;
+    this.install(withTarget(this.desired, count));
   }
 
   private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
@@ -200,7 +233,7 @@ export class Master {
     }
     this.reload.stop(this.deps.system.clock());
     this.stopping = new Stop(
-      { system: this.deps.system, log: this.log, desired: this.desired, supervisor: this.supervisor, socketsShared: () => this.upgrade.socketsShared() },
+      { system: this.deps.system, log: this.log, desired: () => this.desired, supervisor: this.supervisor, socketsShared: () => this.upgrade.socketsShared() },
       order,
       boundMs,
       exitCode,
@@ -249,7 +282,7 @@ export class Master {
       if (this.stopping.advance(now)) return this.finish(this.stopping.exitCode);
       return this.publishStatus();
     }
-    this.reload.advance(now);
+    this.apply(this.reload.advance(now));
     if (!this.reload.busy) {
       this.supervisor.recycle(now);
       if (this.desired.settings.rebalance === 'on') this.supervisor.rebalance(now);

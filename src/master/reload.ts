@@ -7,10 +7,14 @@
 // Loading the config and binding new sockets are asynchronous; their result comes back through
 // the inbox as one event, tagged with the attempt it belongs to: a result that arrives after its
 // deadline (a config module that awaited forever, then finished) is dropped, its sockets closed.
+//
+// The reload never changes the master's state itself: it reads the current Desired and returns
+// orders (ReloadOrders) that the master's loop carries out: the Desired to install (the new
+// generation, or the previous one an abort restores) and the generation whose workers must go.
 
 import type { ResolvedConfig } from '../config/load.js';
 import { LOG, type Logger } from '../log.js';
-import type { Desired } from './desired.js';
+import { nextGeneration, type Desired, type DesiredNow } from './desired.js';
 import type { MasterEvent } from './inbox.js';
 import { reconcileListeners, type BoundListener } from './listeners.js';
 import type { System } from './system.js';
@@ -50,16 +54,24 @@ export interface ReloadStatus {
 export interface ReloadHost {
   readonly system: System;
   readonly log: Logger;
-  readonly desired: Desired;
+  readonly desired: DesiredNow;
   loadConfig(): Promise<ResolvedConfig>;
   /** Sockets from systemd: fixed, never rebound. */
   readonly listenersFixed: boolean;
   post(event: MasterEvent): void;
   /** Every slot of the desired generation has a ready worker. */
   generationReady(): boolean;
-  /** Stops the workers of an aborted generation. */
-  abandonGeneration(generation: number): void;
 }
+
+/** What a reload asks of the master's loop, which alone changes the master's state. */
+export interface ReloadOrders {
+  /** The workers of this generation must go (an aborted reload's: ready ones drain, booting ones die). */
+  abandon?: number;
+  /** Then this becomes the Desired: the new generation, or the one an abort restores. */
+  install?: Desired;
+}
+
+const NOTHING: ReloadOrders = Object.freeze({});
 
 type State =
   | { kind: 'idle' }
@@ -94,51 +106,56 @@ export class Reload {
     this.host.log.info(LOG.RELOAD_QUEUED, { behind: this.state.kind, requested: this.status.requested });
   }
 
-  loaded(event: Extract<MasterEvent, { kind: 'config-loaded' }>, now: number): void {
+  loaded(event: Extract<MasterEvent, { kind: 'config-loaded' }>, now: number): ReloadOrders {
     const state = this.state;
+    const previous = this.host.desired();
     if (state.kind !== 'loading' || state.attempt !== event.attempt) {
       // Too late (refused at its deadline, or the master began to stop): drop what it bound.
-      this.closeDropped(event.listeners, this.host.desired.listeners);
-      return;
+      this.closeDropped(event.listeners, previous.listeners);
+      return NOTHING;
     }
     const { settings, hooks } = event.config;
-    const desired = this.host.desired;
-    const previous: Desired = { ...desired };
-    Object.assign(desired, { settings, hooks, listeners: event.listeners, target: settings.workers, generation: desired.generation + 1 });
+    const next = nextGeneration(previous, settings, hooks, event.listeners);
     this.setLogPath(settings.logFile);
     this.state = { kind: 'rolling', attempt: state.attempt, covers: state.covers, previous, deadline: now + settings.bootTimeout * 1000, bootFailures: 0 };
-    this.host.log.info(LOG.RELOAD_START, { gen: desired.generation, workers: desired.target });
+    this.host.log.info(LOG.RELOAD_START, { gen: next.generation, workers: next.target });
     this.host.post({ kind: 'tick' });
+    return { install: next };
   }
 
   refused(event: Extract<MasterEvent, { kind: 'config-refused' }>, now: number): void {
     if (this.state.kind !== 'loading' || this.state.attempt !== event.attempt) return;
-    this.finish('refused', event.error, now);
+    this.finish('refused', event.error);
   }
 
   /** A worker of the desired generation failed at boot. */
   bootFailed(generation: number): void {
-    if (this.state.kind === 'rolling' && generation === this.host.desired.generation) this.state.bootFailures += 1;
+    if (this.state.kind === 'rolling' && generation === this.host.desired().generation) this.state.bootFailures += 1;
   }
 
   /** Duties: end the reload when its workers are ready, or abort it; refuse a load past its deadline. */
-  advance(now: number): void {
+  advance(now: number): ReloadOrders {
+    // A HUP queued behind an aborted reload: it begins from the Desired the master installed
+    // since (the restored one, never the abandoned generation's).
+    if (this.state.kind === 'idle' && this.queued) this.begin(now);
     const state = this.state;
     if (state.kind === 'loading') {
-      if (now < state.deadline) return;
-      const seconds = this.host.desired.settings.bootTimeout;
-      this.finish('refused', `the config did not finish loading within ${seconds} s (boot-timeout); is the config module awaiting forever?`, now);
+      if (now < state.deadline) return NOTHING;
+      const seconds = this.host.desired().settings.bootTimeout;
+      this.finish('refused', `the config did not finish loading within ${seconds} s (boot-timeout); is the config module awaiting forever?`);
     } else if (state.kind === 'rolling') {
+      const desired = this.host.desired();
       if (this.host.generationReady()) {
-        this.closeDropped(state.previous.listeners, this.host.desired.listeners);
-        const { desired } = this.host;
+        this.closeDropped(state.previous.listeners, desired.listeners);
         this.host.log.info(LOG.RELOAD_DONE, { gen: desired.generation, workers: desired.target, listen: desired.listeners.map((l) => l.bound).join(',') });
-        return this.finish('done', null, now);
+        this.finish('done', null);
+        return NOTHING;
       }
       const failed = state.bootFailures >= MAX_RELOAD_BOOT_FAILURES;
-      if (!failed && now < state.deadline) return;
-      this.abort(state, failed ? `new workers failed to boot ${state.bootFailures} times` : 'boot-timeout', now);
+      if (!failed && now < state.deadline) return NOTHING;
+      return this.abort(state, failed ? `new workers failed to boot ${state.bootFailures} times` : 'boot-timeout');
     }
+    return NOTHING;
   }
 
   /** The master begins to stop: nothing pending will run, and a reload in flight ends here. */
@@ -146,10 +163,10 @@ export class Reload {
     const state = this.state;
     if (state.kind !== 'idle' || this.queued) this.host.log.warn(LOG.RELOAD_REFUSED, { error: 'the master is stopping', during: state.kind });
     if (state.kind === 'rolling') {
-      this.closeDropped(state.previous.listeners, this.host.desired.listeners);
-      this.finish('aborted', 'the master is stopping', now, false);
+      this.closeDropped(state.previous.listeners, this.host.desired().listeners);
+      this.finish('aborted', 'the master is stopping', undefined, true);
     } else if (state.kind === 'loading') {
-      this.finish('refused', 'the master is stopping', now, false);
+      this.finish('refused', 'the master is stopping', undefined, true);
     }
     if (this.queued) {
       this.queued = false;
@@ -161,45 +178,50 @@ export class Reload {
     this.queued = false;
     this.status.started += 1;
     const attempt = this.status.started;
-    this.state = { kind: 'loading', attempt, covers: this.status.requested, deadline: now + this.host.desired.settings.bootTimeout * 1000 };
+    this.state = { kind: 'loading', attempt, covers: this.status.requested, deadline: now + this.host.desired().settings.bootTimeout * 1000 };
     const { host } = this;
-    const current = host.desired.listeners;
+    const current = host.desired().listeners;
     host
       .loadConfig()
       .then(async (config) => {
         // A log file that cannot be opened refuses the reload here, before anything changes.
         if (config.settings.logFile !== null) host.system.probeAppend(config.settings.logFile);
-        const listeners = host.listenersFixed ? current : await reconcileListeners(current, config.settings.listen, host.system.bind);
+        const listeners = host.listenersFixed ? [...current] : await reconcileListeners(current, config.settings.listen, host.system.bind);
         host.post({ kind: 'config-loaded', attempt, config, listeners });
       })
       .catch((err: unknown) => host.post({ kind: 'config-refused', attempt, error: err instanceof Error ? err.message : String(err) }));
   }
 
-  private abort(state: Extract<State, { kind: 'rolling' }>, reason: string, now: number): void {
-    const desired = this.host.desired;
-    this.host.log.error(LOG.RELOAD_ABORTED, { gen: desired.generation, reason });
-    this.host.abandonGeneration(desired.generation);
-    const dropped = desired.listeners;
-    Object.assign(desired, state.previous);
-    this.setLogPath(desired.settings.logFile);
-    this.closeDropped(dropped, desired.listeners);
-    this.finish('aborted', reason, now);
+  /** The new generation goes and the previous Desired comes back, with its log file and sockets. */
+  private abort(state: Extract<State, { kind: 'rolling' }>, reason: string): ReloadOrders {
+    const abandoned = this.host.desired();
+    const restored = state.previous;
+    this.host.log.error(LOG.RELOAD_ABORTED, { gen: abandoned.generation, reason });
+    this.setLogPath(restored.settings.logFile);
+    this.closeDropped(abandoned.listeners, restored.listeners);
+    // Recorded against the restored generation, as it was when the master changed its state in place.
+    this.finish('aborted', reason, restored.generation);
+    return { abandon: abandoned.generation, install: restored };
   }
 
-  private finish(outcome: ReloadOutcome, error: string | null, now: number, next = true): void {
+  /**
+   * The reload ends, and a queued HUP begins at once, except after an abort: that one begins at
+   * the next duties (advance), once the master has installed the Desired the abort restores.
+   */
+  private finish(outcome: ReloadOutcome, error: string | null, generation = this.host.desired().generation, stopping = false): void {
     const covers = this.state.kind === 'idle' ? this.status.requested : this.state.covers;
-    if (outcome === 'refused' && next) this.host.log.error(LOG.RELOAD_REFUSED, { error: error ?? undefined });
+    if (outcome === 'refused' && !stopping) this.host.log.error(LOG.RELOAD_REFUSED, { error: error ?? undefined });
     this.state = { kind: 'idle' };
-    this.record(outcome, error, covers);
-    if (next && this.queued) this.begin(now);
+    this.record(outcome, error, covers, generation);
+    if (!stopping && outcome !== 'aborted' && this.queued) this.begin(this.host.system.clock());
   }
 
-  private record(outcome: ReloadOutcome, error: string | null, covers: number): void {
+  private record(outcome: ReloadOutcome, error: string | null, covers: number, generation = this.host.desired().generation): void {
     const s = this.status;
     s.finished += 1;
     s[outcome] += 1;
     if (error !== null) s.lastError = error;
-    s.history.push({ id: s.finished, covers, outcome, error, generation: this.host.desired.generation });
+    s.history.push({ id: s.finished, covers, outcome, error, generation });
     if (s.history.length > HISTORY) s.history.shift();
   }
 

@@ -4,7 +4,7 @@
 // Runs in: master.
 
 import { LOG, type Logger } from '../log.js';
-import type { Desired } from './desired.js';
+import type { DesiredNow } from './desired.js';
 import type { Supervisor } from './supervisor.js';
 import type { System } from './system.js';
 import type { StopOrder } from './worker-table.js';
@@ -14,7 +14,7 @@ const IMMEDIATE_KILL_AFTER_MS = 1000;
 export interface StopHost {
   readonly system: System;
   readonly log: Logger;
-  readonly desired: Desired;
+  readonly desired: DesiredNow;
   readonly supervisor: Supervisor;
   /** Another master (our successor, or the one we replace) serves from our sockets. */
   socketsShared(): boolean;
@@ -70,9 +70,10 @@ export class Stop {
   closeListeners(): void {
     if (this.listenersClosed || this.host.socketsShared()) return;
     this.listenersClosed = true;
-    for (const listener of this.host.desired.listeners) this.host.system.closeListener(listener);
-    if (this.host.desired.listeners.length > 0) {
-      this.host.log.info(LOG.LISTENER_CLOSED, { listen: this.host.desired.listeners.map((l) => l.bound).join(','), why: 'stopping' });
+    const { listeners } = this.host.desired();
+    for (const listener of listeners) this.host.system.closeListener(listener);
+    if (listeners.length > 0) {
+      this.host.log.info(LOG.LISTENER_CLOSED, { listen: listeners.map((l) => l.bound).join(','), why: 'stopping' });
     }
   }
 }

@@ -6,7 +6,7 @@
 import type { WorkerMessage, WorkerStats } from '../ipc.js';
 import { LOG, type Logger } from '../log.js';
 import { SIGNALS } from '../signals.js';
-import type { Desired } from './desired.js';
+import type { DesiredNow } from './desired.js';
 import { runHook } from './hooks.js';
 import type { MasterEvent } from './inbox.js';
 import type { LameDuck } from './lame-duck.js';
@@ -38,11 +38,30 @@ export interface SupervisorObserver {
   exited(worker: WorkerRecord, reason: string, code: number | null, signal: NodeJS.Signals | null): void;
 }
 
+/** What the supervisor is given once, at construction (master.ts wires it). */
+export interface SupervisorDeps {
+  readonly system: System;
+  readonly log: Logger;
+  /** The master's current Desired (it alone replaces it). */
+  readonly desired: DesiredNow;
+  readonly post: (event: MasterEvent) => void;
+  /** Who else hears of beats and exits (stats). */
+  readonly observer?: SupervisorObserver | null;
+  /** The master's lame duck: workers spawned or ready during it are told (they start lame). */
+  readonly lameDuck?: LameDuck | null;
+  /** Asks silent workers where they are stuck before the kill (stuck-report.ts). */
+  readonly stuck?: StuckReports;
+}
+
 export class Supervisor {
   readonly table = new WorkerTable();
-  observer: SupervisorObserver | null = null;
-  /** The master's lame duck: workers spawned or ready during it are told (they start lame). */
-  lameDuck: LameDuck | null = null;
+  private readonly system: System;
+  private readonly log: Logger;
+  private readonly post: (event: MasterEvent) => void;
+  private readonly observer: SupervisorObserver | null;
+  private readonly lameDuck: LameDuck | null;
+  private readonly stuck: StuckReports;
+  private readonly current: DesiredNow;
   /** When each worker was last told to shed connections (rebalance.ts). */
   private readonly shedAt = new WeakMap<WorkerRecord, number>();
   /** The workers' total of open connections, and since when it has held still (rebalance.ts). */
@@ -50,14 +69,19 @@ export class Supervisor {
   private bootFailures = 0;
   private nextSpawnAt = 0;
 
-  constructor(
-    private readonly system: System,
-    private readonly log: Logger,
-    private readonly desired: Desired,
-    private readonly post: (event: MasterEvent) => void,
-    /** Asks silent workers where they are stuck before the kill (stuck-report.ts). */
-    private readonly stuck: StuckReports = new StuckReports(null),
-  ) {}
+  constructor(deps: SupervisorDeps) {
+    this.system = deps.system;
+    this.log = deps.log;
+    this.current = deps.desired;
+    this.post = deps.post;
+    this.observer = deps.observer ?? null;
+    this.lameDuck = deps.lameDuck ?? null;
+    this.stuck = deps.stuck ?? new StuckReports(null);
+  }
+
+  private get desired() {
+    return this.current();
+  }
 
   // ---- events ---------------------------------------------------------------------------------
 

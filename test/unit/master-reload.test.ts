@@ -140,4 +140,65 @@ describe('reload state machine', () => {
     assert.equal(h.loads.length, 2, 'no reload while stopping');
     assert.deepEqual(h.master.reload.status.history.at(-1), { id: 3, covers: 3, outcome: 'refused', error: 'the master is stopping', generation: 1 });
   });
+
+  it('Desired is a value: a reload installs a new one and leaves the old one as it was', async () => {
+    const h = harness({ settings: { timeout: 60 } });
+    await h.tick();
+    await h.readyAll();
+    const first = h.master.desired;
+    assert.ok(Object.isFrozen(first));
+    await h.signal('SIGTTIN');
+    const scaled = h.master.desired;
+    assert.notEqual(scaled, first);
+    assert.deepEqual([first.target, scaled.target, scaled.generation], [2, 3, 1]);
+    await h.signal('SIGHUP');
+    h.loads[0]!.resolve(h.resolved({ workers: 1 }));
+    await h.tick();
+    assert.deepEqual([h.master.desired.generation, h.master.desired.target], [2, 1]);
+    assert.deepEqual([scaled.generation, scaled.target], [1, 3], 'the value the reload replaced did not change');
+  });
+
+  it('a HUP queued behind a reload that aborts begins from the restored Desired, not the abandoned one', async () => {
+    const h = harness({ settings: { timeout: 60 } });
+    await h.tick();
+    await h.readyAll();
+    await h.signal('SIGHUP');
+    h.loads[0]!.resolve(h.resolved({ workers: 3, name: 'broken' }));
+    await h.tick();
+    await h.signal('SIGHUP'); // queued while gen 2 rolls
+    for (let i = 0; i < 20 && h.loads.length === 1; i++) {
+      for (const w of h.live(2)) await h.exit(w, EXIT.WORKER_BOOT_ERROR);
+      await h.tick(500);
+    }
+    assert.equal(h.events(LOG.RELOAD_ABORTED).length, 1);
+    assert.equal(h.loads.length, 2, 'the queued reload began');
+    assert.deepEqual([h.master.desired.generation, h.master.desired.target, h.master.desired.settings.name], [1, 2, 'RAAS']);
+    h.loads[1]!.resolve(h.resolved({ workers: 1 }));
+    await h.tick();
+    assert.equal(h.master.desired.generation, 2, 'numbered after the restored generation');
+    await h.readyAll();
+    assert.deepEqual(h.master.reload.status.history.map((r) => [r.outcome, r.generation]), [
+      ['aborted', 1],
+      ['done', 2],
+    ]);
+  });
+
+  it('a stop during a rolling reload: the new generation stops too, the reload ends aborted, the master exits once all are gone', async () => {
+    const h = harness({ settings: { timeout: 60, shutdownTimeout: 5 } });
+    await h.tick();
+    await h.readyAll();
+    await h.signal('SIGHUP');
+    h.loads[0]!.resolve(h.resolved({ workers: 2 }));
+    await h.tick();
+    const booting = h.live(2);
+    assert.equal(booting.length, 2);
+    await h.signal('SIGTERM');
+    for (const w of h.spawned) assert.deepEqual(w.signals, ['SIGQUIT'], `worker ${w.pid} gen ${w.request.generation}`);
+    assert.deepEqual(h.master.reload.status.history.map((r) => [r.outcome, r.error]), [['aborted', 'the master is stopping']]);
+    await h.tick(100);
+    assert.equal(h.spawned.length, 4, 'nothing respawns while stopping');
+    for (const w of h.spawned) await h.exit(w, 0);
+    await h.tick();
+    assert.deepEqual(h.exits, [EXIT.OK]);
+  });
 });

@@ -106,4 +106,33 @@ describe('upgrade (USR2)', () => {
     await h.readyAll();
     assert.deepEqual(h.fake.signalsSent, [[parent, 'SIGQUIT']]);
   });
+
+  it('rollback: after USR2 and WINCH, HUP brings the old master\'s workers back and the successor\'s exit restores its pid file', async () => {
+    const h = await serving({ settings: { timeout: 60 } });
+    await h.signal('SIGUSR2');
+    const [successor] = h.fake.successors;
+    h.fake.files.set(PID_FILE, successor!.pid);
+    successor!.events.ready(successor!.pid);
+    await h.tick();
+    await h.signal('SIGWINCH'); // the old master's workers drain; the new master serves
+    assert.equal(h.master.desired.target, 0);
+    for (const w of h.spawned) {
+      assert.deepEqual(w.signals, ['SIGQUIT']);
+      await h.exit(w, 0);
+    }
+    await h.tick();
+    // Back out: HUP to the old master (workers again, as configured), then the new master goes.
+    await h.signal('SIGHUP');
+    h.loads[0]!.resolve(h.resolved({ workers: 2 }));
+    await h.tick();
+    await h.readyAll();
+    assert.deepEqual([h.master.desired.generation, h.master.desired.target], [2, 2]);
+    assert.equal(h.live(2).length, 2);
+    successor!.running = false;
+    successor!.events.exit(successor!.pid, 0, null);
+    await h.tick();
+    assert.deepEqual([h.fake.files.get(PID_FILE), h.fake.files.get(OLDBIN)], [process.pid, undefined]);
+    assert.equal(h.master.upgrade.successorSnapshot(), null);
+    assert.deepEqual(h.exits, []);
+  });
 });

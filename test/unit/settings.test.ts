@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SettingError } from '../../src/config/errors.js';
 import { renderHelp } from '../../src/config/help.js';
+import { CONTROL_COMMANDS } from '../../src/control/commands.js';
 import { parseArgv, resolveSettings, settingsFrom, type Layers } from '../../src/config/load.js';
 import { SETTINGS } from '../../src/config/settings.js';
 
@@ -238,7 +239,7 @@ describe('config files', () => {
 
 describe('renderHelp', () => {
   it('lists every setting with its flags and env vars, the commands, within 100 columns', () => {
-    const help = renderHelp();
+    const help = renderHelp(CONTROL_COMMANDS);
     for (const spec of SETTINGS) {
       assert.ok(help.includes(`--${spec.name} `), spec.name);
       for (const env of spec.env) assert.ok(help.includes(env), env);
