@@ -48,6 +48,8 @@ export const LOG = {
   WORKERS_STOPPED: 'workers-stopped',
   REAPED_UNKNOWN: 'reaped-unknown',
   REAPER_MISSING: 'reaper-missing',
+  /** At start: which path serves for each native addon (src/native.ts). */
+  NATIVE_ADDONS: 'native-addons',
   PIDFILE_ERROR: 'pidfile-error',
   MASTER_LOOP_ERROR: 'master-loop-error',
   MASTER_UNSOUND: 'master-unsound',

@@ -15,6 +15,7 @@ import { loadReaper } from './reaper.js';
 import { claimPidFile, PidFileError, releasePidFile } from './pidfile.js';
 import { checkAppendFile } from './safe-file.js';
 import { realSystem } from './system.js';
+import { nativePaths } from '../native.js';
 import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './upgrade/inherit.js';
 
 export interface BootOptions {
@@ -92,6 +93,7 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
     }
   }
   // PID 1 (a container without an init) must collect orphans; nobody else has to.
+  log.info(LOG.NATIVE_ADDONS, nativePaths());
   const reapOrphans = process.pid === 1 ? loadReaper() : null;
   if (process.pid === 1 && reapOrphans === null) {
     log.warn(LOG.REAPER_MISSING, { advice: 'run with an init (docker run --init) to reap orphans' });

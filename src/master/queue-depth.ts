@@ -18,7 +18,7 @@
 
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { loadAddon } from '../native.js';
 
 export interface QueueSample {
   /** Connections waiting to be accepted; null: unknown on this system. */
@@ -44,15 +44,9 @@ let nativeReader: ListenQueue | null | undefined;
 /** The fdutil addon's TCP_INFO reader; null when the addon was not built (then /proc serves). */
 export function nativeListenQueue(): ListenQueue | null {
   if (nativeReader !== undefined) return nativeReader;
-  nativeReader = null;
-  if (process.env.RAAS_NATIVE !== '0') {
-    try {
-      const addon = createRequire(import.meta.url)('../../../build/Release/fdutil.node') as { listenQueue?: ListenQueue };
-      if (typeof addon.listenQueue === 'function') nativeReader = addon.listenQueue;
-    } catch {
-      // not built: the /proc tables serve
-    }
-  }
+  // Not built, or RAAS_NATIVE=0: the /proc tables serve.
+  const reader = loadAddon<{ listenQueue?: ListenQueue }>('fdutil')?.listenQueue;
+  nativeReader = typeof reader === 'function' ? reader : null;
   return nativeReader;
 }
 

@@ -3,19 +3,13 @@
 // collect it. Node cannot, so a small N-API addon (native/reaper.c, built at install) does.
 // Runs in: master.
 
-import { createRequire } from 'node:module';
+import { loadAddon } from '../native.js';
 
 export type ReapOrphans = (knownPids: readonly number[]) => Array<[pid: number, status: number]>;
 
 /** The addon, or null when it was not built (no compiler at install): then we only warn. */
 export function loadReaper(): ReapOrphans | null {
-  try {
-    const require = createRequire(import.meta.url);
-    const addon = require('../../../build/Release/reaper.node') as { reapOrphans: ReapOrphans };
-    return addon.reapOrphans;
-  } catch {
-    return null;
-  }
+  return loadAddon<{ reapOrphans: ReapOrphans }>('reaper')?.reapOrphans ?? null;
 }
 
 /** Decodes a raw wait status into what the log says. */

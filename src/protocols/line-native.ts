@@ -5,7 +5,7 @@
 // Without the addon (no compiler at install) or with RAAS_NATIVE=0 the JavaScript path serves.
 // Runs in: workers.
 
-import { createRequire } from 'node:module';
+import { loadAddon } from '../native.js';
 import type { Settings } from '../config/settings.js';
 import { LATENCY_BUCKETS_S } from '../ipc.js';
 import { LOG, type Logger } from '../log.js';
@@ -27,19 +27,9 @@ interface LineFastAddon {
   listenLoopback(): [fd: number, port: number];
 }
 
-let addon: LineFastAddon | null | undefined;
-
-/** The addon, or null when it is missing or RAAS_NATIVE=0 asks for the JavaScript path. */
+/** The addon, or null when it is missing or RAAS_NATIVE=0 asks for the JavaScript path (src/native.ts). */
 export function loadLineFast(): LineFastAddon | null {
-  if (process.env.RAAS_NATIVE === '0') return null;
-  if (addon === undefined) {
-    try {
-      addon = createRequire(import.meta.url)('../../../build/Release/line_fast.node') as LineFastAddon;
-    } catch {
-      addon = null;
-    }
-  }
-  return addon;
+  return loadAddon<LineFastAddon>('line_fast');
 }
 
 /** Cumulative since the worker started (open: now); one listener's, or the whole server's. */

@@ -8,18 +8,13 @@
 // neither, the worker warns once, naming the consequence.
 
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { loadAddon } from '../native.js';
 
 type SetCloexec = (fd: number) => void;
 
 /** The addon, or null when it was not built (no compiler at install). */
 function loadFdutil(): SetCloexec | null {
-  try {
-    const require = createRequire(import.meta.url);
-    return (require('../../../build/Release/fdutil.node') as { setCloexec: SetCloexec }).setCloexec;
-  } catch {
-    return null;
-  }
+  return loadAddon<{ setCloexec: SetCloexec }>('fdutil')?.setCloexec ?? null;
 }
 
 /** O_CLOEXEC as /proc/<pid>/fdinfo prints it (octal `flags`); null when /proc cannot tell. */

@@ -20,7 +20,7 @@
 // closes is gone for this worker. Either way, once the worker is ready, a listener left without
 // a server for `boot-timeout` is reported (watchAppListeners): the worker asks to be replaced.
 
-import { createRequire } from 'node:module';
+import { loadAddon } from '../../native.js';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseListenAddress, type ListenAddress } from '../../config/listen-address.js';
@@ -70,12 +70,8 @@ let dupCloexec: DupCloexec | null | undefined;
 /** fdutil's dupCloexec (native/fdutil.c), or null when the addon was not built. */
 function loadDup(): DupCloexec | null {
   if (dupCloexec === undefined) {
-    try {
-      const addon = createRequire(import.meta.url)('../../../../build/Release/fdutil.node') as { dupCloexec?: DupCloexec };
-      dupCloexec = typeof addon.dupCloexec === 'function' ? addon.dupCloexec : null;
-    } catch {
-      dupCloexec = null;
-    }
+    const dup = loadAddon<{ dupCloexec?: DupCloexec }>('fdutil')?.dupCloexec;
+    dupCloexec = typeof dup === 'function' ? dup : null;
   }
   return dupCloexec;
 }
