@@ -14,7 +14,7 @@ import type { Settings } from './config/settings.js';
 export type MasterMessage =
   | { type: 'reopen-logs' }
   | { type: 'lame-duck' }
-  /** Let `connections` keep-alive connections go, never falling below `target` (master/rebalance.ts). */
+  /** Let `connections` keep-alive connections go, never falling below `target` (master/stats/rebalance.ts). */
   | { type: 'shed'; connections: number; target: number }
   /**
    * This worker's own `max-requests` limit, jitter included (drawn by the master at spawn, sent
@@ -32,7 +32,7 @@ export type WorkerMessage =
   | { type: 'retiring'; reason: string }
   /**
    * The worker passed a limit it checks itself: replace it. It serves on, and drains only when the
-   * master tells it to, once the replacement is ready (master/supervisor.ts recycle()). `details`:
+   * master tells it to, once the replacement is ready (master/supervision/supervisor.ts recycle()). `details`:
    * what the log line says (max-requests: requests and limit; not-listening: the listener).
    */
   | { type: 'recycle'; reason: WorkerRecycleReason; details: Record<string, string | number> };

@@ -7,7 +7,7 @@
 // openAppendFile: never through a symlink, only a file of ours or root's, created 0640.
 
 import * as fs from 'node:fs';
-import { openAppendFile } from './master/safe-file.js';
+import { openAppendFile } from './safe-file.js';
 
 /** Event names that tests and operators wait for: never spell them inline. */
 export const LOG = {

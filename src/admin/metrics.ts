@@ -2,7 +2,7 @@
 // Runs in: master (called by the admin server, at most once per sample interval: the text is
 // cached with the report it was made from).
 
-import { EXIT_REASONS, type StatusReport } from '../master/stats.js';
+import { EXIT_REASONS, type StatusReport } from '../master/stats/stats.js';
 
 type Labels = Record<string, string | number>;
 

@@ -24,9 +24,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAdminAddress, type AdminAddress } from '../config/admin-address.js';
 import { LOG, type Logger } from '../log.js';
-import { bindListener } from '../master/listeners.js';
+import { bindListener } from '../master/listeners/listeners.js';
 import { nodeHttp } from '../node-http.js';
-import type { StatusReport } from '../master/stats.js';
+import type { StatusReport } from '../master/stats/stats.js';
 import { renderMetrics } from './metrics.js';
 
 export const MAX_CONNECTIONS = 16;

@@ -176,7 +176,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     metavar: 'S',
     help: 'A worker that is not ready this long after it was spawned is killed; a reload whose new workers miss it is aborted.',
   },
-  // ---- recycling (src/master/recycle.ts) ----
+  // ---- recycling (src/master/supervision/recycle.ts) ----
   {
     key: 'maxRequests',
     name: 'max-requests',

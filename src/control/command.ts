@@ -7,11 +7,11 @@ import type { Settings } from '../config/settings.js';
 import { EXIT } from '../exit-codes.js';
 import { CONTROL_COMMANDS, type ControlCommandName } from './commands.js';
 import { controlSettings } from './settings.js';
-import { processIdentity } from '../master/identity.js';
-import { isLiveMaster, readPidChecked } from '../master/pidfile.js';
+import { processIdentity } from '../master/files/identity.js';
+import { isLiveMaster, readPidChecked } from '../master/files/pidfile.js';
 import { masterTitle } from '../process-title.js';
-import { ourUid, ownerOf, UnsafeFileError } from '../master/safe-file.js';
-import { readStatusChecked, type MasterStatus } from '../master/status-file.js';
+import { ourUid, ownerOf, UnsafeFileError } from '../safe-file.js';
+import { readStatusChecked, type MasterStatus } from '../master/files/status-file.js';
 import { freshReport, renderReport } from './status-view.js';
 
 const POLL_MS = 100;

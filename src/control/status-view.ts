@@ -2,9 +2,9 @@
 // readable table, or as the JSON document of docs/OBSERVABILITY.md with --json.
 // Runs in: the operator's shell (a short-lived process, never the master).
 
-import { ownerOf, readOwnedFile } from '../master/safe-file.js';
-import { readStatus } from '../master/status-file.js';
-import { statsPath, type StatusReport } from '../master/stats.js';
+import { ownerOf, readOwnedFile } from '../safe-file.js';
+import { readStatus } from '../master/files/status-file.js';
+import { statsPath, type StatusReport } from '../master/stats/stats.js';
 
 export function readReport(pidFile: string, pid: number): StatusReport | null {
   try {

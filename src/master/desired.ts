@@ -6,7 +6,7 @@
 
 import type { MasterHooks } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
-import type { BoundListener } from './listeners.js';
+import type { BoundListener } from './listeners/listeners.js';
 
 export interface Desired {
   readonly generation: number;

@@ -13,7 +13,7 @@
 // one that failed is lost.
 
 import type { ResolvedConfig } from '../config/load.js';
-import type { BoundListener } from './listeners.js';
+import type { BoundListener } from './listeners/listeners.js';
 import type { WorkerMessage } from '../ipc.js';
 
 export type MasterEvent =

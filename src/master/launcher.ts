@@ -20,14 +20,14 @@ import {
 } from '../ipc.js';
 import { parseListenAddress, type ListenAddress } from '../config/listen-address.js';
 import { titleCapacity, workerTitle } from '../process-title.js';
-import type { BoundListener } from './listeners.js';
+import type { BoundListener } from './listeners/listeners.js';
 
 export interface SpawnRequest {
   slot: number;
   generation: number;
   settings: Settings;
   listeners: readonly BoundListener[];
-  /** The master is a lame duck (src/master/lame-duck.ts): the worker starts lame. */
+  /** The master is a lame duck (src/master/stop/lame-duck.ts): the worker starts lame. */
   lameDuck?: boolean;
 }
 

@@ -11,18 +11,18 @@ import { LOG, type Logger } from '../log.js';
 import { SIGNALS, type MasterAction } from '../signals.js';
 import { firstDesired, withTarget, type Desired } from './desired.js';
 import { Inbox, type LoopStep, type MasterEvent } from './inbox.js';
-import type { BoundListener } from './listeners.js';
-import { LameDuck } from './lame-duck.js';
+import type { BoundListener } from './listeners/listeners.js';
+import { LameDuck } from './stop/lame-duck.js';
 import { LoopGuard } from './loop-guard.js';
-import { describeStatus } from './reaper.js';
-import { Reload, type ReloadOrders } from './reload.js';
-import { StatusFile, statusPath, type MasterStatus } from './status-file.js';
-import { Stop } from './stop.js';
-import { StuckReports } from './stuck-report.js';
-import { Supervisor } from './supervisor.js';
+import { describeStatus } from './supervision/reaper.js';
+import { Reload, type ReloadOrders } from './reload/reload.js';
+import { StatusFile, statusPath, type MasterStatus } from './files/status-file.js';
+import { Stop } from './stop/stop.js';
+import { StuckReports } from './supervision/stuck-report.js';
+import { Supervisor } from './supervision/supervisor.js';
 import type { System } from './system.js';
 import { Upgrade } from './upgrade/upgrade.js';
-import { MasterStats, statsPath, type StatusReport } from './stats.js';
+import { MasterStats, statsPath, type StatusReport } from './stats/stats.js';
 
 const TICK_MS = 100;
 /** A gap between duty runs this long means the master itself was stopped or stalled. */

@@ -9,9 +9,9 @@ import type { ListenAddress } from '../config/listen-address.js';
 import { SIGNALS } from '../signals.js';
 import { setProcessTitle } from '../process-title.js';
 import { processLauncher, type Launcher } from './launcher.js';
-import { bindListener, closeListener, type BoundListener } from './listeners.js';
-import { isLiveMaster, moveToOldbin, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './pidfile.js';
-import type { ReapOrphans } from './reaper.js';
+import { bindListener, closeListener, type BoundListener } from './listeners/listeners.js';
+import { isLiveMaster, moveToOldbin, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './files/pidfile.js';
+import type { ReapOrphans } from './supervision/reaper.js';
 import { notifyParentReady, startSuccessor, type SuccessorEvents, type SuccessorProcess } from './upgrade/reexec.js';
 
 /** Pid-file steps of an upgrade (implemented by pidfile.ts). */

@@ -85,7 +85,7 @@ export interface Protocol {
   /** Which path serves this protocol's plain listeners ('native' or 'js'), for the ready log line. */
   readonly fastPath?: 'native' | 'js';
   /**
-   * The master's rebalancing (master/rebalance.ts): let up to `connections` long-lived connections
+   * The master's rebalancing (master/stats/rebalance.ts): let up to `connections` long-lived connections
    * go gracefully, keeping at least `target` open (HTTP: `Connection: close` on that many
    * keep-alive responses). Protocols without long-lived connections leave it out.
    */

@@ -234,7 +234,7 @@ export class WorkerRuntime {
     })();
   }
 
-  /** The master's rebalancing (master/rebalance.ts); a draining worker lets everything go anyway. */
+  /** The master's rebalancing (master/stats/rebalance.ts); a draining worker lets everything go anyway. */
   private shed(connections: number, target: number): void {
     if (this.stopping) return;
     for (const protocol of this.protocols.values()) protocol.shed?.(connections, target);

@@ -24,7 +24,7 @@
 // saves it and gives up the report.
 
 import { Worker } from 'node:worker_threads';
-import { writeFileAtomic } from '../master/safe-file.js';
+import { writeFileAtomic } from '../safe-file.js';
 
 /** The global the evaluated expression calls; a symbol so no app code collides with it. */
 const REPORT_FN = 'raas.writeStuckReport';

@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { EXIT_REASONS } from '../../src/master/stats.js';
+import { EXIT_REASONS } from '../../src/master/stats/stats.js';
 import { adminUrl, get, promtoolCheck, samples, type Sample } from '../helpers/admin.js';
 import { CLI, reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 

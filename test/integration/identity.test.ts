@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EXIT } from '../../src/exit-codes.js';
 import { LOG } from '../../src/log.js';
-import { isMasterTitle, processIdentity, psIdentity } from '../../src/master/identity.js';
-import { isLiveMaster } from '../../src/master/pidfile.js';
+import { isMasterTitle, processIdentity, psIdentity } from '../../src/master/files/identity.js';
+import { isLiveMaster } from '../../src/master/files/pidfile.js';
 import { CLI, isAlive, processArgs, reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 
 const impostors: ChildProcess[] = [];

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EXIT } from '../../src/exit-codes.js';
 import { LOG } from '../../src/log.js';
-import { statusPath } from '../../src/master/status-file.js';
+import { statusPath } from '../../src/master/files/status-file.js';
 import { lineRequest } from '../helpers/clients.js';
 import { CLI, reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 

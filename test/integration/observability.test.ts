@@ -11,7 +11,7 @@ import type * as net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { LOG } from '../../src/log.js';
 import { freeze } from '../helpers/chaos.js';
-import type { StatusReport } from '../../src/master/stats.js';
+import type { StatusReport } from '../../src/master/stats/stats.js';
 import { adminUrl, get, promtoolCheck, samples, sum } from '../helpers/admin.js';
 import { served } from '../helpers/assertions.js';
 import { connect, LineLoad, lineRequest, targetOf } from '../helpers/clients.js';

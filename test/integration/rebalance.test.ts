@@ -1,4 +1,4 @@
-// Integration: keep-alive rebalancing (`rebalance`, master/rebalance.ts). 20 keep-alive clients
+// Integration: keep-alive rebalancing (`rebalance`, master/stats/rebalance.ts). 20 keep-alive clients
 // all on one worker, then a TTIN: with rebalancing the new worker gets its share within seconds
 // (the old one answers some responses `Connection: close`; no request fails); without it, every
 // connection stays where it was accepted.

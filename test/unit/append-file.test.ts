@@ -1,4 +1,4 @@
-// Unit tests of the log files' safe open (src/master/safe-file.ts openAppendFile, checkAppendFile)
+// Unit tests of the log files' safe open (src/safe-file.ts openAppendFile, checkAppendFile)
 // and of the rate-limited counter's details (src/protocols/event-counter.ts), on real files.
 // Runs in: the node:test runner process; files in a temp directory.
 
@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Logger } from '../../src/log.js';
-import { checkAppendFile, LOG_FILE_MODE, openAppendFile, UnsafeFileError } from '../../src/master/safe-file.js';
+import { checkAppendFile, LOG_FILE_MODE, openAppendFile, UnsafeFileError } from '../../src/safe-file.js';
 import { EventCounter } from '../../src/protocols/event-counter.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'raas-append-file-'));

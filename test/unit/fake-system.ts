@@ -2,7 +2,7 @@
 // files; every OS effect is recorded so that a test can assert on it.
 // Runs in: the test runner process.
 
-import type { BoundListener } from '../../src/master/listeners.js';
+import type { BoundListener } from '../../src/master/listeners/listeners.js';
 import type { SuccessorEvents } from '../../src/master/upgrade/reexec.js';
 import type { System } from '../../src/master/system.js';
 

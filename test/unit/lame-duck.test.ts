@@ -1,4 +1,4 @@
-// Unit: the master's lame-duck phase (src/master/lame-duck.ts) with an injected clock and
+// Unit: the master's lame-duck phase (src/master/stop/lame-duck.ts) with an injected clock and
 // launcher: TERM or QUIT first tells workers to fail health checks, the stop order follows S
 // seconds later, a second TERM stops at once, replacements start lame.
 // Runs in: the test runner process (no real processes).

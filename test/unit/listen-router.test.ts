@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { parseListenAddress } from '../../src/config/listen-address.js';
 import type { WorkerListener } from '../../src/ipc.js';
-import { bindListener, closeListener, type BoundListener } from '../../src/master/listeners.js';
+import { bindListener, closeListener, type BoundListener } from '../../src/master/listeners/listeners.js';
 import { ListenRouter, parseListenArgs } from '../../src/protocols/http/listen-router.js';
 import { tmpDir } from '../fixtures/http-helpers.js';
 

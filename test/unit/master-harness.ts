@@ -11,7 +11,7 @@ import { SETTINGS, type Settings } from '../../src/config/settings.js';
 import type { MasterMessage } from '../../src/ipc.js';
 import { Logger, parseLine } from '../../src/log.js';
 import type { SpawnRequest, WorkerEvents } from '../../src/master/launcher.js';
-import type { BoundListener } from '../../src/master/listeners.js';
+import type { BoundListener } from '../../src/master/listeners/listeners.js';
 import { Master } from '../../src/master/master.js';
 import type { System } from '../../src/master/system.js';
 import { fakeSystem, type FakeOs } from './fake-system.js';

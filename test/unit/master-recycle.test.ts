@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { WorkerStats } from '../../src/ipc.js';
 import { LOG } from '../../src/log.js';
-import { drawRequestLimit } from '../../src/master/recycle.js';
+import { drawRequestLimit } from '../../src/master/supervision/recycle.js';
 import { harness, type FakeWorker } from './master-harness.js';
 
 function stats(requests: number, rss = 50 * 1024 * 1024): WorkerStats {

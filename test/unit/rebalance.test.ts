@@ -1,10 +1,10 @@
-// Unit: the keep-alive rebalancing rules (master/rebalance.ts): which worker sheds, and when the
+// Unit: the keep-alive rebalancing rules (master/stats/rebalance.ts): which worker sheds, and when the
 // split is worth judging.
 // Runs in: the test runner process.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HOLD_STILL_MS, heldStill, shedOrder, type TotalWatch } from '../../src/master/rebalance.js';
+import { HOLD_STILL_MS, heldStill, shedOrder, type TotalWatch } from '../../src/master/stats/rebalance.js';
 
 const workers = (...open: number[]) => open.map((n, id) => ({ id, open: n }));
 

@@ -1,4 +1,4 @@
-// Unit tests of the master's safe file writes and reads (src/master/safe-file.ts) on real files:
+// Unit tests of the master's safe file writes and reads (src/safe-file.ts) on real files:
 // planted symlinks and temp names, a target that is a directory, umask 000, other owners.
 // Runs in: the node:test runner process; files in a temp directory.
 
@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkDirectory, randomHex, readOwnedFile, UnsafeFileError, writeFileAtomic } from '../../src/master/safe-file.js';
+import { checkDirectory, randomHex, readOwnedFile, UnsafeFileError, writeFileAtomic } from '../../src/safe-file.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'raas-safe-file-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import { LISTEN_PROTOCOLS, parseListenAddress } from '../../config/listen-address.js';
-import type { BoundListener } from '../listeners.js';
+import type { BoundListener } from '../listeners/listeners.js';
 
 /**
  * Our own hand-over, JSON: [{ "fd": 3, "spec": "line://127.0.0.1:0", "bound": "line://127.0.0.1:41743" }].

@@ -4,7 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import type { BoundListener } from '../listeners.js';
+import type { BoundListener } from '../listeners/listeners.js';
 import { INHERIT_ENV, inheritEnv, PARENT_ENV } from './inherit.js';
 
 export interface SuccessorEvents {

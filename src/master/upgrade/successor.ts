@@ -5,7 +5,7 @@
 
 import { LOG, type Logger } from '../../log.js';
 import { masterTitle } from '../../process-title.js';
-import type { BoundListener } from '../listeners.js';
+import type { BoundListener } from '../listeners/listeners.js';
 import type { System } from '../system.js';
 import type { SuccessorEvents, SuccessorProcess } from './reexec.js';
 

@@ -4,7 +4,7 @@
 // Runs in: master.
 
 import { LOG, type Logger } from '../../log.js';
-import type { BoundListener } from '../listeners.js';
+import type { BoundListener } from '../listeners/listeners.js';
 import type { System } from '../system.js';
 import { ParentSide } from './parent.js';
 import type { SuccessorEvents } from './reexec.js';

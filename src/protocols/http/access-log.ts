@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import { LOG, type Logger } from '../../log.js';
-import { openAppendFile } from '../../master/safe-file.js';
+import { openAppendFile } from '../../safe-file.js';
 
 export type AccessLogFormat = 'combined' | 'json';
 

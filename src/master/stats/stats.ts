@@ -5,11 +5,11 @@
 // Runs in: master. Knows nothing of protocols: a listener's protocol is an opaque label.
 
 import * as fs from 'node:fs';
-import { writeFileAtomic } from './safe-file.js';
-import { STATUS_FILE_MODE } from './status-file.js';
-import { LATENCY_BUCKETS_S, type ListenerStats, type WorkerStats } from '../ipc.js';
-import { sampleQueues, type QueueSample } from './queue-depth.js';
-import type { WorkerRecord } from './worker-table.js';
+import { writeFileAtomic } from '../../safe-file.js';
+import { STATUS_FILE_MODE } from '../files/status-file.js';
+import { LATENCY_BUCKETS_S, type ListenerStats, type WorkerStats } from '../../ipc.js';
+import { sampleQueues, type QueueSample } from '../listeners/queue-depth.js';
+import type { WorkerRecord } from '../supervision/worker-table.js';
 
 /** Seconds between samples (queue depth, req/s history, the stats file). */
 export const SAMPLE_INTERVAL_S = 1;

@@ -5,7 +5,7 @@
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { masterTitle, NAME_PATTERN } from '../process-title.js';
+import { masterTitle, NAME_PATTERN } from '../../process-title.js';
 
 export interface ProcessIdentity {
   /** Real uid; null when the platform could not tell. */

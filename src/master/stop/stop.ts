@@ -3,11 +3,11 @@
 // accepting at once, and says when the master may exit (never while a worker it started lives).
 // Runs in: master.
 
-import { LOG, type Logger } from '../log.js';
-import type { DesiredNow } from './desired.js';
-import type { Supervisor } from './supervisor.js';
-import type { System } from './system.js';
-import type { StopOrder } from './worker-table.js';
+import { LOG, type Logger } from '../../log.js';
+import type { DesiredNow } from '../desired.js';
+import type { Supervisor } from '../supervision/supervisor.js';
+import type { System } from '../system.js';
+import type { StopOrder } from '../supervision/worker-table.js';
 
 const IMMEDIATE_KILL_AFTER_MS = 1000;
 

@@ -3,8 +3,8 @@
 // Runs in: master (writes it) and control commands (read it).
 
 import * as fs from 'node:fs';
-import type { ReloadStatus } from './reload.js';
-import { ourUid, readOwnedFile, writeFileAtomic } from './safe-file.js';
+import type { ReloadStatus } from '../reload/reload.js';
+import { ourUid, readOwnedFile, writeFileAtomic } from '../../safe-file.js';
 
 /** Only the master's user reads it (the control command runs as that user, or as root). */
 export const STATUS_FILE_MODE = 0o600;

@@ -18,7 +18,7 @@
 
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import { loadAddon } from '../native.js';
+import { loadAddon } from '../../native.js';
 
 export interface QueueSample {
   /** Connections waiting to be accepted; null: unknown on this system. */

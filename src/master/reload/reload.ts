@@ -12,12 +12,12 @@
 // orders (ReloadOrders) that the master's loop carries out: the Desired to install (the new
 // generation, or the previous one an abort restores) and the generation whose workers must go.
 
-import type { ResolvedConfig } from '../config/load.js';
-import { LOG, type Logger } from '../log.js';
-import { nextGeneration, type Desired, type DesiredNow } from './desired.js';
-import type { MasterEvent } from './inbox.js';
-import { reconcileListeners, type BoundListener } from './listeners.js';
-import type { System } from './system.js';
+import type { ResolvedConfig } from '../../config/load.js';
+import { LOG, type Logger } from '../../log.js';
+import { nextGeneration, type Desired, type DesiredNow } from '../desired.js';
+import type { MasterEvent } from '../inbox.js';
+import { reconcileListeners, type BoundListener } from '../listeners/listeners.js';
+import type { System } from '../system.js';
 
 /** New-generation boot failures after which a reload is aborted. */
 const MAX_RELOAD_BOOT_FAILURES = 3;

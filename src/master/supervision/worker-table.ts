@@ -5,8 +5,8 @@
 // The wanted worker of a (generation, slot) is found through an index, so the duties that look
 // up every slot of the target stay linear in the number of workers.
 
-import type { WorkerRecycleReason, WorkerStats } from '../ipc.js';
-import type { WorkerHandle } from './launcher.js';
+import type { WorkerRecycleReason, WorkerStats } from '../../ipc.js';
+import type { WorkerHandle } from '../launcher.js';
 import type { RecycleReason } from './recycle.js';
 
 export type StopOrder = 'graceful' | 'immediate' | 'kill';

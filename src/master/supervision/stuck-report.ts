@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomHex, readOwnedFile } from './safe-file.js';
+import { randomHex, readOwnedFile } from '../../safe-file.js';
 
 /** How long the kill waits for the report: a worker blocked in a syscall never writes one. */
 export const REPORT_WAIT_MS = 1000;

@@ -3,17 +3,17 @@
 // by `worker-shutdown-timeout`, recycle those past a limit, keep the count, retire the surplus.
 // Runs in: master.
 
-import type { WorkerMessage, WorkerStats } from '../ipc.js';
-import { LOG, type Logger } from '../log.js';
-import { SIGNALS } from '../signals.js';
-import type { DesiredNow } from './desired.js';
-import { runHook } from './hooks.js';
-import type { MasterEvent } from './inbox.js';
-import type { LameDuck } from './lame-duck.js';
+import type { WorkerMessage, WorkerStats } from '../../ipc.js';
+import { LOG, type Logger } from '../../log.js';
+import { SIGNALS } from '../../signals.js';
+import type { DesiredNow } from '../desired.js';
+import { runHook } from '../hooks.js';
+import type { MasterEvent } from '../inbox.js';
+import type { LameDuck } from '../stop/lame-duck.js';
 import { RECYCLE_PRIORITY, drawRequestLimit, memoryPassed, type LimitPassed } from './recycle.js';
-import { SHED_INTERVAL_MS, heldStill, shedOrder, type TotalWatch } from './rebalance.js';
+import { SHED_INTERVAL_MS, heldStill, shedOrder, type TotalWatch } from '../stats/rebalance.js';
 import { StuckReports } from './stuck-report.js';
-import type { System } from './system.js';
+import type { System } from '../system.js';
 import { WorkerTable, type StopOrder, type WorkerRecord } from './worker-table.js';
 
 /**

@@ -8,8 +8,8 @@
 // there until its health checks fail. Failing the checks first, while still serving, leaves the
 // queue empty by the time it closes.
 
-import { LOG, type Logger } from '../log.js';
-import type { WorkerHandle } from './launcher.js';
+import { LOG, type Logger } from '../../log.js';
+import type { WorkerHandle } from '../launcher.js';
 
 export class LameDuck {
   private until: number | null = null;

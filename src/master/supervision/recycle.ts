@@ -7,8 +7,8 @@
 // only once the replacement is ready (supervisor.ts).
 // Runs in: master.
 
-import type { Settings } from '../config/settings.js';
-import type { WorkerRecycleReason, WorkerStats } from '../ipc.js';
+import type { Settings } from '../../config/settings.js';
+import type { WorkerRecycleReason, WorkerStats } from '../../ipc.js';
 
 export type RecycleReason = WorkerRecycleReason | 'max-memory';
 

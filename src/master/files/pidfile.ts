@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMasterProcess } from './identity.js';
-import { checkDirectory, ourUid, readOwnedFile, UnsafeFileError, writeFileAtomic } from './safe-file.js';
+import { checkDirectory, ourUid, readOwnedFile, UnsafeFileError, writeFileAtomic } from '../../safe-file.js';
 
 /** Readable by all (monitoring reads pid files), writable by us only, whatever the umask. */
 export const PID_FILE_MODE = 0o644;

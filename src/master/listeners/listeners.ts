@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as util from 'node:util';
-import { parseListenAddress, type ListenAddress } from '../config/listen-address.js';
+import { parseListenAddress, type ListenAddress } from '../../config/listen-address.js';
 
 /** The libuv handle Node wraps a socket in; we only need its fd, its address and close(). */
 interface RawHandle {

@@ -3,7 +3,7 @@
 // collect it. Node cannot, so a small N-API addon (native/reaper.c, built at install) does.
 // Runs in: master.
 
-import { loadAddon } from '../native.js';
+import { loadAddon } from '../../native.js';
 
 export type ReapOrphans = (knownPids: readonly number[]) => Array<[pid: number, status: number]>;
 
