@@ -8,6 +8,7 @@
 
 import * as fs from 'node:fs';
 import { openAppendFile } from './safe-file.js';
+import { errorMessage } from './errors.js';
 
 /** Event names that tests and operators wait for: never spell them inline. */
 export const LOG = {
@@ -195,7 +196,7 @@ export class Logger {
     try {
       fd = openAppendFile(this.path);
     } catch (err) {
-      this.error(LOG.LOG_REOPEN_FAILED, { path: this.path, error: (err as Error).message });
+      this.error(LOG.LOG_REOPEN_FAILED, { path: this.path, error: errorMessage(err) });
       return false;
     }
     this.close();

@@ -7,6 +7,7 @@
 
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from './errors.js';
 
 export type AddonName = 'reaper' | 'fdutil' | 'line_fast';
 export const ADDONS: readonly AddonName[] = ['reaper', 'fdutil', 'line_fast'];
@@ -31,7 +32,7 @@ function tryLoad(name: AddonName): { addon: unknown; state: string } {
     return { addon: createRequire(import.meta.url)(fileURLToPath(new URL(`${name}.node`, BUILD_DIR))), state: 'native' };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { addon: null, state: code === 'MODULE_NOT_FOUND' ? 'fallback (not built)' : `fallback (${(err as Error).message.split('\n')[0]})` };
+    return { addon: null, state: code === 'MODULE_NOT_FOUND' ? 'fallback (not built)' : `fallback (${errorMessage(err).split('\n')[0]})` };
   }
 }
 

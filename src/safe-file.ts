@@ -18,6 +18,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { errorMessage } from './errors.js';
 
 export class UnsafeFileError extends Error {
   override readonly name = 'UnsafeFileError';
@@ -55,7 +56,7 @@ export function ourUid(): number | null {
 
 function reason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return e?.code ?? (e instanceof Error ? e.message : String(err));
+  return e?.code ?? errorMessage(err);
 }
 
 /**

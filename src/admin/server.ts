@@ -28,6 +28,7 @@ import { bindListener } from '../master/listeners/listeners.js';
 import { nodeHttp } from '../node-http.js';
 import type { StatusReport } from '../master/stats/stats.js';
 import { renderMetrics } from './metrics.js';
+import { errorMessage } from '../errors.js';
 
 export const MAX_CONNECTIONS = 16;
 /** Connections one peer address may hold; Unix socket peers are not told apart (socket-mode guards them). */
@@ -98,7 +99,7 @@ export class AdminServer {
     try {
       this.page = fs.readFileSync(PAGE_FILE);
     } catch (err) {
-      this.log.error(LOG.ADMIN_ERROR, { error: `status page missing: ${(err as Error).message}` });
+      this.log.error(LOG.ADMIN_ERROR, { error: `status page missing: ${errorMessage(err)}` });
     }
     this.listen(true);
   }
@@ -248,7 +249,7 @@ export class AdminServer {
       if (route === '/' && this.page) return this.send(req, res, 200, 'text/html; charset=utf-8', this.page);
       this.send(req, res, 404, 'text/plain; charset=utf-8', Buffer.from('not found: try /, /status or /metrics\n'));
     } catch (err) {
-      this.log.error(LOG.ADMIN_ERROR, { url: req.url, error: err instanceof Error ? err.message : String(err) });
+      this.log.error(LOG.ADMIN_ERROR, { url: req.url, error: errorMessage(err) });
       this.send(req, res, 500, 'text/plain; charset=utf-8', Buffer.from('internal error\n'));
     }
   }

@@ -13,6 +13,7 @@ import { parseListenAddress } from './listen-address.js';
 import { parseNodeArgsItem } from './node-args.js';
 import { parseAdminAddress } from './admin-address.js';
 import type { SettingKind, SettingSpec, Settings } from './settings.js';
+import { errorMessage } from '../errors.js';
 
 const KiB = 1024;
 const UNITS: Record<string, number> = {
@@ -49,7 +50,7 @@ function cidrItem(setting: string, item: string): string {
   try {
     return normalizeCidr(item);
   } catch (err) {
-    throw new SettingError(setting, item, (err as Error).message);
+    throw new SettingError(setting, item, errorMessage(err));
   }
 }
 
@@ -94,7 +95,7 @@ export function coerceSetting(spec: SettingSpec, raw: unknown, cwd: string): unk
         try {
           return parseAdminAddress(raw, cwd).spec;
         } catch (err) {
-          throw refuse((err as Error).message);
+          throw refuse(errorMessage(err));
         }
       }
       return raw;

@@ -14,6 +14,7 @@ import { SettingError } from './errors.js';
 import { SETTINGS, checkSettingCombinations, type SettingSpec, type Settings } from './settings.js';
 import { checkTlsSettings } from './tls-files.js';
 import { checkAccountSettings, checkMasterMayDrop } from './accounts.js';
+import { errorMessage } from '../errors.js';
 
 export type SettingSource = 'default' | 'file' | 'env' | 'flag';
 
@@ -211,7 +212,7 @@ export async function loadConfigFile(file: string): Promise<Record<string, unkno
   try {
     real = fs.realpathSync(file);
   } catch (err) {
-    throw refuse(`cannot read it: ${(err as Error).message}`, err);
+    throw refuse(`cannot read it: ${errorMessage(err)}`, err);
   }
   let value: unknown;
   if (ext === '.json') {
@@ -219,12 +220,12 @@ export async function loadConfigFile(file: string): Promise<Record<string, unkno
     try {
       text = await fs.promises.readFile(real, 'utf8');
     } catch (err) {
-      throw refuse(`cannot read it: ${(err as Error).message}`, err);
+      throw refuse(`cannot read it: ${errorMessage(err)}`, err);
     }
     try {
       value = JSON.parse(text);
     } catch (err) {
-      throw refuse(`not valid JSON: ${(err as Error).message}`, err);
+      throw refuse(`not valid JSON: ${errorMessage(err)}`, err);
     }
   } else if (ext === '.js' || ext === '.mjs' || ext === '.cjs') {
     // ESM caches by URL, so a new query string re-evaluates the file; CommonJS caches by path,
@@ -234,7 +235,7 @@ export async function loadConfigFile(file: string): Promise<Record<string, unkno
     try {
       value = ((await import(url)) as { default?: unknown }).default;
     } catch (err) {
-      throw refuse(`failed to load: ${(err as Error)?.message ?? String(err)}`, err);
+      throw refuse(`failed to load: ${errorMessage(err)}`, err);
     }
   } else {
     throw refuse('expected a .json, .js, .mjs or .cjs file');

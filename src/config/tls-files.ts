@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { SettingError } from './errors.js';
 import type { Settings } from './settings.js';
+import { errorMessage } from '../errors.js';
 
 export interface TlsFiles {
   cert: Buffer;
@@ -40,7 +41,7 @@ export function readTlsFiles(settings: Pick<Settings, 'tlsCert' | 'tlsKey'>): Tl
     try {
       return fs.readFileSync(file);
     } catch (err) {
-      throw new SettingError(name, file, `cannot read it: ${(err as Error).message}`);
+      throw new SettingError(name, file, `cannot read it: ${errorMessage(err)}`);
     }
   };
   return { cert: read('tls-cert', settings.tlsCert), key: read('tls-key', settings.tlsKey) };
@@ -56,6 +57,6 @@ export function checkTlsSettings(settings: Settings): void {
     const tls = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
     tls.createSecureContext(files);
   } catch (err) {
-    throw new SettingError('tls-cert', settings.tlsCert, `tls-cert and tls-key do not make a usable pair: ${(err as Error).message}`);
+    throw new SettingError('tls-cert', settings.tlsCert, `tls-cert and tls-key do not make a usable pair: ${errorMessage(err)}`);
   }
 }

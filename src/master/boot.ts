@@ -17,6 +17,7 @@ import { checkAppendFile } from '../safe-file.js';
 import { realSystem } from './system.js';
 import { nativePaths } from '../native.js';
 import { closeUnwanted, PARENT_ENV, takeInheritedListeners } from './upgrade/inherit.js';
+import { errorMessage } from '../errors.js';
 
 export interface BootOptions {
   config: ResolvedConfig;
@@ -35,7 +36,7 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
   try {
     log = new Logger({ role: 'master', pid: process.pid }, settings.logFile);
   } catch (err) {
-    process.stderr.write(`raas: cannot open log-file ${settings.logFile}: ${(err as Error).message}\n`);
+    process.stderr.write(`raas: cannot open log-file ${settings.logFile}: ${errorMessage(err)}\n`);
     process.exit(EXIT.CONFIG);
   }
   // Workers open the access log; a file they would refuse (a symlink, another user's) is refused here, once.
@@ -43,7 +44,7 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
     try {
       checkAppendFile(settings.accessLog);
     } catch (err) {
-      log.error(LOG.CONFIG_ERROR, { setting: 'access-log', error: (err as Error).message });
+      log.error(LOG.CONFIG_ERROR, { setting: 'access-log', error: errorMessage(err) });
       process.exit(EXIT.CONFIG);
     }
   }
@@ -57,7 +58,7 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
     try {
       claimPidFile(settings.pid, process.pid, settings.name);
     } catch (err) {
-      log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
+      log.error(LOG.PIDFILE_ERROR, { error: errorMessage(err) });
       // Distinct codes: "already running" is final, an unusable pid file is the operator's to fix.
       process.exit(err instanceof PidFileError && err.kind === 'running' ? EXIT.ALREADY_RUNNING : EXIT.PIDFILE);
     }
@@ -78,7 +79,7 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
     }
   } catch (err) {
     for (const listener of listeners) if (listener.handle) closeListener(listener);
-    log.error(LOG.BIND_ERROR, { error: err instanceof Error ? err.message : String(err) });
+    log.error(LOG.BIND_ERROR, { error: errorMessage(err) });
     if (settings.pid !== null) releasePidFile(settings.pid);
     process.exit(EXIT.BIND);
   }
@@ -89,7 +90,7 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
     try {
       reportDir = prepareReportDir(settings.reportDir);
     } catch (err) {
-      log.warn(LOG.CONFIG_ERROR, { setting: 'report-dir', error: err instanceof Error ? err.message : String(err) });
+      log.warn(LOG.CONFIG_ERROR, { setting: 'report-dir', error: errorMessage(err) });
     }
   }
   // PID 1 (a container without an init) must collect orphans; nobody else has to.
@@ -106,7 +107,7 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
       adminServer = await loadAdminServer({ socketMode: settings.socketMode });
     } catch (err) {
       // Like a busy admin address: it costs the admin listener, never the service.
-      log.error(LOG.ADMIN_ERROR, { error: `cannot load the admin listener: ${err instanceof Error ? err.message : String(err)}` });
+      log.error(LOG.ADMIN_ERROR, { error: `cannot load the admin listener: ${errorMessage(err)}` });
     }
   }
   const master = new Master(settings, config.hooks, listeners, {

@@ -6,6 +6,7 @@
 
 import type { HookWorker, MasterHooks, WorkerExit } from '../config/load.js';
 import { LOG, type Logger } from '../log.js';
+import { errorWithStack } from '../errors.js';
 
 export function runHook(
   log: Logger,
@@ -17,7 +18,7 @@ export function runHook(
   const hook = hooks[name] as ((w: HookWorker, e?: WorkerExit) => unknown) | undefined;
   if (!hook) return;
   const failed = (err: unknown): void =>
-    log.error(LOG.HANDLER_ERROR, { hook: name, error: err instanceof Error ? err.stack : String(err) });
+    log.error(LOG.HANDLER_ERROR, { hook: name, error: errorWithStack(err) });
   try {
     const result = hook(worker, exit);
     if (result instanceof Promise) result.catch(failed);

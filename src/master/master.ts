@@ -23,6 +23,7 @@ import { Supervisor } from './supervision/supervisor.js';
 import type { System } from './system.js';
 import { Upgrade } from './upgrade/upgrade.js';
 import { MasterStats, statsPath, type StatusReport } from './stats/stats.js';
+import { errorWithStack } from '../errors.js';
 
 const TICK_MS = 100;
 /** A gap between duty runs this long means the master itself was stopped or stalled. */
@@ -246,7 +247,7 @@ export class Master {
    * and if even that keeps failing, kill the workers and leave.
    */
   private loopFailed(error: unknown, during: LoopStep): void {
-    this.log.error(LOG.MASTER_LOOP_ERROR, { during, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    this.log.error(LOG.MASTER_LOOP_ERROR, { during, error: errorWithStack(error) });
     const verdict = this.loopGuard.record(this.deps.system.clock());
     if (verdict === 'stop') {
       this.log.error(LOG.MASTER_UNSOUND, { errors: this.loopGuard.recent, window_s: this.loopGuard.windowMs / 1000 });

@@ -9,6 +9,7 @@
 
 import * as fs from 'node:fs';
 import { loadAddon } from '../native.js';
+import { errorMessage } from '../errors.js';
 
 type SetCloexec = (fd: number) => void;
 
@@ -49,7 +50,7 @@ export function setCloexecAll(fds: readonly number[], setCloexec: SetCloexec | n
       setCloexec(fd);
     } catch (err) {
       leaking.push(fd);
-      error = (err as Error).message;
+      error = errorMessage(err);
     }
   }
   return error === undefined ? { leaking } : { leaking, error };

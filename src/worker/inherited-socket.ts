@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as util from 'node:util';
 import type { WorkerListener } from '../ipc.js';
+import { errorMessage } from '../errors.js';
 
 /** The libuv TCP or Pipe handle Node wraps an fd in; net.Server.listen() accepts it as is. */
 export interface ServerHandle {
@@ -34,7 +35,7 @@ export function adoptListenerSocket(listener: WorkerListener): ServerHandle {
     // With an fd, Node asserts that no address and no port are given (falsy).
     handle = (create as CreateServerHandle)(null, null, null, listener.fd);
   } catch (err) {
-    throw refuse(listener, (err as Error).message);
+    throw refuse(listener, errorMessage(err));
   }
   // EINVAL: the fd is no stream socket (a file, a UDP socket) or not open at all.
   if (typeof handle === 'number') throw refuse(listener, `not a listening socket (${util.getSystemErrorName(handle)})`);

@@ -23,6 +23,7 @@ import { setCloexecAll } from './cloexec.js';
 import { adoptListenerSocket, type ServerHandle } from './inherited-socket.js';
 import { protocolFactory, splitProtocol } from './protocols.js';
 import { dropPrivileges } from './privileges.js';
+import { errorWithStack } from '../errors.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
 const ORPHAN_GRACE_MS = 500;
@@ -81,7 +82,7 @@ export class WorkerRuntime {
     // before the app loads (a worker stuck loading its app can still report where).
     const { watchdogFd } = this.config;
     if (watchdogFd != null) {
-      const failed = (err: unknown): void => this.log.warn(LOG.WATCHDOG_FAILED, { error: describe(err) });
+      const failed = (err: unknown): void => this.log.warn(LOG.WATCHDOG_FAILED, { error: errorWithStack(err) });
       try {
         const { startWatchdog } = await import('./watchdog.js');
         startWatchdog(watchdogFd, this.config.masterPid, failed);
@@ -102,7 +103,7 @@ export class WorkerRuntime {
       for (const protocol of this.protocols.values()) await protocol.start?.();
       await this.listenAll(sockets);
     } catch (err) {
-      this.log.error(LOG.WORKER_BOOT_FAILED, { error: describe(err) });
+      this.log.error(LOG.WORKER_BOOT_FAILED, { error: errorWithStack(err) });
       process.exit(EXIT.WORKER_BOOT_ERROR);
     }
     if (this.stopping) return;
@@ -227,7 +228,7 @@ export class WorkerRuntime {
         await Promise.all([...this.protocols.values()].map((p) => p.drain()));
         for (const protocol of this.protocols.values()) await protocol.stop?.();
       } catch (err) {
-        this.log.error(LOG.HANDLER_ERROR, { during: 'drain', error: describe(err) });
+        this.log.error(LOG.HANDLER_ERROR, { during: 'drain', error: errorWithStack(err) });
       }
       this.log.info(LOG.WORKER_DRAINED);
       this.finalBeat(() => process.exit(exitCode));
@@ -282,11 +283,11 @@ export class WorkerRuntime {
         // does could fail the same way again, at full speed. Say it once, then leave.
         if (!this.crashWhileStopping) {
           this.crashWhileStopping = true;
-          this.log.error(LOG.UNCAUGHT, { kind, error: describe(err), while: 'stopping' });
+          this.log.error(LOG.UNCAUGHT, { kind, error: errorWithStack(err), while: 'stopping' });
         }
         process.exit(EXIT.WORKER_CRASHED);
       }
-      this.log.error(LOG.UNCAUGHT, { kind, error: describe(err) });
+      this.log.error(LOG.UNCAUGHT, { kind, error: errorWithStack(err) });
       this.send({ type: 'retiring', reason: kind });
       this.stop(EXIT.WORKER_CRASHED);
     };
@@ -344,8 +345,4 @@ function listen(server: net.Server, socket: ServerHandle, backlog: number, liste
 /** A message the master will never read: its death is told by 'disconnect', not by this error. */
 function ignoreSendError(err: Error | null): void {
   void err;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }

@@ -13,7 +13,7 @@ const SRC = path.join(REPO_ROOT, 'src');
 
 /** Lowest first. A module belongs to the first floor with a prefix that matches its path under src/. */
 const FLOORS: ReadonlyArray<{ name: string; prefixes: readonly string[] }> = [
-  { name: 'base', prefixes: ['log.ts', 'signals.ts', 'exit-codes.ts', 'process-title.ts', 'node-http.ts', 'safe-file.ts', 'native.ts'] },
+  { name: 'base', prefixes: ['log.ts', 'signals.ts', 'exit-codes.ts', 'process-title.ts', 'node-http.ts', 'safe-file.ts', 'native.ts', 'errors.ts'] },
   { name: 'config', prefixes: ['config/'] },
   { name: 'contract between master and workers', prefixes: ['ipc.ts', 'log-grant.ts'] },
   { name: 'protocols', prefixes: ['protocols/'] },

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMasterProcess } from './identity.js';
 import { checkDirectory, ourUid, readOwnedFile, UnsafeFileError, writeFileAtomic } from '../../safe-file.js';
+import { errorMessage } from '../../errors.js';
 
 /** Readable by all (monitoring reads pid files), writable by us only, whatever the umask. */
 export const PID_FILE_MODE = 0o644;
@@ -63,7 +64,7 @@ export function claimPidFile(file: string, pid: number = process.pid, name?: str
     checkDirectory(path.dirname(file));
     owner = readPidChecked(file);
   } catch (err) {
-    throw new PidFileError(`cannot use pid file ${file}: ${(err as Error).message}`, 'unusable');
+    throw new PidFileError(`cannot use pid file ${file}: ${errorMessage(err)}`, 'unusable');
   }
   if (owner !== null && owner !== pid && isLiveMaster(owner, name)) {
     throw new PidFileError(`pid file ${file} names a running master (pid ${owner})`, 'running');
@@ -71,7 +72,7 @@ export function claimPidFile(file: string, pid: number = process.pid, name?: str
   try {
     writePidFile(file, pid);
   } catch (err) {
-    throw new PidFileError(`cannot use pid file ${file}: ${(err as Error).message}`, 'unusable');
+    throw new PidFileError(`cannot use pid file ${file}: ${errorMessage(err)}`, 'unusable');
   }
 }
 

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import type { ReloadStatus } from '../reload/reload.js';
 import { ourUid, readOwnedFile, writeFileAtomic } from '../../safe-file.js';
+import { errorMessage } from '../../errors.js';
 
 /** Only the master's user reads it (the control command runs as that user, or as root). */
 export const STATUS_FILE_MODE = 0o600;
@@ -50,7 +51,7 @@ export class StatusFile {
     } catch (err) {
       // Serving does not depend on the status file, but the control command does: say so, once,
       // and try again with the next change.
-      if (!this.failing) this.onError(`${(err as Error).message}; control commands cannot see this master's state`);
+      if (!this.failing) this.onError(`${errorMessage(err)}; control commands cannot see this master's state`);
       this.failing = true;
     }
   }

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as util from 'node:util';
 import { parseListenAddress, type ListenAddress } from '../../config/listen-address.js';
+import { errorMessage } from '../../errors.js';
 
 /** The libuv handle Node wraps a socket in; we only need its fd, its address and close(). */
 interface RawHandle {
@@ -103,7 +104,7 @@ function applySocketMode(path: string, mode: number, handle: RawHandle): void {
     fs.chmodSync(path, mode);
   } catch (err) {
     handle.close();
-    throw new Error(`cannot set mode ${mode.toString(8).padStart(4, '0')} on unix:${path}: ${(err as Error).message}`);
+    throw new Error(`cannot set mode ${mode.toString(8).padStart(4, '0')} on unix:${path}: ${errorMessage(err)}`);
   }
 }
 

@@ -18,6 +18,7 @@ import { nextGeneration, type Desired, type DesiredNow } from '../desired.js';
 import type { MasterEvent } from '../inbox.js';
 import { reconcileListeners, type BoundListener } from '../listeners/listeners.js';
 import type { System } from '../system.js';
+import { errorMessage } from '../../errors.js';
 
 /** New-generation boot failures after which a reload is aborted. */
 const MAX_RELOAD_BOOT_FAILURES = 3;
@@ -189,7 +190,7 @@ export class Reload {
         const listeners = host.listenersFixed ? [...current] : await reconcileListeners(current, config.settings.listen, host.system.bind);
         host.post({ kind: 'config-loaded', attempt, config, listeners });
       })
-      .catch((err: unknown) => host.post({ kind: 'config-refused', attempt, error: err instanceof Error ? err.message : String(err) }));
+      .catch((err: unknown) => host.post({ kind: 'config-refused', attempt, error: errorMessage(err) }));
   }
 
   /** The new generation goes and the previous Desired comes back, with its log file and sockets. */
@@ -230,7 +231,7 @@ export class Reload {
     try {
       this.host.log.setPath(path);
     } catch (err) {
-      this.host.log.error(LOG.CONFIG_ERROR, { setting: 'log-file', error: err instanceof Error ? err.message : String(err) });
+      this.host.log.error(LOG.CONFIG_ERROR, { setting: 'log-file', error: errorMessage(err) });
     }
   }
 

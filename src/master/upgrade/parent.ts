@@ -5,6 +5,7 @@
 
 import { LOG, type Logger } from '../../log.js';
 import type { System } from '../system.js';
+import { errorMessage } from '../../errors.js';
 
 export class ParentSide {
   constructor(
@@ -52,7 +53,7 @@ export class ParentSide {
     try {
       if (files.readPid(files.oldbinPath(this.pidFile)) === this.parent) files.restoreFromOldbin(this.pidFile, this.parent!);
     } catch (err) {
-      this.log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
+      this.log.error(LOG.PIDFILE_ERROR, { error: errorMessage(err) });
     }
   }
 }

@@ -8,6 +8,7 @@ import { masterTitle } from '../../process-title.js';
 import type { BoundListener } from '../listeners/listeners.js';
 import type { System } from '../system.js';
 import type { SuccessorEvents, SuccessorProcess } from './reexec.js';
+import { errorMessage } from '../../errors.js';
 
 export class SuccessorSide {
   private successor: (SuccessorProcess & { ready: boolean }) | null = null;
@@ -82,7 +83,7 @@ export class SuccessorSide {
     try {
       step(this.system.pidFiles, this.pidFile);
     } catch (err) {
-      this.log.error(LOG.PIDFILE_ERROR, { error: err instanceof Error ? err.message : String(err) });
+      this.log.error(LOG.PIDFILE_ERROR, { error: errorMessage(err) });
     }
   }
 }

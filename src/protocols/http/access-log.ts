@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import { LOG, type Logger } from '../../log.js';
 import { openAppendFile } from '../../safe-file.js';
+import { errorMessage } from '../../errors.js';
 
 export type AccessLogFormat = 'combined' | 'json';
 
@@ -87,7 +88,7 @@ export class AccessLog {
     try {
       this.fd = openAppendFile(target);
     } catch (err) {
-      throw new Error(`cannot use access-log ${target}: ${(err as Error).message}`);
+      throw new Error(`cannot use access-log ${target}: ${errorMessage(err)}`);
     }
   }
 
@@ -98,7 +99,7 @@ export class AccessLog {
     try {
       fd = openAppendFile(this.target);
     } catch (err) {
-      this.log.error(LOG.LOG_REOPEN_FAILED, { path: this.target, error: (err as Error).message });
+      this.log.error(LOG.LOG_REOPEN_FAILED, { path: this.target, error: errorMessage(err) });
       return;
     }
     this.close();

@@ -23,6 +23,7 @@ import type { Settings } from '../../config/settings.js';
 import { LOG, type Logger } from '../../log.js';
 import { nodeHttp } from '../../node-http.js';
 import { BODY_TIMEOUT, noteClientError, onClientError } from './server.js';
+import { errorWithStack } from '../../errors.js';
 
 export interface GuardOptions {
   settings: Settings;
@@ -173,7 +174,7 @@ function connectHandler(settings: Settings, log: Logger): ConnectListener {
       if (socket.destroyed) return;
       if (handler === null) return notAllowed();
       const failed = (err: unknown): void => {
-        log.error(LOG.HANDLER_ERROR, { method: 'CONNECT', url: req.url, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+        log.error(LOG.HANDLER_ERROR, { method: 'CONNECT', url: req.url, error: errorWithStack(err) });
         socket.destroy();
       };
       try {

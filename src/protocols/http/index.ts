@@ -22,6 +22,7 @@ import { clientAddressResolver } from './forwarded.js';
 import { closeServer, onClientError, serverOptions } from './server.js';
 import { guardServer } from './guard.js';
 import type { WorkerListener } from '../../ipc.js';
+import { errorWithStack } from '../../errors.js';
 
 /** Zero-code mode: how long a worker waits for its app to listen before saying so. */
 const APP_LISTEN_WARN_MS = 5000;
@@ -160,14 +161,14 @@ export class HttpProtocol implements Protocol {
     try {
       await hook();
     } catch (err) {
-      this.log.error(LOG.HANDLER_ERROR, { during: name, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      this.log.error(LOG.HANDLER_ERROR, { during: name, error: errorWithStack(err) });
     }
   }
 
   /** The app's upgrade handler; a throw or rejection logs and destroys that one socket. */
   private invokeUpgrade(upgrade: NonNullable<LoadedApp['upgrade']>, req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
     const failed = (err: unknown): void => {
-      this.log.error(LOG.HANDLER_ERROR, { during: 'upgrade', url: req.url, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      this.log.error(LOG.HANDLER_ERROR, { during: 'upgrade', url: req.url, error: errorWithStack(err) });
       socket.destroy();
     };
     try {
@@ -244,7 +245,7 @@ export class HttpProtocol implements Protocol {
     this.log.error(LOG.HANDLER_ERROR, {
       method: req.method,
       url: req.url,
-      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      error: errorWithStack(err),
     });
     if (res.writableEnded) return;
     if (res.headersSent) {

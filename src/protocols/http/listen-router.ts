@@ -25,6 +25,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { parseListenAddress, type ListenAddress } from '../../config/listen-address.js';
 import type { WorkerListener } from '../../ipc.js';
+import { errorMessage } from '../../errors.js';
 
 /** A RAAS listener the app may take, and the server that took it. */
 interface Slot {
@@ -260,7 +261,7 @@ export class ListenRouter {
       try {
         fd = dup(slot.listener.fd);
       } catch (err) {
-        return fail(`cannot duplicate RAAS's listener ${slot.listener.address}: ${(err as Error).message}`, 'EMFILE');
+        return fail(`cannot duplicate RAAS's listener ${slot.listener.address}: ${errorMessage(err)}`, 'EMFILE');
       }
     } else {
       // The inherited fd itself: a close() of this server closes it for good (see `spent`).
