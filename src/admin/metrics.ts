@@ -1,8 +1,10 @@
-// The Prometheus text exposition (format 0.0.4) of the master's status report.
+// The Prometheus text exposition (format 0.0.4) of the master's status report: its snapshot of the
+// workers (master/stats/snapshot.ts) with their gauges, and the counters.
 // Runs in: master (called by the admin server, at most once per sample interval: the text is
 // cached with the report it was made from).
 
 import { EXIT_REASONS, type StatusReport } from '../master/stats/stats.js';
+import { WORKER_VIEW_STATES } from '../master/stats/snapshot.js';
 
 type Labels = Record<string, string | number>;
 
@@ -98,7 +100,7 @@ export function renderMetrics(report: StatusReport): string {
   const restarts = new Map<string, number>(EXIT_REASONS.map((reason) => [reason, 0]));
   for (const [reason, n] of Object.entries(report.restarts)) restarts.set(reason, n);
   e.family('raas_worker_restarts_total', 'counter', 'Worker exits, by the reason the master recorded.', [...restarts].map(([reason, n]) => [{ reason }, n]));
-  const states = new Map<string, number>([['booting', 0], ['ready', 0], ['stopping', 0]]);
+  const states = new Map<string, number>(WORKER_VIEW_STATES.map((state) => [state, 0]));
   for (const w of report.workers) states.set(w.state, (states.get(w.state) ?? 0) + 1);
   e.family('raas_workers', 'gauge', 'Worker processes by state.', [...states].map(([state, n]) => [{ state }, n]));
   e.family('raas_workers_wanted', 'gauge', 'The number of workers the master keeps.', [[{}, report.master.targetWorkers]]);

@@ -5,6 +5,7 @@
 import { ownerOf, readOwnedFile } from '../safe-file.js';
 import { readStatus } from '../master/files/status-file.js';
 import { statsPath, type StatusReport } from '../master/stats/stats.js';
+import type { WorkerRow } from '../master/stats/snapshot.js';
 
 export function readReport(pidFile: string, pid: number): StatusReport | null {
   try {
@@ -26,7 +27,8 @@ const POLL_MS = 50;
  */
 export async function freshReport(pidFile: string, pid: number): Promise<StatusReport | null> {
   const deadline = Date.now() + AGREE_TIMEOUT_MS;
-  const workers = (list: ReadonlyArray<{ pid: number | null; state: string }>): string =>
+  // Both files render the one snapshot of the workers (master/stats/snapshot.ts): the same rows.
+  const workers = (list: readonly WorkerRow[]): string =>
     list.map((w) => `${w.pid}:${w.state}`).sort().join(',');
   for (;;) {
     const status = readStatus(pidFile, pid);

@@ -23,6 +23,7 @@ import { Supervisor } from './supervision/supervisor.js';
 import type { System } from './system.js';
 import { Upgrade } from './upgrade/upgrade.js';
 import { MasterStats, statsPath, type StatusReport } from './stats/stats.js';
+import { workerSnapshot } from './stats/snapshot.js';
 import { errorWithStack } from '../errors.js';
 
 const TICK_MS = 100;
@@ -346,7 +347,10 @@ export class Master {
     for (const [pid, status] of reap(ours)) this.log.info(LOG.REAPED_UNKNOWN, { orphan_pid: pid, ...describeStatus(status) });
   }
 
-  /** What the status file says (`raas status`, `raas reload` read it). */
+  /**
+   * What the status file says (`raas status`, `raas reload` read it). The stats report shows the
+   * same master and the same snapshot of the workers (stats/snapshot.ts).
+   */
   snapshot(): MasterStatus {
     return {
       pid: process.pid,
@@ -355,7 +359,7 @@ export class Master {
       ready: this.supervisor.generationReady(),
       generation: this.desired.generation,
       target: this.desired.target,
-      workers: this.supervisor.statusRows(),
+      workers: workerSnapshot(this.supervisor.table.all()),
       reloads: this.reload.status,
       successor: this.upgrade.successorSnapshot(),
       upgrades: this.upgrade.counts,
@@ -375,15 +379,10 @@ export class Master {
         clock: () => system.clock(),
         workers: () => this.supervisor.table.all(),
         listeners: () => this.desired.listeners,
-        master: () => ({
-          name: this.desired.settings.name,
-          phase: this.stopping ? 'stopping' : 'running',
-          generation: this.desired.generation,
-          target: this.desired.target,
-          backlog: this.desired.settings.backlog,
-          reloads: this.reload.status,
-          upgrades: this.upgrade.counts,
-        }),
+        master: () => {
+          const { name, phase, generation, target, reloads, upgrades } = this.snapshot();
+          return { name, phase, generation, target, backlog: this.desired.settings.backlog, reloads, upgrades };
+        },
       },
       pidFile === null ? null : statsPath(pidFile, process.pid),
     );

@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import type { ReloadStatus } from '../reload/reload.js';
+import type { WorkerRow } from '../stats/snapshot.js';
 import { ourUid, readOwnedFile, writeFileAtomic } from '../../safe-file.js';
 import { errorMessage } from '../../errors.js';
 
@@ -18,7 +19,8 @@ export interface MasterStatus {
   ready: boolean;
   generation: number;
   target: number;
-  workers: Array<{ slot: number; pid: number | null; generation: number; state: string }>;
+  /** The one snapshot of the workers (stats/snapshot.ts), as it is. */
+  workers: WorkerRow[];
   /** Counters and the last outcomes of HUP reloads (see reload.ts). */
   reloads: ReloadStatus;
   successor: { pid: number; ready: boolean } | null;

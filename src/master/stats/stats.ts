@@ -10,6 +10,7 @@ import { STATUS_FILE_MODE } from '../files/status-file.js';
 import { LATENCY_BUCKETS_S, type ListenerStats, type WorkerStats } from '../../ipc.js';
 import { sampleQueues, type QueueSample } from '../listeners/queue-depth.js';
 import type { WorkerRecord } from '../supervision/worker-table.js';
+import { workerSnapshot, type WorkerRow } from './snapshot.js';
 
 /** Seconds between samples (queue depth, req/s history, the stats file). */
 export const SAMPLE_INTERVAL_S = 1;
@@ -91,11 +92,8 @@ export interface StatusReport {
     rss: number;
     heapUsed: number;
   };
-  workers: Array<{
-    slot: number;
-    pid: number | null;
-    generation: number;
-    state: string;
+  /** The one snapshot of the workers (snapshot.ts), each row with its age and its last beat's gauges. */
+  workers: Array<WorkerRow & {
     ageSeconds: number;
     requests: number;
     requestsPerSecond: number;
@@ -309,14 +307,10 @@ export class MasterStats {
   private build(now: number): StatusReport {
     const master = this.sources.master();
     const memory = process.memoryUsage();
-    const workers = this.sources.workers().map((w) => {
+    const workers = workerSnapshot(this.sources.workers(), (w) => {
       const s = this.live.get(w.id)?.latest ?? null;
       const series = this.history.get(w.slot);
       return {
-        slot: w.slot,
-        pid: w.handle.pid ?? null,
-        generation: w.generation,
-        state: w.stopOrder === null && !w.retiring ? w.state : 'stopping',
         ageSeconds: round((now - w.spawnedAt) / 1000, 1),
         requests: this.live.get(w.id)?.requests ?? 0,
         requestsPerSecond: series?.[series.length - 1] ?? 0,
@@ -328,7 +322,6 @@ export class MasterStats {
         loopDelayP99Ms: s?.loopDelayP99Ms ?? null,
       };
     });
-    workers.sort((a, b) => a.slot - b.slot || a.generation - b.generation);
 
     const slotNumbers = new Set<number>([...this.exits.keys()]);
     const perSlot = new Map<number, { requests: number; connections: number; errors: number }>();

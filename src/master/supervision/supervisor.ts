@@ -334,16 +334,6 @@ export class Supervisor {
     return this.bootFailures >= MAX_BOOT_FAILURES && this.table.readyCount() === 0 ? this.bootFailures : null;
   }
 
-  /** One row per worker for the status file. */
-  statusRows(): Array<{ slot: number; pid: number | null; generation: number; state: string }> {
-    return this.table.all().map((w) => ({
-      slot: w.slot,
-      pid: w.handle.pid ?? null,
-      generation: w.generation,
-      state: w.stopOrder === null && !w.retiring ? w.state : 'stopping',
-    }));
-  }
-
   reopenLogs(): void {
     for (const worker of this.table.all()) worker.handle.send({ type: 'reopen-logs' });
   }
