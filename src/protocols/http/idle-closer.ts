@@ -3,8 +3,8 @@
 //
 // Node calls a connection idle as soon as its response is written, but a busy keep-alive client
 // sends its next request a moment later: closing then resets that request ("socket hang up" on a
-// reused socket). Meanwhile every response written during the drain says `Connection: close`,
-// so an active client leaves by itself after one more request. What is left to close is a
+// reused socket). Meanwhile every response written during the drain says `Connection: close`
+// (shed.ts), so an active client leaves by itself after one more request. What is left to close is a
 // connection that stayed idle for a whole sweep interval: no response in progress and no byte
 // read since the previous sweep. Only a client silent that long and sending at that very
 // instant can still meet a closing socket (the keep-alive race no server can remove).
@@ -22,11 +22,18 @@
 // request. A server without that list (a Node that renamed it, an app's plain net.Server in
 // zero-code mode) gets the Set.
 
+import type * as http from 'node:http';
 import type * as net from 'node:net';
 
 const kSeen = Symbol('raas.bytesReadAtLastSweep');
 const kEmptySince = Symbol('raas.emptySince');
-type Tracked = net.Socket & { _httpMessage?: unknown; parser?: unknown; [kSeen]?: number; [kEmptySince]?: number };
+type Tracked = net.Socket & {
+  _httpMessage?: http.ServerResponse | null;
+  parser?: unknown;
+  server?: net.Server;
+  [kSeen]?: number;
+  [kEmptySince]?: number;
+};
 
 /** node:http's list of a listening server's connections (its entries are HTTP parsers). */
 interface ConnectionsList {
@@ -82,6 +89,22 @@ export class IdleCloser {
     for (const server of this.listed) for (const parser of connectionsList(server)?.all() ?? []) add(parser.socket);
     for (const socket of this.sockets) add(socket);
     return open;
+  }
+
+  /**
+   * The response in progress on each open connection of `server` (node's `_httpMessage`: the one
+   * being written or next to be; a pipelined one queued behind it is never reached, nor needed:
+   * once that one closes the connection, node drops the queue).
+   */
+  responses(server: net.Server): http.ServerResponse[] {
+    const out: http.ServerResponse[] = [];
+    const add = (socket: Tracked | null | undefined): void => {
+      const res = socket?._httpMessage;
+      if (res != null && !socket!.destroyed) out.push(res);
+    };
+    if (this.listed.has(server)) for (const parser of connectionsList(server)?.all() ?? []) add(parser.socket);
+    else for (const socket of this.sockets) if (socket.server === server) add(socket);
+    return out;
   }
 
   /** Open HTTP connections, upgraded ones (WebSockets) left out. */

@@ -26,7 +26,7 @@ export function serverOptions(settings: Settings): http.ServerOptions {
     requestTimeout: Math.max(headersTimeout, Math.round(settings.requestTimeout * 1000)),
     // RFC 9112: an HTTP/1.1 request without Host is a 400 (node's default since 20, said here).
     requireHostHeader: true,
-    // 0 would mean "never time out" to node; for RAAS it means "no keep-alive" (index.ts).
+    // 0 would mean "never time out" to node; for RAAS it means "no keep-alive" (protocol.ts).
     keepAliveTimeout: Math.round(settings.keepAliveTimeout * 1000),
     // Node enforces headersTimeout only when this timer fires (default every 30 s, so a
     // slowloris would get up to 30 s more): check at least twice per headersTimeout.
@@ -127,7 +127,7 @@ export function onClientError(err: NodeJS.ErrnoException, socket: net.Socket, lo
  * Why net.Server#close and not http.Server#close: on Node 20 the latter also stops the timer
  * that enforces headersTimeout, so one slowloris client would hold the whole drain until the
  * master's deadline. http.Server#close's other step, closing idle keep-alive connections, the
- * protocol does itself, at a safer moment (see HttpProtocol.closeIdle).
+ * protocol does itself, at a safer moment (the idle sweep, idle-closer.ts).
  */
 export function closeServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => {
