@@ -47,6 +47,7 @@ export async function freeze(pid: number, timeoutMs = 10_000): Promise<boolean> 
     if (states.includes('Z') || states.length === 0) return false;
     if (states.every((s) => s === 'T' || s === 't')) return true;
     if (Date.now() > deadline) throw new Error(`process ${pid} not stopped after ${timeoutMs} ms: ${states.join('')}`);
+    // This helper's poll interval (not a sleep as synchronisation): the deadline above bounds it.
     await new Promise((r) => setTimeout(r, 5));
   }
 }

@@ -46,6 +46,7 @@ export async function waitForLog<T>(
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting in ${file} for ${what}; end of file:\n${content.lines.slice(-30).join('\n')}`);
     }
+    // This helper's poll interval (not a sleep as synchronisation): the deadline above bounds it.
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -76,6 +76,9 @@ export function exchange(to: Endpoint, pieces: Array<Buffer | string>, opts: { t
     const deadline = setTimeout(() => finish(false, null), opts.timeoutMs ?? 10_000);
     socket.on('connect', async () => {
       for (const [i, piece] of pieces.entries()) {
+        // Time is the point here: the gap is what slices the header into separate reads on the
+        // server (the attack on its reassembly). Nothing on the client side says "read"; a missed
+        // split only makes one case weaker, it cannot fail a test.
         if (i > 0) await new Promise((r) => setTimeout(r, opts.gapMs ?? 15));
         if (!socket.writable) return;
         socket.write(piece);

@@ -93,6 +93,8 @@ export class RaasProcess {
       if (left <= 0) {
         throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; log:\n${this.lines.slice(-40).join('\n')}`);
       }
+      // Woken by the next log line; the timer only bounds the wait so the deadline is checked
+      // (a poll interval inside this helper, not a sleep as synchronisation).
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(left, 200));
         this.waiters.push(() => {
@@ -219,6 +221,7 @@ export async function waitUntil(what: string, predicate: () => boolean | Promise
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    // This helper's poll interval (not a sleep as synchronisation): the deadline above bounds it.
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { LOG, Logger, parseLine } from '../../src/log.js';
 import { AcceptErrorLog } from '../../src/worker/accept-errors.js';
+import { waitForLog } from '../helpers/log-file.js';
 import { tmpDir } from '../helpers/raas.js';
 
 function emfile(): Error {
@@ -41,13 +42,8 @@ describe('accept error log', () => {
     const log = new Logger({ role: 'worker' }, file);
     const errors = new AcceptErrorLog(log, 'line://127.0.0.1:1');
     for (let i = 0; i < 5; i++) errors.report(emfile());
-    const deadline = Date.now() + 5000;
-    let lines: Array<Record<string, string>> = [];
-    while (Date.now() < deadline) {
-      lines = fs.readFileSync(file, 'utf8').trim().split('\n').map(parseLine);
-      if (lines.length === 2) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.deepEqual(lines.map((l) => l.suppressed), ['0', '4']);
+    // The count comes a second after the burst, by the log's own timer.
+    const { entries } = await waitForLog(file, 'the line counting the burst', (c) => c.entries.length >= 2 && c, 15_000);
+    assert.deepEqual(entries.map((l) => l.suppressed), ['0', '4']);
   });
 });

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { isCloexec, setCloexecAll } from '../../src/worker/cloexec.js';
+import { waitUntil } from '../helpers/raas.js';
 
 describe('cloexec', () => {
   it('reads O_CLOEXEC from fdinfo: set on our own fds, clear on fds a shell keeps across exec', async () => {
@@ -15,14 +16,11 @@ describe('cloexec', () => {
     } finally {
       fs.closeSync(fd);
     }
-    const sh = spawn('sh', ['-c', 'exec 7</dev/null; exec sleep 5'], { stdio: 'ignore' });
+    const sh = spawn('sh', ['-c', 'exec 7</dev/null; exec sleep 30'], { stdio: 'ignore' });
     try {
-      let seen: boolean | null = null;
-      for (let i = 0; i < 200 && seen === null; i++) {
-        if (fs.readFileSync(`/proc/${sh.pid}/cmdline`, 'utf8').startsWith('sleep')) seen = isCloexec(7, sh.pid!);
-        else await new Promise((r) => setTimeout(r, 10));
-      }
-      assert.equal(seen, false);
+      // Once the shell has exec'd `sleep`, fd 7 is the one it kept across exec.
+      await waitUntil('the shell to exec sleep', () => fs.readFileSync(`/proc/${sh.pid}/cmdline`, 'utf8').startsWith('sleep'), 15_000);
+      assert.equal(isCloexec(7, sh.pid!), false);
     } finally {
       sh.kill('SIGKILL');
     }

@@ -7,7 +7,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { clfTime, escapeField, formatEntry } from '../../src/protocols/http/access-log.js';
-import { request, sleep, start, tmpDir } from '../fixtures/http-helpers.js';
+import { request, start, tmpDir } from '../fixtures/http-helpers.js';
+import { waitUntil } from '../helpers/raas.js';
 
 function lines(file: string): string[] {
   return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
@@ -15,7 +16,7 @@ function lines(file: string): string[] {
 
 /** The line is written on the response's 'close', a tick after the client may have it all. */
 async function waitLines(file: string, n: number): Promise<string[]> {
-  for (let i = 0; i < 100 && lines(file).length < n; i++) await sleep(10);
+  await waitUntil(`${n} lines in ${file}`, () => fs.existsSync(file) && lines(file).length >= n, 15_000);
   return lines(file);
 }
 

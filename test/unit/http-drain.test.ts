@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import { once } from 'node:events';
 import { createHttpProtocol } from '../../src/protocols/http/index.js';
 import { Logger } from '../../src/log.js';
-import { fixture, request, settings, sleep, start } from '../fixtures/http-helpers.js';
+import { fixture, request, settings, start } from '../fixtures/http-helpers.js';
 
 /** A raw client connection that records what it receives and when it closes. */
 class Conn {
@@ -41,7 +41,8 @@ async function until(what: string, predicate: () => boolean, timeoutMs = 10_000)
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
+    // This helper's poll interval (not a sleep as synchronisation): the deadline above bounds it.
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
@@ -55,6 +56,14 @@ function accepted(server: net.Server): net.Socket[] {
 /** Resolves with the next request (and its response) the server receives. */
 function nextRequest(server: net.Server): Promise<[http.IncomingMessage, http.ServerResponse]> {
   return once(server, 'request') as Promise<[http.IncomingMessage, http.ServerResponse]>;
+}
+
+/**
+ * Resolves once the draining server refuses a new connection: drain() has closed the listener
+ * and gone round the event loop (I/O included), so a drain that did not wait would have resolved.
+ */
+async function refusing(port: number): Promise<void> {
+  await assert.rejects(request(port, { path: '/healthz' }), /ECONNREFUSED/);
 }
 
 /** Tracks whether a promise has settled yet. */
@@ -98,17 +107,19 @@ test('an in-flight POST completes with Connection: close and drain resolves afte
   const received = nextRequest(srv.server);
   const conn = await new Conn(srv.port).ready();
   conn.write('POST /reverse HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello');
-  await received;
+  const [, res] = await received;
   const drained = srv.protocol.drain();
   const state = track(drained);
-  await sleep(150);
+  // What the drain had sent when it resolved: it must not resolve before the response is out.
+  const finishedAtDrain = drained.then(() => res.writableFinished);
+  await refusing(srv.port);
   assert.equal(state.done, false, 'drain waits for the in-flight request');
   conn.write('world');
   await conn.closedP;
   assert.match(conn.data, /^HTTP\/1\.1 200 /);
   assert.match(conn.data, /\r\nConnection: close\r\n/);
   assert.match(conn.data, /dlrowolleh$/);
-  await drained;
+  assert.equal(await finishedAtDrain, true, 'drain resolved before the in-flight response was sent');
 });
 
 test('an idle keep-alive connection is closed by drain at once', async () => {
@@ -134,10 +145,17 @@ test('a connection that has not sent its first byte is not idle: drain serves it
   // Connected, silent: a client descheduled between connect() and its write.
   const conn = await new Conn(srv.port).ready();
   await until('the server accepted it', () => sockets.length === 1);
+  // A witness: a keep-alive connection idle once its response is read, which the drain's idle
+  // sweep closes after one whole sweep (IDLE_SWEEP_MS) without a byte. Its close proves that the
+  // sweeps which would close an idle connection have judged the silent one too.
+  const witness = await new Conn(srv.port).ready();
+  witness.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  await until('the witness got its response', () => /^HTTP\/1\.1 200 [^]*\r\n\r\nok\n$/.test(witness.data));
   const drained = srv.protocol.drain();
   const state = track(drained);
-  // Several idle sweeps (250 ms each) pass: a keep-alive connection this silent would be closed.
-  await sleep(1000);
+  await until('the idle sweep to close the witness', () => witness.closed, 15_000);
+  // Server side: the sweep destroys a socket at once, before its client hears of it.
+  assert.equal(sockets[0]!.destroyed, false, 'the silent new connection was closed by the drain');
   assert.equal(conn.closed, false, 'the silent new connection was closed by the drain');
   assert.equal(state.done, false);
   conn.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -162,15 +180,14 @@ test('a slow app response in flight completes with Connection: close, then drain
   const srv = await start({ app: fixture('http-plain-app.mjs') });
   const received = nextRequest(srv.server);
   const reply = request(srv.port, { path: '/slow?ms=300' });
-  await received;
-  const drained = srv.protocol.drain();
-  const state = track(drained);
-  await sleep(150);
-  assert.equal(state.done, false, 'drain waits for the in-flight response');
+  const [, res] = await received;
+  // The app answers after 300 ms: whatever the load, a drain that did not wait for it resolves
+  // first (checked when it resolves, not after a guessed pause).
+  const finishedAtDrain = srv.protocol.drain().then(() => res.writableFinished);
   const r = await reply;
   assert.equal(r.text, 'slow done');
   assert.equal(r.headers.connection, 'close');
-  await drained;
+  assert.equal(await finishedAtDrain, true, 'drain resolved before the in-flight response was sent');
 });
 
 test('a response whose keep-alive head went out before the drain still closes its connection', async () => {

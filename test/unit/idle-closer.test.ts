@@ -45,6 +45,27 @@ function request(socket: net.Socket, path = '/'): Promise<void> {
   });
 }
 
+/** The server's end of each connection it accepts, by the client's local port. */
+function serverEnds(server: net.Server): (client: net.Socket) => net.Socket {
+  const ends = new Map<number, net.Socket>();
+  server.on('connection', (socket: net.Socket) => ends.set(socket.remotePort!, socket));
+  return (client) => {
+    const end = ends.get(client.localPort!);
+    assert.ok(end, `no server end for client port ${client.localPort}`);
+    return end;
+  };
+}
+
+/**
+ * Resolves once the closer has swept at least twice more: a new keep-alive connection, idle once
+ * its response is read, is closed only by the second sweep that sees it (a witness of sweeps).
+ */
+async function twoMoreSweeps(port: number): Promise<void> {
+  const witness = await connect(port);
+  await request(witness);
+  await waitUntil('the sweep to close an idle witness connection', () => witness.destroyed, 15_000);
+}
+
 const closed = (socket: net.Socket): Promise<void> => new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
 
 describe('idle closer', { timeout: 30_000 }, () => {
@@ -63,6 +84,7 @@ describe('idle closer', { timeout: 30_000 }, () => {
     });
     const idle = new IdleCloser();
     idle.watch(server);
+    const end = serverEnds(server);
     const port = await listen(server);
 
     const quiet = await connect(port);
@@ -75,9 +97,12 @@ describe('idle closer', { timeout: 30_000 }, () => {
     // A generous first-byte grace: the fresh connection must outlive the sweeps that close `quiet`.
     idle.start(50, 60_000);
     await closed(quiet);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // four more sweeps
-    assert.equal(busy.destroyed, false, 'a connection with a response in progress is never swept');
-    assert.equal(fresh.destroyed, false, 'a connection that has not sent its first byte keeps its grace');
+    await twoMoreSweeps(port);
+    // Server ends: the sweep destroys a socket at once, before its client hears of it.
+    assert.equal(end(busy).destroyed, false, 'a connection with a response in progress is never swept');
+    assert.equal(end(fresh).destroyed, false, 'a connection that has not sent its first byte keeps its grace');
+    assert.equal(busy.destroyed, false);
+    assert.equal(fresh.destroyed, false);
     assert.equal(idle.httpConnections(), 2);
 
     (release as unknown as () => void)();
@@ -105,6 +130,7 @@ describe('idle closer', { timeout: 30_000 }, () => {
     });
     const idle = new IdleCloser();
     idle.watch(server);
+    const end = serverEnds(server);
     const port = await listen(server);
     const upgraded = await connect(port);
     upgraded.write('GET / HTTP/1.1\r\nHost: t\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n');
@@ -114,7 +140,8 @@ describe('idle closer', { timeout: 30_000 }, () => {
     await waitUntil('only the HTTP connection counted', () => idle.httpConnections() === 1);
     idle.start(50, 0);
     await closed(plain);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await twoMoreSweeps(port);
+    assert.equal(end(upgraded).destroyed, false, 'the sweep never closes an upgraded connection');
     assert.equal(upgraded.destroyed, false, 'the sweep never closes an upgraded connection');
     idle.stop();
   });

@@ -17,6 +17,7 @@ import type { WorkerRecord } from '../../src/master/supervision/worker-table.js'
 import type { IntervalHistogram } from 'node:perf_hooks';
 import { BUSY_DELAY_RESOLUTION_MS, IDLE_DELAY_RESOLUTION_MS, WorkerStatsCollector } from '../../src/worker/stats.js';
 import { promtoolCheck, samples, sum } from '../helpers/admin.js';
+import { waitUntil } from '../helpers/raas.js';
 
 function record(id: number, slot: number, pid: number): WorkerRecord {
   return {
@@ -101,12 +102,8 @@ describe('worker stats collector', () => {
     const sampler = (): IntervalHistogram => (c as unknown as { delay: IntervalHistogram }).delay;
     const blockMs = 2.5 * IDLE_DELAY_RESOLUTION_MS;
     // A sampler records from its second tick on: wait for one sample, so the block falls between ticks.
-    const waitForSamples = async (n: number): Promise<void> => {
-      for (const deadline = Date.now() + 5000; sampler().count < n; ) {
-        assert.ok(Date.now() < deadline, `the delay sampler recorded ${sampler().count} of ${n} samples`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
+    const waitForSamples = (n: number): Promise<void> =>
+      waitUntil(`the delay sampler to record ${n} samples`, () => sampler().count >= n, 15_000);
     await waitForSamples(1);
     const before = sampler().count;
     for (const end = Date.now() + blockMs; Date.now() < end; ); // the app's background job
