@@ -12,7 +12,7 @@
     },
     {
       "target_name": "line_fast",
-      "sources": ["native/line-fast.c"],
+      "sources": ["native/line-fast.c", "native/line-contract.h"],
       "cflags": ["-O2", "-Wall"]
     }
   ]

@@ -19,6 +19,10 @@
  * and discard input until the client's FIN or LINGER_MS; idle-timeout closes silent connections;
  * line-timeout answers "ERR line timeout\n" to a line not complete that long after accept; more
  * than line-buffer-limit bytes held in partial lines by this worker: "ERR server busy\n".
+ * The replies, LINGER_MS, the histogram's buckets and the order of stats() come from
+ * line-contract.h, generated from their one definition in TypeScript
+ * (src/protocols/line-contract.ts); test/unit/line-contract.test.ts runs the same cases through
+ * this path and the JavaScript one and compares the replies byte for byte.
  *
  * Exposed through N-API (stable ABI, one build for every Node line):
  *   create(options, onUnicode(lines: Buffer[]) -> (Buffer|null|undefined)[]) -> server
@@ -29,7 +33,8 @@
  *   stats(server, i?) -> [accepted, answered, errors, open, timeouts, busy, latency sum (us),
  *                         ...latency buckets]
  *                                     cumulative counters of listener i (all listeners without
- *                                     i), read once a beat; the buckets are LATENCY_BUCKETS_US
+ *                                     i), read once a beat; the order is enum line_stat, the
+ *                                     buckets are LATENCY_BUCKETS_US (line-contract.h)
  *   listenLoopback() -> [fd, port]    a listening socket on 127.0.0.1, port 0 (for tests)
  *   reverseGraphemes(buf) -> Buffer | undefined   the C reversal alone (for tests)
  */
@@ -51,8 +56,9 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "line-contract.h" /* LINGER_MS, ERR_*, LATENCY_BUCKETS_US, enum line_stat */
+
 #define SCRATCH_SIZE (64 * 1024)
-#define LINGER_MS 2000
 #define SWEEP_MS 100
 #define MAX_EVENTS 64
 #define MAX_LISTENERS 16
@@ -64,16 +70,9 @@
  * still rotates. */
 #define ROTATE_MS 5
 #define DEFER_ACCEPT_S 1
-/* The latency histogram's upper bounds: LATENCY_BUCKETS_S of src/ipc.ts in microseconds (the
- * same buckets as the JavaScript path's), then +Inf. line-native.ts checks the count. */
-static const uint64_t LATENCY_BUCKETS_US[] = {500,    1000,   2500,   5000,    10000,   25000,   50000,
-                                              100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+/* The latency histogram's bounds (LATENCY_BUCKETS_US: the JavaScript path's, in microseconds),
+ * then +Inf. line-native.ts checks the count stats() returns. */
 #define NBOUNDS (sizeof LATENCY_BUCKETS_US / sizeof LATENCY_BUCKETS_US[0])
-
-static const char ERR_TOO_LONG[] = "ERR line too long\n";
-static const char ERR_INVALID_UTF8[] = "ERR invalid UTF-8\n";
-static const char ERR_LINE_TIMEOUT[] = "ERR line timeout\n";
-static const char ERR_BUSY[] = "ERR server busy\n";
 
 typedef struct server server_t;
 
@@ -225,10 +224,12 @@ static int conn_watch(conn_t *c, uint32_t events) {
   return rc;
 }
 
-/* Appends to the connection's line; 0 when the worker's line-buffer-limit would be exceeded. */
-static int conn_append(conn_t *c, const char *data, size_t n) {
+/* Appends to the connection's line; 0 when `bounded` and the worker's line-buffer-limit would be
+ * exceeded (the bytes that finish a line are not bounded: the limit is on unfinished lines, as
+ * in line.ts), or out of memory. */
+static int conn_append(conn_t *c, const char *data, size_t n, int bounded) {
   server_t *s = c->srv;
-  if (s->buffered + n > s->buffer_limit) return 0;
+  if (bounded && s->buffered + n > s->buffer_limit) return 0;
   if (c->len + n > c->cap) {
     size_t cap = c->cap ? c->cap : 256;
     while (cap < c->len + n) cap *= 2;
@@ -327,7 +328,7 @@ static void answer_error(conn_t *c, const char *msg, size_t n) {
 /* The worker's line-buffer-limit is reached: refuse this client (counted for the rate-limited log). */
 static void busy(conn_t *c) {
   COUNT(c->srv, c, busy, 1);
-  answer_error(c, ERR_BUSY, sizeof ERR_BUSY - 1);
+  answer_error(c, ERR_SERVER_BUSY, sizeof ERR_SERVER_BUSY - 1);
 }
 
 /* The line is over max-line: say so, half-close, and read (and discard) what the client is
@@ -511,8 +512,8 @@ static void feed(conn_t *c, const char *data, size_t n) {
       too_long(c);
       return;
     }
-    if (!conn_append(c, data, take)) {
-      busy(c);
+    if (!conn_append(c, data, take, 0)) {
+      conn_close(c); /* out of memory */
       return;
     }
     s->buffered -= c->len - total;
@@ -526,7 +527,7 @@ static void feed(conn_t *c, const char *data, size_t n) {
     too_long(c);
     return;
   }
-  if (!conn_append(c, data, n)) {
+  if (!conn_append(c, data, n, 1)) {
     busy(c);
     return;
   }
@@ -816,11 +817,13 @@ static void on_to_main(uv_async_t *h) {
     }                                                                      \
   } while (0)
 
-static double get_number(napi_env env, napi_value obj, const char *key, double fallback) {
+/* A required option: a number >= 0, or -1. The limits' defaults live in the settings table
+ * (src/config/settings.ts) only; line-native.ts always passes all four. */
+static double get_number(napi_env env, napi_value obj, const char *key) {
   napi_value v;
   double d;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return fallback;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return fallback;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0))
+    return -1;
   return d;
 }
 
@@ -838,6 +841,12 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "create(options, onUnicode)");
     return NULL;
   }
+  double max_line = get_number(env, argv[0], "maxLine"), idle_ms = get_number(env, argv[0], "idleMs");
+  double line_timeout_ms = get_number(env, argv[0], "lineTimeoutMs"), buffer_limit = get_number(env, argv[0], "bufferLimit");
+  if (max_line < 0 || idle_ms < 0 || line_timeout_ms < 0 || buffer_limit < 0) {
+    napi_throw_type_error(env, NULL, "create(options): maxLine, idleMs, lineTimeoutMs and bufferLimit are required numbers");
+    return NULL;
+  }
   server_t *s = calloc(1, sizeof *s);
   if (!s) {
     napi_throw_error(env, NULL, "line-fast: out of memory");
@@ -845,10 +854,10 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   }
   s->env = env;
   CHECK(napi_get_uv_event_loop(env, &s->loop));
-  s->max_line = (size_t)get_number(env, argv[0], "maxLine", 64 * 1024);
-  s->idle_ms = (uint64_t)get_number(env, argv[0], "idleMs", 10000);
-  s->line_timeout_ms = (uint64_t)get_number(env, argv[0], "lineTimeoutMs", 5000);
-  s->buffer_limit = (size_t)get_number(env, argv[0], "bufferLimit", 16 * 1024 * 1024);
+  s->max_line = (size_t)max_line;
+  s->idle_ms = (uint64_t)idle_ms;
+  s->line_timeout_ms = (uint64_t)line_timeout_ms;
+  s->buffer_limit = (size_t)buffer_limit;
   CHECK(napi_create_reference(env, argv[1], 1, &s->on_unicode));
   CHECK(napi_create_string_utf8(env, "raas.line-native", NAPI_AUTO_LENGTH, &resource_name));
   CHECK(napi_async_init(env, NULL, resource_name, &s->async));
@@ -970,18 +979,18 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "stats(server, listener?)");
     return NULL;
   }
-  enum { NVALUES = 7 + NBOUNDS + 1 };
+  enum { NVALUES = STAT_HISTOGRAM + NBOUNDS + 1 };
   uint64_t values[NVALUES] = {0};
   for (int i = only < 0 ? 0 : only; i < (only < 0 ? MAX_LISTENERS : only + 1); i++) {
     counters_t *k = &s->counts[i];
-    values[0] += __atomic_load_n(&k->accepted, __ATOMIC_RELAXED);
-    values[1] += __atomic_load_n(&k->answered, __ATOMIC_RELAXED);
-    values[2] += __atomic_load_n(&k->errors, __ATOMIC_RELAXED);
-    values[3] += __atomic_load_n(&k->open, __ATOMIC_RELAXED);
-    values[4] += __atomic_load_n(&k->timeouts, __ATOMIC_RELAXED);
-    values[5] += __atomic_load_n(&k->busy, __ATOMIC_RELAXED);
-    values[6] += __atomic_load_n(&k->latency_sum_us, __ATOMIC_RELAXED);
-    for (size_t b = 0; b <= NBOUNDS; b++) values[7 + b] += __atomic_load_n(&k->latency[b], __ATOMIC_RELAXED);
+    values[STAT_ACCEPTED] += __atomic_load_n(&k->accepted, __ATOMIC_RELAXED);
+    values[STAT_ANSWERED] += __atomic_load_n(&k->answered, __ATOMIC_RELAXED);
+    values[STAT_ERRORS] += __atomic_load_n(&k->errors, __ATOMIC_RELAXED);
+    values[STAT_OPEN] += __atomic_load_n(&k->open, __ATOMIC_RELAXED);
+    values[STAT_TIMEOUTS] += __atomic_load_n(&k->timeouts, __ATOMIC_RELAXED);
+    values[STAT_BUSY] += __atomic_load_n(&k->busy, __ATOMIC_RELAXED);
+    values[STAT_LATENCY_SUM_US] += __atomic_load_n(&k->latency_sum_us, __ATOMIC_RELAXED);
+    for (size_t b = 0; b <= NBOUNDS; b++) values[STAT_HISTOGRAM + b] += __atomic_load_n(&k->latency[b], __ATOMIC_RELAXED);
   }
   CHECK(napi_create_array_with_length(env, NVALUES, &arr));
   for (uint32_t i = 0; i < NVALUES; i++) {

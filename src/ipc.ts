@@ -78,7 +78,11 @@ export interface ListenerStats {
   latency: { buckets: number[]; sum: number; count: number };
 }
 
-/** Upper bounds (seconds) of the latency histogram buckets; a final +Inf bucket follows. */
+/**
+ * Upper bounds (seconds) of the latency histogram buckets; a final +Inf bucket follows. Defined
+ * here only: the line protocol's C path counts in the same buckets, LATENCY_BUCKETS_US of
+ * native/line-contract.h, generated from this (scripts/line-contract.mjs).
+ */
 export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
 /** One inherited listening socket as the worker sees it. */

@@ -9,6 +9,7 @@ import { loadAddon } from '../native.js';
 import type { Settings } from '../config/settings.js';
 import { LATENCY_BUCKETS_S } from '../ipc.js';
 import { LOG, type Logger } from '../log.js';
+import { NATIVE_STATS, type NativeStat } from './line-contract.js';
 import { reverseUtf8 } from './reverse.js';
 import type { ExternalCounts } from './types.js';
 
@@ -22,7 +23,7 @@ interface LineFastAddon {
   /** Returns the listener's index for stats(): 0, 1, ... in listen order. */
   listen(server: ServerHandle, fd: number, backlog: number): number;
   drain(server: ServerHandle, onDrained: () => void): void;
-  /** [accepted, answered, errors, open, timeouts, busy, latency sum (us), ...latency buckets (LATENCY_BUCKETS_S, +Inf)]. */
+  /** NATIVE_STATS in that order (accepted ... latency sum in us), then the latency buckets (LATENCY_BUCKETS_S, +Inf). */
   stats(server: ServerHandle, listener?: number): number[];
   listenLoopback(): [fd: number, port: number];
 }
@@ -39,8 +40,9 @@ export interface NativeLineCounters extends ExternalCounts {
   busy: number;
 }
 
-/** stats(): 7 counters, then the histogram's buckets (the C side's LATENCY_BUCKETS_US, +Inf). */
-const HISTOGRAM_AT = 7;
+/** stats(): the NATIVE_STATS counters, then the histogram's buckets (LATENCY_BUCKETS_S, +Inf). */
+const AT = Object.fromEntries(NATIVE_STATS.map((name, i) => [name, i])) as Record<NativeStat, number>;
+const HISTOGRAM_AT = NATIVE_STATS.length;
 const BUCKETS = LATENCY_BUCKETS_S.length + 1;
 
 export class NativeLineServer {
@@ -106,13 +108,13 @@ export class NativeLineServer {
   counters(listener?: number): NativeLineCounters {
     const v = this.addon.stats(this.handle, listener);
     return {
-      accepted: v[0]!,
-      answered: v[1]!,
-      errors: v[2]!,
-      open: v[3]!,
-      timeouts: v[4]!,
-      busy: v[5]!,
-      latency: { sum: v[6]! / 1e6, buckets: v.slice(HISTOGRAM_AT) },
+      accepted: v[AT.accepted]!,
+      answered: v[AT.answered]!,
+      errors: v[AT.errors]!,
+      open: v[AT.open]!,
+      timeouts: v[AT.timeouts]!,
+      busy: v[AT.busy]!,
+      latency: { sum: v[AT.latencySumUs]! / 1e6, buckets: v.slice(HISTOGRAM_AT) },
     };
   }
 }

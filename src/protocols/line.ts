@@ -24,23 +24,18 @@ import { NO_STATS, type Protocol, type ProtocolContext, type ServerOptions } fro
 import { LineReader, type LineResult } from './line-reader.js';
 import { reverseUtf8 } from './reverse.js';
 import { EventCounter } from './event-counter.js';
+import { LINGER_MS, REPLIES } from './line-contract.js';
 import { loadLineFast, NativeLineServer } from './line-native.js';
 import { PROXY_HEADER } from './proxy-listener.js';
 import type { ProxyHeader } from './proxy-header.js';
 
-const ERR_TOO_LONG = Buffer.from('ERR line too long\n');
-const ERR_INVALID_UTF8 = Buffer.from('ERR invalid UTF-8\n');
-const ERR_LINE_TIMEOUT = Buffer.from('ERR line timeout\n');
-const ERR_SERVER_BUSY = Buffer.from('ERR server busy\n');
-const ERR_DRAINING = Buffer.from('ERR draining\n');
+// The replies and LINGER_MS are the contract shared with the native path (line-contract.ts).
+const ERR_TOO_LONG = Buffer.from(REPLIES.ERR_TOO_LONG);
+const ERR_INVALID_UTF8 = Buffer.from(REPLIES.ERR_INVALID_UTF8);
+const ERR_LINE_TIMEOUT = Buffer.from(REPLIES.ERR_LINE_TIMEOUT);
+const ERR_SERVER_BUSY = Buffer.from(REPLIES.ERR_SERVER_BUSY);
+const ERR_DRAINING = Buffer.from(REPLIES.ERR_DRAINING);
 const EMPTY_LINE: LineResult = Object.freeze({ kind: 'line', bytes: Buffer.alloc(0) });
-
-/**
- * How long a socket answered with an error keeps reading (and discarding) what the client is
- * still sending. Closing with unread input makes the kernel send RST instead of FIN, and a
- * client still busy writing could then lose the error reply.
- */
-const LINGER_MS = 2000;
 
 /** How often the native path's line-timeout and server-busy counts are read for the log lines. */
 const NATIVE_LOG_POLL_MS = 1000;
@@ -133,10 +128,6 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
   const timeouts = new EventCounter(log, 'info', LOG.LINE_TIMEOUTS, { protocol: 'line', limit_s: settings.lineTimeout });
   const busy = new EventCounter(log, 'warn', LOG.LINE_BUFFER_FULL, { protocol: 'line', limit: bufferLimit });
 
-  /**
-   * Leaves the Pending state: stops its deadline and gives its bytes back to the worker's
-   * account. Every path out of Pending (answer, error, timeout, reset, close) goes through here.
-   */
   /** Counts an answer (ERR replies are errors) with its latency from accept. */
   function counted(socket: LineSocket, acceptedAt: number, error: boolean): void {
     stats.answered(socket.server[kListener], (performance.now() - acceptedAt) / 1000, error);
@@ -151,6 +142,10 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
     stats.abandoned(socket.server[kListener]);
   }
 
+  /**
+   * Leaves the Pending state: stops its deadline and gives its bytes back to the worker's
+   * account. Every path out of Pending (answer, error, timeout, reset, close) goes through here.
+   */
   function settle(socket: LineSocket, pending: Pending): void {
     socket[kState] = null;
     if (pending.timer !== null) clearTimeout(pending.timer);

@@ -22,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import type { Settings } from '../../config/settings.js';
 import { LOG, type Logger } from '../../log.js';
 import { nodeHttp } from '../../node-http.js';
-import { BODY_TIMEOUT, noteClientError, onClientError } from './server.js';
+import { BODY_TIMEOUT, LINGER_MS, noteClientError, onClientError } from './server.js';
 import { errorWithStack } from '../../errors.js';
 
 export interface GuardOptions {
@@ -148,8 +148,6 @@ type ConnectListener = (req: http.IncomingMessage, socket: net.Socket, head: Buf
 
 /** What the built-in endpoints allow (a CONNECT target is no path of theirs). */
 const BUILTIN_ALLOW = 'GET, HEAD, POST';
-/** How long a refused CONNECT client may keep sending before we drop it (see onClientError). */
-const LINGER_MS = 1000;
 
 /**
  * The 'connect' listener: the guards, then the app's `connect` export or a 405. node hands over

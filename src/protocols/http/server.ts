@@ -13,8 +13,11 @@ import { EventCounter } from '../event-counter.js';
 import { nodeHttp } from '../../node-http.js';
 import type { Settings } from '../../config/settings.js';
 
-/** How long a refused client may keep sending before we drop it (see onClientError). */
-const LINGER_MS = 1000;
+/**
+ * HTTP's own linger (the line protocol's is LINGER_MS of ../line-contract.ts): how long a refused
+ * client may keep sending before we drop it (onClientError here, guard.ts's refuseRaw).
+ */
+export const LINGER_MS = 1000;
 
 export function serverOptions(settings: Settings): http.ServerOptions {
   const headersTimeout = Math.max(1, Math.round(settings.headersTimeout * 1000));
