@@ -218,6 +218,8 @@ describe('two RAAS instances behind haproxy', () => {
       const held = connectionsHeld(victim, B.line);
       if (held.length === 0 && attempts < 100) {
         process.kill(victim, 'SIGCONT');
+        // A retry's pause, bounded by 100 attempts (a poll, not a sleep as synchronisation): the
+        // load runs on meanwhile, until the frozen worker is caught holding line connections.
         await new Promise((r) => setTimeout(r, 5));
         continue;
       }

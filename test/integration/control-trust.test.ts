@@ -79,7 +79,8 @@ describe('control commands and metrics to trust', () => {
     const dir = tmpDir();
     const gate = path.join(dir, 'gate');
     const app = path.join(dir, 'gated-app.mjs');
-    // Workers stay booting (no beat, no request, no exit) until the test opens the gate.
+    // Workers stay booting (no beat, no request, no exit) until the test opens the gate. The app
+    // polls for the gate file (a poll interval, not a sleep as synchronisation).
     fs.writeFileSync(
       app,
       `import * as fs from 'node:fs';\n` +

@@ -84,6 +84,7 @@ describe('observability', () => {
         assert.equal(m.status, 200);
         assert.match(m.type, /^text\/plain; version=0\.0\.4/);
         seen.push(sum(samples(m.body), 'raas_requests_total'));
+        // The scrape interval of this sampler (a poll, like Prometheus's): nothing waits on it.
         await new Promise((r) => setTimeout(r, 100));
       }
     })();

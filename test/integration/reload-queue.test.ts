@@ -26,12 +26,16 @@ function control(args: string[]): Promise<{ code: number; stdout: string; stderr
 }
 
 /**
- * A config module that loads slowly (or never) in a running master only: the control command
- * and the master's first load read it at once.
+ * A config module that, in a running master only, loads once the file `gate` exists (or never):
+ * the control command and the master's first load read it at once. The module polls for the gate
+ * (a poll interval, not a sleep as synchronisation): the test opens it once it saw what it awaits.
  */
-function writeConfig(file: string, values: Record<string, unknown>, inMaster: 'slow' | 'never' | 'fast'): void {
-  const wait = inMaster === 'slow' ? 'new Promise((r) => setTimeout(r, 6000))' : 'new Promise(() => {})';
-  const guard = inMaster === 'fast' ? '' : `if (/\\] master/.test(process.title)) await ${wait};\n`;
+function writeConfig(file: string, values: Record<string, unknown>, inMaster: { gate: string } | 'never' | 'fast'): void {
+  const wait =
+    typeof inMaster === 'object'
+      ? `(async () => { while (!existsSync(${JSON.stringify(inMaster.gate)})) await new Promise((r) => setTimeout(r, 20)); })()`
+      : 'new Promise(() => {})';
+  const guard = inMaster === 'fast' ? '' : `import { existsSync } from 'node:fs';\nif (/\\] master/.test(process.title)) await ${wait};\n`;
   // Atomically: the master may be reading the file at this very moment.
   fs.writeFileSync(`${file}.tmp`, `${guard}export default ${JSON.stringify(values)};\n`);
   fs.renameSync(`${file}.tmp`, file);
@@ -42,20 +46,22 @@ describe('reload queue and deadlines', () => {
     const dir = tmpDir('raas-rq-');
     const config = path.join(dir, 'raas.mjs');
     const pid = path.join(dir, 'raas.pid');
-    writeConfig(config, { listen: ['127.0.0.1:0'], workers: 1, pid }, 'slow');
+    const gated = { gate: path.join(dir, 'gate') };
+    writeConfig(config, { listen: ['127.0.0.1:0'], workers: 1, pid }, gated);
     const raas = await startRaas({ args: ['-c', config], env: CLEAN_ENV });
     await raas.ready();
 
-    writeConfig(config, { listen: ['127.0.0.1:0'], workers: 2, pid }, 'slow');
+    writeConfig(config, { listen: ['127.0.0.1:0'], workers: 2, pid }, gated);
     const mark = raas.entries.length;
     const first = control(['reload', '-c', config]);
     await raas.waitForEvent(LOG.SIGNAL, { role: 'master', signal: 'SIGHUP' }, { after: mark, timeoutMs: 30_000 });
-    // The master is loading the config (6 s): edit it again and reload again.
-    writeConfig(config, { listen: ['127.0.0.1:0'], workers: 3, pid }, 'slow');
+    // The master is loading the config (held at the gate): edit it again and reload again.
+    writeConfig(config, { listen: ['127.0.0.1:0'], workers: 3, pid }, gated);
     const second = control(['reload', '-c', config]);
     const queued = await raas.waitForEvent(LOG.RELOAD_QUEUED, { role: 'master' }, { after: mark, timeoutMs: 30_000 });
-    // Behind the first reload, still loading or (on a slow machine) already rolling: queued either way.
-    assert.match(queued.behind ?? '', /^(loading|rolling)$/);
+    // Behind the first reload, which cannot leave its loading until the gate opens.
+    assert.equal(queued.behind, 'loading');
+    fs.writeFileSync(gated.gate, '');
 
     const [one, two] = await Promise.all([first, second]);
     assert.equal(one.code, 0, one.stderr);

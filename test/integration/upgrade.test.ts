@@ -98,6 +98,8 @@ async function quitLast(s: Setup, pid: number): Promise<void> {
 async function steadyFdCount(pid: number): Promise<number> {
   let least = fdCount(pid);
   for (let i = 0; i < 10; i++) {
+    // A sampler's interval (a poll, not a sleep as synchronisation): the samples must span the
+    // transient fds' lifetime; callers wait for the count with waitUntil and a deadline.
     await new Promise((resolve) => setTimeout(resolve, 40));
     least = Math.min(least, fdCount(pid));
   }

@@ -157,6 +157,8 @@ describe('chaos under load', () => {
         const delay = 100 + rand() * 400;
         const action = rand();
         const which = rand();
+        // Time itself is what is tested: the random gap between blows is the chaos (seeded, so
+        // a failing run replays); nothing is awaited here.
         await sleep(delay);
         const master = readPidFile(pidFile);
         if (master === null || !isAlive(master)) continue;
