@@ -15,10 +15,11 @@
  * reversed in C by a subset of UAX #29 that defers everything else to JavaScript.
  *
  * Semantics are those of src/protocols/line.ts: "\n" or "\r\n" ends the line; a client's FIN ends
- * a last line without "\n"; more than max-line bytes: "ERR line too long\n", then we half-close
- * and discard input until the client's FIN or LINGER_MS; idle-timeout closes silent connections;
- * line-timeout answers "ERR line timeout\n" to a line not complete that long after accept; more
- * than line-buffer-limit bytes held in partial lines by this worker: "ERR server busy\n".
+ * a last line without "\n"; more than max-line bytes: "ERR line too long\n"; idle-timeout closes
+ * silent connections; line-timeout answers "ERR line timeout\n" to a line not complete that long
+ * after accept; more than line-buffer-limit bytes held in unfinished lines by this worker: "ERR
+ * server busy\n". After each of those three we half-close and discard input until the client's
+ * FIN or LINGER_MS (refuse()).
  * The replies, LINGER_MS, the histogram's buckets and the order of stats() come from
  * line-contract.h, generated from their one definition in TypeScript
  * (src/protocols/line-contract.ts); test/unit/line-contract.test.ts runs the same cases through
@@ -319,33 +320,31 @@ static void answer_ascii(server_t *s, conn_t *c, int fd, const char *line, size_
   if (out != s->reply_buf) free(out);
 }
 
-static void answer_error(conn_t *c, const char *msg, size_t n) {
-  COUNT(c->srv, c, errors, 1);
-  conn_drop_buffer(c);
-  answer(c->srv, c, c->fd, msg, n);
-}
-
-/* The worker's line-buffer-limit is reached: refuse this client (counted for the rate-limited log). */
-static void busy(conn_t *c) {
-  COUNT(c->srv, c, busy, 1);
-  answer_error(c, ERR_SERVER_BUSY, sizeof ERR_SERVER_BUSY - 1);
-}
-
-/* The line is over max-line: say so, half-close, and read (and discard) what the client is
- * still sending, so that closing does not turn into a RST that could destroy the reply. */
-static void too_long(conn_t *c) {
+/* An ERR reply to a client that may still be sending (line too long, line timeout, server busy):
+ * say so, half-close, and read (and discard) what it still sends until its FIN or LINGER_MS, so
+ * that closing does not turn into a RST that could destroy the reply (line.ts's refuse()). */
+static void refuse(conn_t *c, const char *msg, size_t n) {
   server_t *s = c->srv;
   conn_drop_buffer(c);
   COUNT(s, c, errors, 1);
   count_answer(s, c);
-  if (send(c->fd, ERR_TOO_LONG, sizeof ERR_TOO_LONG - 1, MSG_NOSIGNAL) < 0 || shutdown(c->fd, SHUT_WR) < 0 ||
-      conn_watch(c, EPOLLIN) != 0) {
+  /* A few bytes on a socket that has sent nothing yet: they fit its send buffer. */
+  if (send(c->fd, msg, n, MSG_NOSIGNAL) < 0 || shutdown(c->fd, SHUT_WR) < 0 || conn_watch(c, EPOLLIN) != 0) {
     conn_close(c);
     return;
   }
   c->state = C_LINGER;
   c->accepted_ms = now_ms(); /* the linger deadline counts from here */
 }
+
+/* The worker's line-buffer-limit is reached: refuse this client (counted for the rate-limited log). */
+static void busy(conn_t *c) {
+  COUNT(c->srv, c, busy, 1);
+  refuse(c, ERR_SERVER_BUSY, sizeof ERR_SERVER_BUSY - 1);
+}
+
+/* The line is over max-line. */
+static void too_long(conn_t *c) { refuse(c, ERR_TOO_LONG, sizeof ERR_TOO_LONG - 1); }
 
 /* ---- grapheme clusters in C, for the common non-ASCII lines ----
  * A subset of UAX #29 that is exact for the code points it accepts: printable ASCII, Latin,
@@ -634,7 +633,7 @@ static void sweep(server_t *s) {
       conn_close(c);
     } else if (c->state == C_READING && now - c->accepted_ms >= s->line_timeout_ms) {
       COUNT(s, c, timeouts, 1);
-      answer_error(c, ERR_LINE_TIMEOUT, sizeof ERR_LINE_TIMEOUT - 1);
+      refuse(c, ERR_LINE_TIMEOUT, sizeof ERR_LINE_TIMEOUT - 1); /* a trickler may still be sending */
     }
   }
 }
