@@ -4,8 +4,14 @@
 // Node's cluster does for its workers.
 // Runs in: workers (installed before the app module is imported).
 //
-// net.Server.prototype.listen is patched once per worker. A listen() on a port or a Unix path
-// that a RAAS http(s) listener has becomes listen({ fd }, backlog): the socket the master bound,
+// net.Server.prototype.listen (and close, below) is patched once per worker, in zero-code mode
+// only: the one place RAAS changes a Node prototype, and documented as such (docs/DESIGN.md),
+// because an app's listen() call is the only place its servers can be found. Everything else
+// RAAS does to a server it serves goes through that server's own events (app-servers.ts,
+// shed.ts), never a prototype.
+//
+// A listen() on a port or a Unix path that a RAAS http(s) listener has becomes
+// listen({ fd }, backlog): the socket the master bound,
 // with RAAS's backlog (positional: `{ fd, backlog }` is ignored by Node). Port 0 and no port at
 // all take the first listener not yet taken, so `listen(process.env.PORT)` works with or without
 // PORT. The host an app passes is ignored: the operator chose the address with --listen.
