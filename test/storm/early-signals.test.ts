@@ -4,6 +4,7 @@
 // Runs in: the test runner process; drives real processes and signals.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -25,6 +26,29 @@ function catchesHup(pid: number): boolean {
     return line !== null && (BigInt(`0x${line[1]}`) & 1n) === 1n;
   } catch {
     return false;
+  }
+}
+
+/** A FIFO in `dir`: a config module that reads it waits, without a timer, until the test opens it. */
+function fifo(dir: string): string {
+  const file = path.join(dir, `gate-${Math.random().toString(36).slice(2)}`);
+  execFileSync('mkfifo', [file]);
+  return file;
+}
+
+/**
+ * Opens the gate for good: later loads (a reload) see `.open` and do not wait; the reader waiting
+ * on the FIFO gets an empty read. A reader that has checked `.open` but not yet opened the FIFO
+ * makes the open fail (ENXIO): try again until it is there (a poll, bounded).
+ */
+async function open(gate: string): Promise<void> {
+  fs.writeFileSync(`${gate}.open`, '');
+  for (const deadline = Date.now() + 5_000; Date.now() < deadline; await new Promise((r) => setImmediate(r))) {
+    try {
+      return fs.closeSync(fs.openSync(gate, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+    }
   }
 }
 
@@ -53,13 +77,14 @@ describe('signals from the first moment', () => {
   it('USR1 and HUP during boot: no inspector, no death; the queued HUP is a reload once the loop runs', async () => {
     const dir = tmpDir('raas-early-');
     const marker = path.join(dir, 'config-loading');
+    const gate = fifo(dir);
     const config = path.join(dir, 'raas.mjs');
-    // The config takes a while to load: a wide window between the first line of JS and the loop.
+    // The config loads until the test opens the gate: a wide window between the first line of JS and the loop.
     fs.writeFileSync(
       config,
       `import * as fs from 'node:fs';\n` +
         `fs.writeFileSync(${JSON.stringify(marker)}, '');\n` +
-        `await new Promise((r) => setTimeout(r, 1500));\n` +
+        `if (!fs.existsSync(${JSON.stringify(gate + '.open')})) await fs.promises.readFile(${JSON.stringify(gate)});\n` +
         `export default { listen: ['127.0.0.1:0'], workers: 1 };\n`,
     );
     const raas = await startRaas({ args: ['-c', config], env: CLEAN_ENV, waitReady: false });
@@ -79,6 +104,9 @@ describe('signals from the first moment', () => {
       process.kill(pid, 'SIGUSR1');
       process.kill(pid, 'SIGHUP');
       sent += 1;
+      // 40 rounds while the config loads, then the gate opens and the storm goes on until the loop runs.
+      if (sent === 40) await open(gate);
+      // The storm's own pace: a round every 5 ms (signals sent at once may coalesce into one).
       await new Promise((r) => setTimeout(r, 5));
     }
     assert.ok(raas.alive, `the master died of an early signal: ${raas.lines.slice(-10).join('\n')}`);
@@ -106,6 +134,7 @@ describe('signals from the first moment', () => {
     const body = (wait: string) =>
       `import * as fs from 'node:fs';\nfs.writeFileSync(${JSON.stringify(marker)}, '');\nawait ${wait};\n` +
       `export default { listen: ['127.0.0.1:0'], workers: 1 };\n`;
+    // Time is the fixture: the config takes 1 s to load, and the TERM must land inside that second.
     fs.writeFileSync(slow, body('new Promise((r) => setTimeout(r, 1000))'));
     const once = await startRaas({ args: ['-c', slow], env: CLEAN_ENV, waitReady: false });
     await waitUntil('the config is loading', () => fs.existsSync(marker));
@@ -121,9 +150,11 @@ describe('signals from the first moment', () => {
     const hung = await startRaas({ args: ['-c', never], env: CLEAN_ENV, waitReady: false });
     await waitUntil('the config is loading', () => fs.existsSync(marker));
     hung.signal('SIGTERM');
+    // Time is what is tested: the process must still be there 300 ms after one TERM (it is queued
+    // for a loop that has not started); nothing it does would say so sooner.
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(hung.alive, 'one TERM is queued for the loop that has not started');
-    // Two signals sent at once may reach the process as one: repeat until it is gone.
+    // Two signals sent at once may reach the process as one: repeat (polling its exit) until it is gone.
     for (let i = 0; i < 50 && hung.alive; i++) {
       hung.signal('SIGTERM');
       await new Promise((r) => setTimeout(r, 100));
