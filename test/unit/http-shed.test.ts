@@ -82,7 +82,7 @@ test('keeps shedding while the clients come back to this worker, up to 3x the ex
   srv.protocol.shed!(4, 6);
   let closes = 0;
   for (let i = 0; i < 30; i++) {
-    await sleep(12);
+    await sleep(12); // time is tested: one connection let go every 10 ms at most
     const slot = i % conns.length;
     if (await conns[slot]!.get()) {
       closes++;
@@ -93,7 +93,7 @@ test('keeps shedding while the clients come back to this worker, up to 3x the ex
       conns[slot] = again;
       for (const deadline = Date.now() + 5000; (await openOn(srv)) !== 10; ) {
         assert.ok(Date.now() < deadline, 'the reconnection was never accepted');
-        await sleep(2);
+        await sleep(2); // a poll, bounded by the deadline above
       }
     }
   }
