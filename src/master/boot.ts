@@ -10,7 +10,8 @@ import { masterTitle, setProcessTitle } from '../process-title.js';
 import { bindListener, closeListener, type BoundListener } from './listeners/listeners.js';
 import { inspectorAdvice, takeEarlySignals, usr1DisabledByNode } from './early-signals.js';
 import { Master, type AdminListenerClass, type MasterDeps } from './master.js';
-import { prepareReportDir } from './supervision/stuck-report.js';
+import { prepareReportDir, workersReportDir } from './supervision/stuck-report.js';
+import { dropTarget } from '../config/accounts.js';
 import { loadReaper } from './supervision/reaper.js';
 import { claimPidFile, PidFileError, releasePidFile } from './files/pidfile.js';
 import { checkAppendFile } from '../safe-file.js';
@@ -88,7 +89,9 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
   let reportDir: string | null = null;
   if (settings.workerWatchdog === 'on') {
     try {
-      reportDir = prepareReportDir(settings.reportDir);
+      // Workers that drop privileges write into a room of their own user's (stuck-report.ts).
+      const target = dropTarget(settings);
+      reportDir = workersReportDir(prepareReportDir(settings.reportDir), target?.user ? { uid: target.user.uid, gid: target.gid } : null);
     } catch (err) {
       log.warn(LOG.CONFIG_ERROR, { setting: 'report-dir', error: errorMessage(err) });
     }

@@ -52,6 +52,30 @@ describe('stuck-worker reports', () => {
     assert.equal((await raas.waitExit()).code, 0);
   });
 
+  it('with --user nobody, the report goes to a room of that user inside report-dir, and the kill still names the function', async () => {
+    const dir = tmpDir();
+    fs.chmodSync(dir, 0o700);
+    const raas = await startRaas({
+      args: ['--listen', 'http://127.0.0.1:0', '-w', '1', '--timeout', '2', '--app', APP, '--report-dir', dir, '--user', 'nobody'],
+    });
+    const [http] = await raas.ready();
+    const victim = raas.readyWorkers().get(0)!;
+    const client = startSpinning(http!);
+    const killed = await raas.waitForEvent(LOG.WORKER_TIMEOUT, { worker_pid: String(victim) }, { timeoutMs: 20_000 });
+    client.destroy();
+    assert.match(killed.stack ?? '', /^spinInNamedLoop /, `stack=${killed.stack}`);
+    const nobody = Number(fs.readFileSync('/etc/passwd', 'utf8').match(/^nobody:[^:]*:(\d+):/m)![1]);
+    const room = path.join(dir, `workers-${nobody}`);
+    assert.equal(path.dirname(killed.report ?? ''), room, `report=${killed.report}`);
+    const roomStat = fs.statSync(room);
+    assert.deepEqual([roomStat.uid, roomStat.mode & 0o777], [nobody, 0o700]);
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o711, 'others may pass, never list or write');
+    const file = fs.statSync(killed.report!);
+    assert.deepEqual([file.uid, file.mode & 0o777], [nobody, 0o600]);
+    raas.signal('SIGQUIT');
+    assert.equal((await raas.waitExit()).code, 0);
+  });
+
   it('a blocked worker whose master was SIGKILLed is ended by its watchdog, not left spinning', async () => {
     const raas = await startRaas({ args: ['--listen', 'http://127.0.0.1:0', '-w', '1', '--timeout', '30', '--app', APP] });
     const [http] = await raas.ready();

@@ -96,6 +96,35 @@ export function readReport(file: string): string[] | null {
  * be ours and closed to others (reports hold paths, the command line and the names of environment
  * variables), and never a link.
  */
+/**
+ * Where workers that drop to `user` write their reports: a subdirectory of the closed report
+ * directory that this user owns, 0700. The master, root, still reads it; others still cannot,
+ * and a worker can reach only its own user's room. Nothing to do without a user to drop to.
+ */
+export function workersReportDir(dir: string, owner: { uid: number; gid: number } | null): string {
+  if (owner === null) return dir;
+  // The worker must pass through: search, never listing or writing, for others (0711).
+  const mode = fs.lstatSync(dir).mode & 0o777;
+  if ((mode & 0o011) !== 0o011) fs.chmodSync(dir, mode | 0o011);
+  const room = path.join(dir, `workers-${owner.uid}`);
+  try {
+    fs.mkdirSync(room, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  // Through an fd opened without following a link: nothing planted at the name gets the chown.
+  const fd = fs.openSync(room, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  try {
+    const stat = fs.fstatSync(fd);
+    if (stat.uid !== owner.uid && stat.uid !== (process.getuid?.() ?? -1)) throw new Error(`report-dir ${room} belongs to another user`);
+    fs.fchownSync(fd, owner.uid, owner.gid);
+    fs.fchmodSync(fd, 0o700);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return room;
+}
+
 export function prepareReportDir(configured: string | null): string {
   const dir = configured ?? path.join(os.tmpdir(), `raas-reports-${process.getuid?.() ?? 'user'}`);
   try {
