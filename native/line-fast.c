@@ -140,6 +140,13 @@ struct server {
   /* counters per listener (the worker's stats are per listener): written by this thread, read
    * by the main thread once a beat */
   counters_t counts[MAX_LISTENERS];
+  /* The request limit (setBudget): answers of every listener, written by this thread; the budget
+   * (UINT64_MAX: none), written by the main thread; reached_at, 0 until the total reaches the
+   * budget, then that total (set once, by whichever thread sees it first: a compare-exchange). */
+  uint64_t answered_total, budget, reached_at;
+  /* main thread only: the callback for reached_at, called once; to_main closed (after drain) */
+  napi_ref on_reached;
+  int reached_called, closed;
   /* this thread only: the listener of the connection being accepted, for the counts of a
    * connection answered on its first read (no conn_t) and of the conn_t made for it */
   int current;
@@ -165,8 +172,19 @@ static uint64_t now_us(void) {
 
 /* An answer, and its latency from accept: a connection answered on its first read (no conn_t,
  * the line was there when it was accepted) counts as 0 us, in the first bucket. */
+static void wake_main(server_t *s);
+/* The budget's check: the total that reaches it is recorded once (0 -> n, compare-exchange), and
+ * the main thread is woken to call JavaScript back with it. Relaxed: the wake (uv_async_send)
+ * orders what the main thread reads after it. */
+static void reach_budget(server_t *s, uint64_t n) {
+  uint64_t none = 0;
+  if (__atomic_compare_exchange_n(&s->reached_at, &none, n, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) wake_main(s);
+}
+
 static void count_answer(server_t *s, conn_t *c) {
   COUNT(s, c, answered, 1);
+  uint64_t n = __atomic_add_fetch(&s->answered_total, 1, __ATOMIC_RELAXED); /* server-wide */
+  if (n >= __atomic_load_n(&s->budget, __ATOMIC_ACQUIRE)) reach_budget(s, n);
   uint64_t us = c ? now_us() - c->accepted_us : 0;
   size_t b = 0;
   while (b < NBOUNDS && us > LATENCY_BUCKETS_US[b]) b++;
@@ -734,6 +752,23 @@ static void call_js_drained(server_t *s) {
   napi_close_handle_scope(env, scope);
 }
 
+/* The budget was reached: onReached(total), once; the reference is dropped after. */
+static void call_js_reached(server_t *s, uint64_t total) {
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (s->reached_called || !s->on_reached || napi_open_handle_scope(env, &scope) != napi_ok) return;
+  s->reached_called = 1;
+  napi_value fn, recv_obj, arg, ignored;
+  napi_get_reference_value(env, s->on_reached, &fn);
+  napi_delete_reference(env, s->on_reached);
+  s->on_reached = NULL;
+  napi_get_global(env, &recv_obj);
+  napi_create_double(env, (double)total, &arg);
+  if (napi_make_callback(env, s->async, recv_obj, fn, 1, &arg, &ignored) != napi_ok)
+    napi_get_and_clear_last_exception(env, &ignored);
+  napi_close_handle_scope(env, scope);
+}
+
 /* Lines queued for JavaScript: one call reverses them all; the replies go back to the thread. */
 static void reverse_in_js(server_t *s, conn_t *head) {
   napi_env env = s->env;
@@ -799,8 +834,12 @@ static void on_to_main(uv_async_t *h) {
   int drained = s->drained;
   pthread_mutex_unlock(&s->lock);
   if (head) reverse_in_js(s, head);
+  /* acquire: pairs with reach_budget's compare-exchange */
+  uint64_t reached = __atomic_load_n(&s->reached_at, __ATOMIC_ACQUIRE);
+  if (reached) call_js_reached(s, reached);
   if (drained) {
     pthread_join(s->thread, NULL);
+    s->closed = 1; /* no uv_async_send on it from here on (setBudget checks) */
     uv_close((uv_handle_t *)&s->to_main, NULL);
     call_js_drained(s);
   }
@@ -852,6 +891,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   s->env = env;
+  s->budget = UINT64_MAX; /* no budget until setBudget */
   CHECK(napi_get_uv_event_loop(env, &s->loop));
   s->max_line = (size_t)max_line;
   s->idle_ms = (uint64_t)idle_ms;
@@ -965,6 +1005,42 @@ static napi_value js_drain(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setBudget(server, total, onReached?): onReached(answered) once, when the answers of every
+ * listener (since create) reach `total`: from the main thread's next turn, with the exact total
+ * at which it was reached. Called again, it moves the budget (onReached omitted: kept). */
+static napi_value js_set_budget(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  double total;
+  napi_valuetype type = napi_undefined;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  server_t *s = argc >= 2 ? get_server(env, argv[0]) : NULL;
+  if (argc >= 3) CHECK(napi_typeof(env, argv[2], &type));
+  if (!s || napi_get_value_double(env, argv[1], &total) != napi_ok || !(total >= 1) ||
+      (type != napi_undefined && type != napi_function)) {
+    napi_throw_type_error(env, NULL, "setBudget(server, total >= 1, onReached?)");
+    return NULL;
+  }
+  if (s->reached_called) return NULL; /* once */
+  if (type == napi_function) {
+    if (s->on_reached) napi_delete_reference(env, s->on_reached);
+    CHECK(napi_create_reference(env, argv[2], 1, &s->on_reached));
+  }
+  uint64_t budget = total >= 1.8e19 ? UINT64_MAX : (uint64_t)total;
+  /* release: the thread's acquire load in count_answer sees it from its next answer */
+  __atomic_store_n(&s->budget, budget, __ATOMIC_RELEASE);
+  /* Already there (a budget moved below the total, or answers between the caller's read and
+   * now): the thread may answer nothing more, so record it here; the callback still comes from
+   * on_to_main, never from inside this call. */
+  uint64_t n = __atomic_load_n(&s->answered_total, __ATOMIC_ACQUIRE);
+  if (n >= budget && !s->closed) {
+    uint64_t none = 0;
+    if (__atomic_compare_exchange_n(&s->reached_at, &none, n, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+      uv_async_send(&s->to_main); /* thread-safe; the handle is open (not closed) */
+  }
+  return NULL;
+}
+
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], arr, v;
@@ -1047,6 +1123,7 @@ NAPI_MODULE_INIT() {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_default, NULL},
       {"listen", NULL, js_listen, NULL, NULL, NULL, napi_default, NULL},
       {"drain", NULL, js_drain, NULL, NULL, NULL, napi_default, NULL},
+      {"setBudget", NULL, js_set_budget, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"listenLoopback", NULL, js_listen_loopback, NULL, NULL, NULL, napi_default, NULL},
       {"reverseGraphemes", NULL, js_reverse_graphemes, NULL, NULL, NULL, napi_default, NULL},

@@ -189,7 +189,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     help:
       'Recycle a worker once it has answered this many requests (HTTP requests plus line connections, all listeners, ' +
       'counted by the worker itself: at its limit it asks for a replacement at once, past it by at most its requests in flight; ' +
-      'line connections served natively are read every 10 to 100 ms): a replacement is started in its slot, and the worker serves on ' +
+      'line connections served natively included, counted in C against the same limit): a replacement is started in its slot, and the worker serves on ' +
       'and drains only once the replacement is ready (as gunicorn\'s max_requests). 0: off.',
   },
   {

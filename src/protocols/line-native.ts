@@ -11,7 +11,7 @@ import { LATENCY_BUCKETS_S } from '../ipc.js';
 import { LOG, type Logger } from '../log.js';
 import { NATIVE_STATS, type NativeStat } from './line-contract.js';
 import { reverseUtf8 } from './reverse.js';
-import type { ExternalCounts } from './types.js';
+import type { ExternalCounts, NativeBudget } from './types.js';
 
 type ServerHandle = { readonly __brand: 'line-fast server' };
 
@@ -25,6 +25,8 @@ interface LineFastAddon {
   drain(server: ServerHandle, onDrained: () => void): void;
   /** NATIVE_STATS in that order (accepted ... latency sum in us), then the latency buckets (LATENCY_BUCKETS_S, +Inf). */
   stats(server: ServerHandle, listener?: number): number[];
+  /** Missing from an addon built before it (then stats.ts polls the counters). */
+  setBudget?(server: ServerHandle, total: number, onReached?: (answered: number) => void): void;
   listenLoopback(): [fd: number, port: number];
 }
 
@@ -76,6 +78,8 @@ export class NativeLineServer {
       },
       onUnicode,
     );
+    const setBudget = addon.setBudget;
+    this.budget = setBudget ? (total, onReached) => setBudget.call(addon, this.handle, total, onReached) : null;
     // An addon built from other sources (a stale build/) would misreport: refuse it at boot.
     const n = addon.stats(this.handle).length;
     if (n !== HISTOGRAM_AT + BUCKETS) throw new Error(`line-fast: stats() gives ${n} values, expected ${HISTOGRAM_AT + BUCKETS}: rebuild the addon (npm ci)`);
@@ -88,6 +92,13 @@ export class NativeLineServer {
   listen(fd: number, backlog: number): number {
     return this.addon.listen(this.handle, fd, backlog);
   }
+
+  /**
+   * The request limit kept in C (ProtocolStats.external's budget): the thread that answers counts
+   * every listener's answers and wakes the main thread the moment they reach the budget, so the
+   * ask comes at the limit, not at the next read of the counters. Null when the addon predates it.
+   */
+  readonly budget: NativeBudget | null;
 
   /** Stops accepting at once; resolves once every open connection is finished. */
   drain(): Promise<void> {

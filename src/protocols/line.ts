@@ -303,7 +303,7 @@ export function createLineProtocol({ settings, log, stats = NO_STATS }: Protocol
       // A +proxy listener's connections must pass the PROXY gate on net.Server's 'connection'.
       if (!native || proxyHeader) return false;
       const index = native.listen(fd, backlog);
-      stats.external?.(listener, () => native.counters(index));
+      stats.external?.(listener, () => native.counters(index), native.budget ?? undefined);
       nativePoll ??= setInterval(noteNative, NATIVE_LOG_POLL_MS).unref();
       return true;
     },

@@ -37,8 +37,16 @@ export interface ProtocolStats {
    * The listener is served outside JavaScript (Protocol.serveFd: the native line path), which
    * keeps its own cumulative counts: `read` is called once a beat instead of a call per request.
    */
-  external?(listener: number, read: () => ExternalCounts): void;
+  external?(listener: number, read: () => ExternalCounts, budget?: NativeBudget): void;
 }
+
+/**
+ * A native server's request budget (the line path's setBudget), the same function for every
+ * listener of that server: `onReached(answered)` once, when the answers of all its listeners since
+ * the worker started reach `total`, with the exact total then; called again, it moves the budget
+ * (onReached omitted: the one given before stands).
+ */
+export type NativeBudget = (total: number, onReached?: (answered: number) => void) => void;
 
 /** Cumulative counts kept by a native server for one listener (see ProtocolStats.external). */
 export interface ExternalCounts {

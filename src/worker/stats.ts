@@ -10,13 +10,15 @@
 // The request limit (max-requests, jitter included, from the master): answered() counts every
 // request JavaScript answers and calls back the moment the total reaches the limit, so a worker
 // asks for its replacement with at most its requests in flight beyond it. Native counts are not
-// seen per request: while a limit is watched they are read every NATIVE_LIMIT_POLL_MIN_MS to
-// NATIVE_LIMIT_POLL_MAX_MS (see watchLimit).
+// seen per request: a native server that offers a budget (ProtocolStats.external's NativeBudget,
+// the line addon's setBudget) counts against it in C and calls back at the answer that reaches it;
+// otherwise they are read every NATIVE_LIMIT_POLL_MIN_MS to NATIVE_LIMIT_POLL_MAX_MS (see
+// watchLimit).
 
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import type * as net from 'node:net';
 import { LATENCY_BUCKETS_S, type ListenerStats, type WorkerListener, type WorkerStats } from '../ipc.js';
-import type { ExternalCounts, ProtocolStats } from '../protocols/types.js';
+import type { ExternalCounts, NativeBudget, ProtocolStats } from '../protocols/types.js';
 
 const BUCKETS = LATENCY_BUCKETS_S.length + 1; // + the +Inf bucket
 /**
@@ -66,6 +68,10 @@ export class WorkerStatsCollector implements ProtocolStats {
   /** A limit was given (the master sends it once): any later one is ignored, reached or not. */
   private limitGiven = false;
   private limitPoll: NodeJS.Timeout | null = null;
+  /** The native servers' budgets (one function per server, however many listeners it serves). */
+  private readonly budgets = new Set<NativeBudget>();
+  /** The budget armed for the limit: moved down by every answer JavaScript gives. */
+  private budget: NativeBudget | null = null;
 
   constructor(private readonly listeners: readonly WorkerListener[]) {
     const n = listeners.length;
@@ -89,8 +95,9 @@ export class WorkerStatsCollector implements ProtocolStats {
     this.servers[index] = server;
   }
 
-  external(listener: number, read: () => ExternalCounts): void {
+  external(listener: number, read: () => ExternalCounts, budget?: NativeBudget): void {
     this.externals[listener] = read;
+    if (budget) this.budgets.add(budget);
   }
 
   accepted(listener: number): void {
@@ -106,6 +113,8 @@ export class WorkerStatsCollector implements ProtocolStats {
     this.requests[listener]! += 1;
     // The request limit, on the hot path: one add and one compare (Infinity while none is set).
     if (++this.answeredTotal >= this.limit) this.limitReached(this.answeredTotal + this.nativeAnswered());
+    // What is left for the native server shrinks with every JavaScript answer (null while none).
+    else if (this.budget !== null) this.budget(this.limit - this.answeredTotal);
     if (error) this.errors[listener]! += 1;
     this.latencySum[listener]! += seconds;
     let b = 0;
@@ -124,7 +133,17 @@ export class WorkerStatsCollector implements ProtocolStats {
     this.limit = limit;
     const total = this.answeredTotal + this.nativeAnswered();
     if (total >= limit) return this.limitReached(total);
-    if (this.externals.some((read) => read !== null)) this.pollNative(total, performance.now(), 0);
+    if (!this.externals.some((read) => read !== null)) return;
+    // Every natively served listener of one server with a budget: C calls back at the answer that
+    // reaches the limit. Its total counts since the worker started, so its budget is the limit
+    // less what JavaScript answered. Several servers, or an addon without budgets: the poll.
+    const [budget] = this.budgets;
+    if (budget && this.budgets.size === 1) {
+      this.budget = budget;
+      budget(limit - this.answeredTotal, (nativeTotal) => this.limitReached(this.answeredTotal + nativeTotal));
+      return;
+    }
+    this.pollNative(total, performance.now(), 0);
   }
 
   /** Natively served answers of every listener (a read of the C counters, no syscall). */
@@ -157,6 +176,7 @@ export class WorkerStatsCollector implements ProtocolStats {
     const reached = this.onLimit;
     this.onLimit = null;
     this.limit = Infinity;
+    this.budget = null;
     if (this.limitPoll !== null) clearTimeout(this.limitPoll);
     this.limitPoll = null;
     reached?.(requests);
