@@ -10,18 +10,10 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EXIT_REASONS } from '../../src/master/stats/stats.js';
 import { adminUrl, get, promtoolCheck, samples, type Sample } from '../helpers/admin.js';
+import { control } from '../helpers/control.js';
 import { CLI, reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 
 after(reapAll);
-
-function control(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** A control command whose stdout is a pipe nobody reads: its reader is gone before it writes. */
 function withClosedStdout(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {

@@ -3,25 +3,16 @@
 // Runs in: the test runner process; drives real processes, sockets and signals.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EXIT } from '../../src/exit-codes.js';
 import { LOG } from '../../src/log.js';
 import { LineLoad, targetOf } from '../helpers/clients.js';
-import { CLI, isAlive, reapAll, startRaas, tmpDir } from '../helpers/raas.js';
+import { control } from '../helpers/control.js';
+import { isAlive, reapAll, startRaas, tmpDir } from '../helpers/raas.js';
 
 after(reapAll);
-
-function control(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('control command', () => {
   it('status, scale, reload (done and aborted), quit', async () => {
