@@ -117,16 +117,26 @@ describe('chaos under load', () => {
       // one): a scale signal goes only once the master logged the previous one, and the count is
       // the one it logged.
       const scaleSentAt = new Map<number, number>(); // master pid -> log length when we sent one
+      // Pending until the master logged the count it moved to (its `scale` line, which follows the
+      // `signal` line: a test that read the output between the two saw the old count).
       const scalePending = (master: number): boolean => {
         const mark = scaleSentAt.get(master);
         if (mark === undefined) return false;
-        return !raas.entries
-          .slice(mark)
-          .some((e) => e.pid === String(master) && e.event === LOG.SIGNAL && (e.signal === 'SIGTTIN' || e.signal === 'SIGTTOU'));
+        return !raas.entries.slice(mark).some((e) => e.pid === String(master) && e.event === LOG.SCALE);
       };
+      // The master's worker count as its log tells it: TTIN/TTOU move it (`scale`), a reload sets
+      // the config's count (`reload-start`), an aborted reload restores the one before it.
       const targetOf = (master: number): number => {
-        const scales = raas.entries.filter((e) => e.pid === String(master) && e.event === LOG.SCALE);
-        return scales.length > 0 ? Number(scales[scales.length - 1]!.to) : WORKERS;
+        let target = WORKERS;
+        const beforeReload: number[] = [];
+        for (const e of raas.entries) {
+          if (e.pid !== String(master)) continue;
+          if (e.event === LOG.SCALE) target = Number(e.to);
+          else if (e.event === LOG.RELOAD_START) (beforeReload.push(target), (target = Number(e.workers)));
+          else if (e.event === LOG.RELOAD_DONE) beforeReload.pop();
+          else if (e.event === LOG.RELOAD_ABORTED) target = beforeReload.pop() ?? target;
+        }
+        return target;
       };
       const scale = (master: number, signal: 'SIGTTIN' | 'SIGTTOU'): void => {
         scaleSentAt.set(master, raas.entries.length);
