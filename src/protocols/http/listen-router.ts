@@ -165,7 +165,12 @@ export class ListenRouter {
     const left = Math.max(0, watch.afterMs - (Date.now() - slot.freeSince));
     slot.lostTimer = setTimeout(() => {
       slot.lostTimer = null;
-      if (this.watching === watch && this.isFree(slot)) watch.lost(slot.listener, Date.now() - slot.freeSince);
+      if (this.watching !== watch || !this.isFree(slot)) return;
+      // Timers run on the loop's clock, which can read a millisecond behind Date.now(): a
+      // timer that fires early waits again, so the report always comes after the full span.
+      const freeFor = Date.now() - slot.freeSince;
+      if (freeFor < watch.afterMs) return this.startWatch(slot);
+      watch.lost(slot.listener, freeFor);
     }, left);
     slot.lostTimer.unref();
   }
