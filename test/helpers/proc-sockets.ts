@@ -42,21 +42,45 @@ export function listeningSockets(pids: readonly number[]): ListeningSocket[] {
   for (const pid of pids) for (const [inode, fd] of socketInodes(pid)) owners.set(inode, { pid, fd });
   if (owners.size === 0) return [];
   const out: ListeningSocket[] = [];
+  for (const [inode, address] of listeningRows()) {
+    const owner = owners.get(inode);
+    if (owner) out.push({ ...owner, address });
+  }
+  return out;
+}
+
+/** The inode of one of this process's own socket fds (`socket:[N]` in /proc/self/fd). */
+export function ownSocketInode(fd: number): string {
+  const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`));
+  if (!m) throw new Error(`fd ${fd} is no socket`);
+  return m[1]!;
+}
+
+/**
+ * Where the socket with this inode listens, or null while it is not in LISTEN state. Asks the
+ * kernel about the socket itself, so it holds whichever processes share it, and no pid read
+ * from /proc can name a different process's sockets.
+ */
+export function listeningAddressOf(inode: string): string | null {
+  return listeningRows().get(inode) ?? null;
+}
+
+/** inode → address of every LISTEN socket, TCP and Unix, as `ss` lists them. */
+function listeningRows(): Map<string, string> {
+  const rows = new Map<string, string>();
   // TCP: `LISTEN 0 511 127.0.0.1:8080 0.0.0.0:* ino:123 sk:...`
   for (const line of execFileSync('ss', ['-Htlne'], { encoding: 'utf8' }).split('\n')) {
     const cols = line.trim().split(/\s+/);
     const inode = /ino:(\d+)/.exec(line)?.[1];
-    const owner = inode === undefined ? undefined : owners.get(inode);
-    if (owner && cols[3]) out.push({ ...owner, address: cols[3] });
+    if (inode !== undefined && cols[3]) rows.set(inode, cols[3]);
   }
   // Unix: `u_str LISTEN 0 511 /path/to.sock 123 * 0 ...` (the socket inode follows the path).
   for (const line of execFileSync('ss', ['-Hxlne'], { encoding: 'utf8' }).split('\n')) {
     const cols = line.trim().split(/\s+/);
     // `-l` also lists unix sockets that are only bound (UNCONN): keep the listening ones.
-    const owner = cols[1] === 'LISTEN' ? owners.get(cols[5] ?? '') : undefined;
-    if (owner) out.push({ ...owner, address: `unix:${cols[4] ?? ''}` });
+    if (cols[1] === 'LISTEN' && cols[5] !== undefined) rows.set(cols[5], `unix:${cols[4] ?? ''}`);
   }
-  return out;
+  return rows;
 }
 
 /** Pids of every process whose parent is one of `pids` (one level), read from /proc. */

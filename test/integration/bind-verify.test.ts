@@ -13,7 +13,7 @@ import { EXIT } from '../../src/exit-codes.js';
 import { WORKER_CONFIG_ENV, type WorkerBootConfig } from '../../src/ipc.js';
 import { LOG } from '../../src/log.js';
 import { lineRequest, targetOf } from '../helpers/clients.js';
-import { listeningSockets } from '../helpers/proc-sockets.js';
+import { listeningAddressOf, listeningSockets, ownSocketInode } from '../helpers/proc-sockets.js';
 import { resolveSettings } from '../helpers/worker-boot.js';
 import { CLI, REPO_ROOT, isAlive, reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
 
@@ -126,9 +126,14 @@ describe('a worker checks the socket it inherits', () => {
     child.on('message', (m: { type?: string }) => {
       if (m.type === 'ready') ready = true;
     });
+    // Whether the inherited socket ever listens, asked of the socket itself (by its inode, which
+    // the test runner shares): reading the child's /proc fd table instead once saw a LISTEN
+    // socket that was not the worker's (CI run 12, Node 26; the worker made no listen(2) call).
+    const inode = ownSocketInode(fd);
     const sockets: string[] = [];
     const sampler = setInterval(() => {
-      for (const s of listeningSockets([child.pid!])) sockets.push(s.address);
+      const address = listeningAddressOf(inode);
+      if (address !== null) sockets.push(address);
     }, 5);
     // A worker that accepted the socket would serve forever: give it 10 s, then kill it.
     const deadline = setTimeout(() => child.kill('SIGKILL'), 10_000);
