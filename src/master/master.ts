@@ -17,7 +17,7 @@ import { LoopGuard } from './loop-guard.js';
 import { describeStatus } from './supervision/reaper.js';
 import { Reload, type ReloadOrders } from './reload/reload.js';
 import { StatusFile, statusPath, type MasterStatus } from './files/status-file.js';
-import { Stop } from './stop/stop.js';
+import { Stop, type StopOrders } from './stop/stop.js';
 import { StuckReports } from './supervision/stuck-report.js';
 import { Supervisor } from './supervision/supervisor.js';
 import type { System } from './system.js';
@@ -131,6 +131,17 @@ export class Master {
     this.current = next;
   }
 
+  /** Carries out what a stop ordered: the supervisor sends each (never a weaker order than one sent). */
+  private applyStop(orders: StopOrders): void {
+    for (const { to, order, reason } of orders) {
+      if (to === 'all') this.supervisor.orderAll(order, reason);
+      else {
+        const worker = this.supervisor.table.get(to);
+        if (worker) this.supervisor.order(worker, order, reason);
+      }
+    }
+  }
+
   /** Carries out what a reload ordered: the aborted generation goes, then the Desired it names is installed. */
   private apply(orders: ReloadOrders): void {
     if (orders.abandon !== undefined) this.supervisor.abandonGeneration(orders.abandon);
@@ -222,7 +233,7 @@ export class Master {
   }
 
   private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
-    if (this.stopping) return this.stopping.again(order, boundMs, exitCode, EXIT.OK);
+    if (this.stopping) return this.applyStop(this.stopping.again(order, boundMs, exitCode, EXIT.OK));
     const now = this.deps.system.clock();
     if (this.lameDuck.active) {
       // Lame duck is a graceful stop under way: a second QUIT changes nothing, TERM or INT stops at once.
@@ -234,12 +245,15 @@ export class Master {
       if (this.lameDuck.begin(now, this.desired.settings.lameDuck, boundMs, this.upgrade.socketsShared(), workers)) return;
     }
     this.reload.stop(this.deps.system.clock());
-    this.stopping = new Stop(
-      { system: this.deps.system, log: this.log, desired: () => this.desired, supervisor: this.supervisor, socketsShared: () => this.upgrade.socketsShared() },
-      order,
-      boundMs,
-      exitCode,
-    );
+    const host = {
+      system: this.deps.system,
+      log: this.log,
+      desired: () => this.desired,
+      workers: () => this.supervisor.table.all(),
+      socketsShared: () => this.upgrade.socketsShared(),
+    };
+    this.stopping = new Stop(host, order, boundMs, exitCode);
+    this.applyStop(this.stopping.begin());
   }
 
   /**
@@ -281,7 +295,9 @@ export class Master {
     const lameDuckOver = this.lameDuck.takeDue(now);
     if (lameDuckOver) this.stop('graceful', lameDuckOver.boundMs);
     if (this.stopping) {
-      if (this.stopping.advance(now)) return this.finish(this.stopping.exitCode);
+      const { orders, done } = this.stopping.advance(now);
+      this.applyStop(orders);
+      if (done) return this.finish(this.stopping.exitCode);
       return this.publishStatus();
     }
     this.apply(this.reload.advance(now));
