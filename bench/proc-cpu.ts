@@ -122,6 +122,30 @@ export function privateBytes(pid: number): number | undefined {
   }
 }
 
+/** One process's memory from its smaps_rollup, in bytes. */
+export interface ProcMemory {
+  pid: number;
+  rss: number;
+  pss: number;
+  private: number;
+}
+
+/** Reads /proc/PID/smaps_rollup; undefined when the process is gone. */
+export function readRollup(pid: number): ProcMemory | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+  const rss = kb('Rss');
+  const pss = kb('Pss');
+  const priv = kb('Private_Clean') + kb('Private_Dirty');
+  if (![rss, pss, priv].every(Number.isFinite)) return undefined;
+  return { pid, rss, pss, private: priv };
+}
+
 /** Resident set size of a process in bytes (VmRSS), undefined when it is gone. */
 export function rssBytes(pid: number): number | undefined {
   try {

@@ -3,13 +3,15 @@
 // A benchmark, never a test: it asserts nothing.
 // Runs in: the bench orchestrator process; servers, loadgen and wrk are child processes.
 //
-// Usage: node dist/bench/run.js [line] [unicode] [http] [ops]  (default: all four)
+// Usage: node dist/bench/run.js [line] [unicode] [http] [ops] [memory]  (default: all five)
 //   line: RAAS (native and JavaScript line paths), the C prefork peer, the story's Ruby prefork
 //     server, Node cluster round-robin and shared socket; C load generator.
 //   unicode: RAAS with a mixed non-ASCII line vs an ASCII line of the same byte length.
 //   http: RAAS built-in /reverse, RAAS --app (bench/peers/app.mjs), plain node:http workers
 //     sharing one socket (cluster-shared), cluster round-robin; wrk, keep-alive and close.
 //   ops: RAAS alone under load through a HUP and a USR2 hand-over (bench/ops.ts).
+//   memory: PSS and private memory of RAAS idle (with and without its worker watchdog) against
+//     Node cluster (bench/memory.ts); `npm run bench -- memory` runs it alone in about a minute.
 // Scheduler: the kernel's autogroup (kernel.sched_autogroup_enabled) schedules each session as a
 // group of its own. RAAS workers lead sessions of their own (signal isolation, docs/SIGNALS.md), so
 // on a machine where it is on, each worker competes with the load generator as a separate group:
@@ -22,7 +24,7 @@
 //      registry's `node` package), BENCH_SECONDS (10) per measured run, BENCH_CONNS (50),
 //      BENCH_ROUNDS (2, order reversed every other round), BENCH_LOADGEN_THREADS (2),
 //      BENCH_OPS_QUIET_MS (1500), BENCH_RAAS_CLI (default dist/src/cli.js), BENCH_AUTOGROUP (keep:
-//      leave kernel.sched_autogroup_enabled as it is).
+//      leave kernel.sched_autogroup_enabled as it is), BENCH_MEMORY_ROUNDS (5) for `memory`.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,6 +32,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { buildLoadgen, runLoadgen, BUILD_DIR } from './loadgen.js';
 import { fmtRatio, fmtUs, table } from './format.js';
+import { memoryScenario } from './memory.js';
 import { opsScenario } from './ops.js';
 import { cpuDelta, privateBytes, rssBytes, sampleTree, workerCpu } from './proc-cpu.js';
 import { buildPeerC, ensureRuby } from './peers.js';
@@ -510,7 +513,7 @@ function printTable(runs: readonly Run[]): Record<string, unknown>[] {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  const known = ['line', 'unicode', 'http', 'ops'];
+  const known = ['line', 'unicode', 'http', 'ops', 'memory'];
   for (const a of args) if (!known.includes(a)) throw new Error(`unknown scenario ${a}: want some of ${known.join(', ')}`);
   const scenarios = new Set(args.length > 0 ? args : known);
   if (!fs.existsSync(RAAS_CLI)) log(`warning: ${RAAS_CLI} does not exist: RAAS runs will fail (build it first)`);
@@ -582,6 +585,9 @@ async function main(): Promise<number> {
       },
       failures,
     );
+  }
+  if (scenarios.has('memory')) {
+    results.memory = await memoryScenario({ nodes, rounds: envNumber('BENCH_MEMORY_ROUNDS', 5), workers: WORKERS, log }, failures);
   }
   results.failures = failures;
   fs.mkdirSync(BUILD_DIR, { recursive: true });

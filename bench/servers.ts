@@ -68,6 +68,8 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** RAAS only: serve the admin listener on this loopback port. */
   adminPort?: number;
+  /** RAAS only: more CLI flags (e.g. `--worker-watchdog off`). */
+  extraArgs?: string[];
 }
 
 function command(opts: StartOptions): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
@@ -82,6 +84,7 @@ function command(opts: StartOptions): { cmd: string; args: string[]; env: NodeJS
     if (opts.listen.length !== 1 || !m || opts.listen[0]!.startsWith('http')) throw new Error(`${opts.kind} serves one line listener only`);
     return m[1]!;
   };
+  if (opts.extraArgs?.length && opts.kind.startsWith('raas')) listenFlags.push(...opts.extraArgs);
   const env = { ...process.env };
   delete env.RAAS_NATIVE;
   switch (opts.kind) {
