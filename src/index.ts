@@ -1,6 +1,7 @@
 // The programmatic entry: `import { run } from 'raas'` starts a master in the calling process.
 // Runs in: the master (the calling process becomes it and owns its signals from then on).
 
+import { readEnvFiles } from './config/env-file.js';
 import { hooksFrom, settingsFrom, type FlagValues, type MasterHooks, type ResolvedConfig } from './config/load.js';
 import type { Settings } from './config/settings.js';
 import { bootMaster } from './master/boot.js';
@@ -24,7 +25,8 @@ export async function run(options: RunOptions = {}): Promise<void> {
     for (const [key, value] of Object.entries(options)) if (typeof value !== 'function') values[key] = value;
     // Validated exactly like flags: a bad value throws a SettingError naming the setting.
     const { settings, sources } = settingsFrom({ cwd: process.cwd(), env: process.env, flags: values as FlagValues });
-    return { settings, sources, hooks: hooksFrom({ path: 'run() options', values: options as Record<string, unknown> }) };
+    const hooks = hooksFrom({ path: 'run() options', values: options as Record<string, unknown> });
+    return { settings, sources, hooks, workerEnv: readEnvFiles(settings.envFile, process.cwd()) };
   };
   await bootMaster({ config: await resolve(), reloadConfig: resolve });
 }

@@ -13,6 +13,7 @@ import { coerceSetting, defaultOf } from './coerce.js';
 import { SettingError } from './errors.js';
 import { SETTINGS, checkSettingCombinations, type SettingSpec, type Settings } from './settings.js';
 import { checkTlsSettings } from './tls-files.js';
+import { readEnvFiles, type EnvValues } from './env-file.js';
 import { checkAccountSettings, checkMasterMayDrop } from './accounts.js';
 import { errorMessage } from '../errors.js';
 
@@ -39,6 +40,8 @@ export interface ResolvedConfig {
   settings: Settings;
   hooks: MasterHooks;
   sources: Record<keyof Settings, SettingSource>;
+  /** The `env-file` variables for the workers, read afresh with every resolve (absent: none). */
+  workerEnv?: EnvValues;
 }
 
 export type FlagValues = Partial<Record<keyof Settings, string | string[]>>;
@@ -268,8 +271,11 @@ export async function resolveSettings(input: {
           const file = { path: configPath, values: await loadConfigFile(configPath) };
           return { ...settingsFrom({ cwd, env, flags, file }), hooks: hooksFrom(file) };
         })();
-  if (input.master === true) checkMasterMayDrop(resolved.settings);
-  return resolved;
+  if (input.master !== true) return resolved;
+  checkMasterMayDrop(resolved.settings);
+  // A control command reading the same config has no use for the workers' variables, and must
+  // not fail because an env file is unreadable to it.
+  return { ...resolved, workerEnv: readEnvFiles(resolved.settings.envFile, cwd) };
 }
 
 /** The candidate nearest to `word` by edit distance, if it is near enough to be a typo. */

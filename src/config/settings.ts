@@ -77,6 +77,7 @@ export interface Settings {
   accessLog: string | null;
   accessLogFormat: 'combined' | 'json';
   workerNodeArgs: string[];
+  envFile: string[];
   tlsCert: string | null;
   tlsKey: string | null;
   workerWatchdog: 'on' | 'off';
@@ -413,6 +414,22 @@ export const SETTINGS: readonly SettingSpec[] = [
       'Node flags for worker processes only, e.g. "--max-old-space-size=512 --enable-source-maps" ' +
       '(space-separated; repeat or comma-separate for more). Only flags NODE_OPTIONS accepts, written --flag=value. ' +
       'On Node 20, workers get --max-semi-space-size=4 unless these or NODE_OPTIONS size the semi-space.',
+  },
+  {
+    key: 'envFile',
+    name: 'env-file',
+    env: ['RAAS_ENV_FILE'],
+    kind: 'list',
+    default: [],
+    defaultText: 'none',
+    metavar: 'FILE',
+    help:
+      'Variables for the workers from a dotenv file (KEY=VALUE lines, # comments, quoted values; repeat or ' +
+      'comma-separate for more, a later file wins), on every Node line. Read by the master at start and again ' +
+      'on every HUP, so an edited file reaches the next generation; an unreadable file is refused (at start: ' +
+      'exit 2; on HUP: the reload is refused and the workers serve on). A variable already in the master\'s ' +
+      'environment wins over the files, as with Node\'s --env-file. Relative paths are read from the working directory. ' +
+      '(Node 20 itself checks the flag\'s file and exits 9, "node: FILE: not found", before RAAS starts when it is missing.)',
   },
   {
     key: 'tlsCert',

@@ -122,7 +122,7 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
     listenersFixed: inherited?.source === 'systemd',
     reportDir,
     adminServer,
-  });
+  }, config.workerEnv);
   master.start(takeEarlySignals);
   return master;
 }

@@ -27,6 +27,8 @@ export interface SpawnRequest {
   generation: number;
   settings: Settings;
   listeners: readonly BoundListener[];
+  /** The `env-file` variables (the master's own environment wins over them). */
+  env?: Readonly<Record<string, string>>;
   /** The master is a lame duck (src/master/stop/lame-duck.ts): the worker starts lame. */
   lameDuck?: boolean;
 }
@@ -148,7 +150,7 @@ export const processLauncher: Launcher = {
     };
     const child = spawn(process.execPath, workerArgv(settings.name, slot, workerNodeArgs(settings.workerNodeArgs ?? [])), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd), ...(watchdogFd === null ? [] : ['pipe' as const])],
-      env: { ...process.env, ...workerIdentityEnv(slot), [WORKER_CONFIG_ENV]: JSON.stringify(config) },
+      env: { ...request.env, ...process.env, ...workerIdentityEnv(slot), [WORKER_CONFIG_ENV]: JSON.stringify(config) },
       // A process group (and session) of its own: signals for the master's group (a terminal's
       // HUP or INT, `kill -- -PGID`) never reach a worker, which may not have its handlers yet.
       // The master forwards what workers must obey; workers still notice its death by IPC.

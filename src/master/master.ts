@@ -86,9 +86,15 @@ export class Master {
   private readonly stats: MasterStats;
   private admin: AdminListener | null = null;
 
-  constructor(settings: Settings, hooks: MasterHooks, listeners: BoundListener[], private readonly deps: MasterDeps) {
+  constructor(
+    settings: Settings,
+    hooks: MasterHooks,
+    listeners: BoundListener[],
+    private readonly deps: MasterDeps,
+    workerEnv?: Readonly<Record<string, string>>,
+  ) {
     const { system, log } = deps;
-    this.current = firstDesired(settings, hooks, listeners);
+    this.current = firstDesired(settings, hooks, listeners, workerEnv);
     const desired = (): Desired => this.current;
     this.lastDuties = system.clock();
     this.inbox = new Inbox((event) => this.handle(event), () => this.duties(), (error, during) => this.loopFailed(error, during));

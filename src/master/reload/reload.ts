@@ -115,8 +115,8 @@ export class Reload {
       this.closeDropped(event.listeners, previous.listeners);
       return NOTHING;
     }
-    const { settings, hooks } = event.config;
-    const next = nextGeneration(previous, settings, hooks, event.listeners);
+    const { settings, hooks, workerEnv } = event.config;
+    const next = nextGeneration(previous, settings, hooks, event.listeners, workerEnv);
     this.setLogPath(settings.logFile);
     this.state = { kind: 'rolling', attempt: state.attempt, covers: state.covers, previous, deadline: now + settings.bootTimeout * 1000, bootFailures: 0 };
     this.host.log.info(LOG.RELOAD_START, { gen: next.generation, workers: next.target });

@@ -339,11 +339,11 @@ export class Supervisor {
   }
 
   private spawn(slot: number, now: number): void {
-    const { generation, settings, listeners, hooks } = this.desired;
+    const { generation, settings, listeners, hooks, workerEnv } = this.desired;
     runHook(this.log, hooks, 'beforeSpawn', { slot, generation });
     let id = 0;
     const handle = this.system.launcher.spawn(
-      { slot, generation, settings, listeners, lameDuck: this.lameDuck?.active === true },
+      { slot, generation, settings, listeners, env: workerEnv, lameDuck: this.lameDuck?.active === true },
       {
         message: (message) => this.post({ kind: 'worker-message', id, message }),
         exit: (code, signal, error) => this.post({ kind: 'worker-exit', id, code, signal, error }),
