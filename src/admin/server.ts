@@ -1,5 +1,6 @@
 // The admin listener: a small node:http server the master runs on its own socket (never a
-// worker's) for /metrics, /status and the live status page. Fed only by the master's stats.
+// worker's) for /metrics, /status, the live status page and /healthz (the instance's own health,
+// health.ts). Fed only by the master's stats and its snapshot.
 // Runs in: master.
 //
 // It must never stall the master's loop: the report is recomputed at most once a second and
@@ -27,6 +28,8 @@ import { LOG, type Logger } from '../log.js';
 import { bindListener } from '../master/listeners/listeners.js';
 import { nodeHttp } from '../node-http.js';
 import type { StatusReport } from '../master/stats/stats.js';
+import type { MasterStatus } from '../master/files/status-file.js';
+import { healthOf } from './health.js';
 import { renderMetrics } from './metrics.js';
 import { errorMessage } from '../errors.js';
 
@@ -49,8 +52,8 @@ export interface AdminOptions {
 /** The admin server class with the master's settings applied (what boot.ts hands the master). */
 export function adminServerWith(options: AdminOptions): typeof AdminServer {
   return class extends AdminServer {
-    constructor(spec: string, report: () => StatusReport, log: Logger) {
-      super(spec, report, log, options);
+    constructor(spec: string, report: () => StatusReport, log: Logger, status: () => MasterStatus) {
+      super(spec, report, log, status, options);
     }
   };
 }
@@ -80,6 +83,8 @@ export class AdminServer {
     spec: string,
     private readonly report: () => StatusReport,
     private readonly log: Logger,
+    /** The master's snapshot, current at every call (/healthz must not lag behind a lame duck). */
+    private readonly status: () => MasterStatus,
     private readonly options: AdminOptions = {},
   ) {
     this.address = parseAdminAddress(spec);
@@ -245,13 +250,21 @@ export class AdminServer {
     const route = (req.url ?? '/').split('?')[0];
     try {
       if (route === '/metrics') return this.send(req, res, 200, METRICS_CONTENT_TYPE, this.metrics());
+      if (route === '/healthz') return this.healthz(req, res);
       if (route === '/status') return this.send(req, res, 200, 'application/json', Buffer.from(JSON.stringify(this.report())));
       if (route === '/' && this.page) return this.send(req, res, 200, 'text/html; charset=utf-8', this.page);
-      this.send(req, res, 404, 'text/plain; charset=utf-8', Buffer.from('not found: try /, /status or /metrics\n'));
+      this.send(req, res, 404, 'text/plain; charset=utf-8', Buffer.from('not found: try /, /status, /metrics or /healthz\n'));
     } catch (err) {
       this.log.error(LOG.ADMIN_ERROR, { url: req.url, error: errorMessage(err) });
       this.send(req, res, 500, 'text/plain; charset=utf-8', Buffer.from('internal error\n'));
     }
+  }
+
+  /** 200 while this instance serves, 503 otherwise (health.ts); the body says why, in JSON. */
+  private healthz(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const health = healthOf(this.status());
+    const body = Buffer.from(JSON.stringify({ status: health.ok ? 'ok' : 'unavailable', ...health }) + '\n');
+    this.send(req, res, health.ok ? 200 : 503, 'application/json', body);
   }
 
   /** The metrics text, rendered once per report (the report itself changes at most once a second). */

@@ -541,7 +541,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 0,
     metavar: 'S',
     help:
-      'On TERM or QUIT, first answer 503 on /healthz (and ERR draining to a balancer\'s PROXY LOCAL check on a ' +
+      'On TERM or QUIT, first answer 503 on /healthz (the built-in endpoint\'s and the admin listener\'s; ERR draining to a balancer\'s PROXY LOCAL check on a ' +
       'line+proxy listener) while still serving for this long, so a balancer stops sending new connections ' +
       'before the listeners close; then stop as usual. Set it above the balancer\'s check interval times its ' +
       'fall count. A second TERM stops at once.',

@@ -56,13 +56,15 @@ export interface MasterDeps {
 
 /**
  * The admin listener as the master drives it (src/admin/server.ts, a floor above: it reads the
- * master's stats, so the master knows it only by this shape, and boot is handed the class).
+ * master's stats, so the master knows it only by this shape, and boot is handed the class). It
+ * reads the stats report (cached, at most once a second) and the master's snapshot (what the
+ * status file says, current at every call: /healthz).
  */
 export interface AdminListener {
   start(): void;
   close(): void;
 }
-export type AdminListenerClass = new (spec: string, report: () => StatusReport, log: Logger) => AdminListener;
+export type AdminListenerClass = new (spec: string, report: () => StatusReport, log: Logger, status: () => MasterStatus) => AdminListener;
 
 export class Master {
   /** What the master wants running: replaced only by install(), read by every phase through `() => this.desired`. */
@@ -377,7 +379,7 @@ export class Master {
     return {
       pid: process.pid,
       name: this.desired.settings.name,
-      phase: this.stopping ? 'stopping' : 'running',
+      phase: this.stopping ? 'stopping' : this.lameDuck.active ? 'lame-duck' : 'running',
       ready: this.supervisor.generationReady(),
       generation: this.desired.generation,
       target: this.desired.target,
@@ -416,7 +418,7 @@ export class Master {
     const address = this.desired.settings.admin;
     const AdminServerClass = this.deps.adminServer;
     if (address === null || AdminServerClass === undefined) return;
-    this.admin = new AdminServerClass(address, () => this.stats.report(), this.log);
+    this.admin = new AdminServerClass(address, () => this.stats.report(), this.log, () => this.snapshot());
     this.admin.start();
   }
 

@@ -1,8 +1,10 @@
 // Checks the deployment recipes that no test can run here (no Docker, no cluster):
 // examples/Dockerfile (RAAS as PID 1 on the official Node image, TERM, the reaper built,
-// HEALTHCHECK on /healthz) and examples/kubernetes/raas.yaml (parsed with the `yaml` package:
-// readiness on /healthz, liveness, grace period above preStop + lame-duck + shutdown-timeout,
-// WEB_CONCURRENCY from the CPU limit, a Service on the pods' ports).
+// HEALTHCHECK on the admin listener's /healthz, reacting within the lame duck) and
+// examples/kubernetes/raas.yaml (parsed with the `yaml` package: startup, readiness and liveness
+// on the admin /healthz, readiness within the lame duck, liveness slower than a whole stop,
+// grace period above preStop + lame-duck + shutdown-timeout, WEB_CONCURRENCY from the CPU
+// limit, a Service on the pods' ports); and that the README shows these recipes as they are.
 // Runs in: the test runner process.
 
 import assert from 'node:assert/strict';
@@ -65,11 +67,17 @@ describe('examples/Dockerfile', () => {
     assert.ok(Number(values.lameDuck) > 0 && Number(values.lameDuck) < Number(values.shutdownTimeout));
   });
 
-  it('HEALTHCHECK asks /healthz for a 200', () => {
+  it('HEALTHCHECK asks the admin /healthz for a 200, and sees a lame duck before it ends', () => {
     const [health] = inFinal('HEALTHCHECK');
     assert.ok(health);
-    assert.match(health.args, /CMD .*\/healthz/);
+    const { values } = parseArgv(JSON.parse(inFinal('CMD')[0]!.args) as string[]);
+    const admin = new URL(String(values.admin));
+    assert.equal(admin.hostname, '127.0.0.1', 'the check runs inside the container: loopback is enough');
+    assert.match(health.args, new RegExp(`CMD .*http://127\\.0\\.0\\.1:${admin.port}/healthz`));
     assert.match(health.args, /statusCode === 200/);
+    const option = (name: string): number => Number(new RegExp(`--${name}=(\\d+)s?\\b`).exec(health.args)?.[1]);
+    assert.ok(option('interval') * option('retries') < Number(values.lameDuck), 'unhealthy within the lame duck');
+    assert.ok(option('timeout') < option('interval'));
   });
 });
 
@@ -88,11 +96,17 @@ describe('examples/kubernetes/raas.yaml', () => {
     assert.equal(deployment.spec.strategy.rollingUpdate.maxUnavailable, 0);
   });
 
-  it('readiness on /healthz, and a liveness probe that does not fail during lame duck', () => {
-    const ready = container.readinessProbe;
-    assert.equal(ready.httpGet.path, '/healthz');
-    assert.ok(container.livenessProbe, 'a liveness probe');
-    assert.notEqual(container.livenessProbe.httpGet?.path, '/healthz', '/healthz is 503 on purpose while stopping');
+  it('startup, readiness and liveness ask the admin listener\'s /healthz', () => {
+    const { values } = parseArgv(container.args as string[]);
+    const admin = new URL(String(values.admin));
+    // The kubelet probes the pod's IP: the admin listener must listen there.
+    assert.equal(admin.hostname, '0.0.0.0');
+    const adminPort = (container.ports as Array<{ name: string; containerPort: number }>).find((p) => p.containerPort === Number(admin.port));
+    assert.ok(adminPort, 'the admin port is a container port');
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+      assert.deepEqual(container[probe].httpGet, { path: '/healthz', port: adminPort.name }, probe);
+    }
+    for (const port of service.spec.ports as Array<{ targetPort: string }>) assert.notEqual(port.targetPort, adminPort.name, 'the admin listener is not in the Service');
   });
 
   it('the timeouts nest: readiness reacts within preStop + lame-duck, the grace period covers the whole stop', () => {
@@ -105,8 +119,11 @@ describe('examples/kubernetes/raas.yaml', () => {
     assert.ok(preStop > 0, 'a preStop delay lets endpoints catch up');
     assert.ok(lameDuck > 0 && shutdownTimeout > 0);
     const ready = container.readinessProbe;
-    assert.ok(ready.periodSeconds * ready.failureThreshold < preStop + lameDuck);
+    assert.ok(ready.periodSeconds * ready.failureThreshold < lameDuck, 'readiness fails within the lame duck, while the pod serves');
     assert.ok(pod.terminationGracePeriodSeconds > preStop + lameDuck + shutdownTimeout, 'grace period > preStop + lame-duck + shutdown-timeout');
+    // /healthz is 503 for the whole stop: a liveness failure must take longer than that.
+    const live = container.livenessProbe;
+    assert.ok(live.periodSeconds * live.failureThreshold > preStop + lameDuck + shutdownTimeout, 'liveness slower than a whole stop');
   });
 
   it('WEB_CONCURRENCY comes from the CPU limit', () => {
@@ -122,7 +139,32 @@ describe('examples/kubernetes/raas.yaml', () => {
     }
     const portNames = (container.ports as Array<{ name: string }>).map((p) => p.name);
     for (const port of service.spec.ports as Array<{ targetPort: string }>) assert.ok(portNames.includes(port.targetPort));
-    const listens = (parseArgv(container.args as string[]).values.listen as string[]).join(' ');
+    const { values } = parseArgv(container.args as string[]);
+    const listens = [...(values.listen as string[]), String(values.admin)].join(' ');
     for (const port of container.ports as Array<{ containerPort: number }>) assert.match(listens, new RegExp(`:${port.containerPort}\\b`));
+  });
+});
+
+describe('README health-check recipes', () => {
+  const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Health checks'));
+  const block = (lang: string): string => {
+    const m = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
+    assert.ok(m, `a ${lang} block in the README's Health checks`);
+    return m[1]!;
+  };
+
+  it('the Dockerfile lines are examples/Dockerfile\'s, as they are', () => {
+    const dockerfile = fs.readFileSync(path.join(REPO_ROOT, 'examples', 'Dockerfile'), 'utf8').split('\n');
+    for (const line of block('dockerfile').split('\n').filter(Boolean)) assert.ok(dockerfile.includes(line), `examples/Dockerfile has: ${line}`);
+  });
+
+  it('the probes are examples/kubernetes/raas.yaml\'s, as they are', () => {
+    const docs = parseAllDocuments(fs.readFileSync(path.join(REPO_ROOT, 'examples', 'kubernetes', 'raas.yaml'), 'utf8'));
+    const deployment = docs.map((d) => d.toJS() as Record<string, any>).find((o) => o.kind === 'Deployment')!;
+    const container = deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === 'raas');
+    const shown = parseAllDocuments(block('yaml'))[0]!.toJS() as Record<string, unknown>;
+    assert.deepEqual(Object.keys(shown).sort(), ['livenessProbe', 'readinessProbe', 'startupProbe']);
+    for (const [probe, spec] of Object.entries(shown)) assert.deepEqual(spec, container[probe], probe);
   });
 });

@@ -14,7 +14,8 @@ export const STATUS_FILE_MODE = 0o600;
 export interface MasterStatus {
   pid: number;
   name: string;
-  phase: 'running' | 'stopping';
+  /** lame-duck: a graceful stop was ordered and `lame-duck S` runs first (still serving, /healthz 503). */
+  phase: 'running' | 'lame-duck' | 'stopping';
   /** All wanted workers of the current generation are ready. */
   ready: boolean;
   generation: number;
