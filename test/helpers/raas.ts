@@ -21,6 +21,8 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** A command that execs the master (e.g. systemd-socket-activate and its flags); runs `node cli.js` after it. */
   wrapper?: string[];
+  /** What runs RAAS instead of `node dist/src/cli.js` (after the wrapper), e.g. an installed bin/raas; `args` follow it. */
+  command?: string[];
   /**
    * The wrapper runs RAAS in a PID namespace of its own: the pids in its log are not ours, and
    * only the wrapper (started with --kill-child) may be killed when reaping.
@@ -39,10 +41,10 @@ export class RaasProcess {
   private partial = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}, cwd = REPO_ROOT, wrapper: string[] = []) {
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, cwd = REPO_ROOT, wrapper: string[] = [], raasCommand: string[] = [process.execPath, CLI]) {
     // detached: a new session, so no controlling terminal (WINCH is honoured) and no stray
     // signals from the test runner's terminal.
-    const command = [...wrapper, process.execPath, CLI, ...args];
+    const command = [...wrapper, ...raasCommand, ...args];
     this.child = spawn(command[0]!, command.slice(1), {
       cwd,
       env: { ...process.env, ...env },
@@ -183,7 +185,7 @@ export class RaasProcess {
 }
 
 export async function startRaas(opts: StartOptions): Promise<RaasProcess> {
-  const raas = new RaasProcess(opts.args, opts.env, opts.cwd, opts.wrapper);
+  const raas = new RaasProcess(opts.args, opts.env, opts.cwd, opts.wrapper, opts.command);
   raas.logPidsForeign = opts.ownPidNamespace === true;
   if (opts.waitReady !== false) await raas.ready(opts.readyTimeoutMs);
   return raas;

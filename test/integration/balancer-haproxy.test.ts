@@ -20,6 +20,7 @@ import { Haproxy, HAPROXY_CFG, reapHaproxies } from '../helpers/haproxy.js';
 import { readyWorkersOf, upgrade, waitMasterStopped } from '../helpers/masters.js';
 import { exchange, proxyV2, rawGet, responseOf } from '../helpers/proxy-client.js';
 import { isAlive, reapAll, startRaas, tmpDir, waitUntil, type RaasProcess } from '../helpers/raas.js';
+import { recipeRaasCommand } from '../helpers/recipes.js';
 import { freePort } from '../helpers/sockets.js';
 
 after(async () => {
@@ -50,7 +51,8 @@ function startInstance(i: Instance): Promise<RaasProcess> {
       '--proxy-from', '127.0.0.1/32',
       '--lame-duck', String(LAME_DUCK_S),
       '--shutdown-timeout', '20',
-      '--keep-alive-timeout', '30',
+      // The recipe's own: it must outlast the balancer's idle keep-alive (balancer-recipes.test.ts).
+      '--keep-alive-timeout', String(recipeRaasCommand('haproxy.cfg').values.keepAliveTimeout),
       '--access-log', i.accessLog,
       '--pid', i.pidFile,
       '--upgrade-handover', 'auto',

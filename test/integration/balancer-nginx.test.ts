@@ -15,6 +15,7 @@ import { after, describe, it } from 'node:test';
 import { LOG } from '../../src/log.js';
 import { BalancerLoad, type ClientCounts } from '../helpers/balancer-load.js';
 import { reapAll, REPO_ROOT, startRaas, tmpDir, waitUntil, type RaasProcess } from '../helpers/raas.js';
+import { recipeRaasCommand } from '../helpers/recipes.js';
 import { freePort, probe } from '../helpers/sockets.js';
 
 const NGINX_CONF = path.join(REPO_ROOT, 'examples', 'nginx.conf');
@@ -85,7 +86,8 @@ function startInstance(name: string, http: number, line: number, accessLog: stri
       '-l', `line+proxy://127.0.0.1:${line}`,
       '--trust-proxy', '127.0.0.1/32',
       '--proxy-from', '127.0.0.1/32',
-      '--keep-alive-timeout', '30',
+      // The recipe's own: it must outlast the balancer's idle keep-alive (balancer-recipes.test.ts).
+      '--keep-alive-timeout', String(recipeRaasCommand('nginx.conf').values.keepAliveTimeout),
       '--access-log', accessLog,
       '--name', `RAAS-${name}`,
     ],
