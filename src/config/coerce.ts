@@ -7,6 +7,7 @@
 // whose items must be Node flags (ITEM_PARSERS).
 
 import * as path from 'node:path';
+import { WATCH_APP_DIR } from './settings.js';
 import { normalizeCidr } from './cidr.js';
 import { SettingError } from './errors.js';
 import { parseListenAddress } from './listen-address.js';
@@ -44,6 +45,8 @@ const ITEM_PARSERS: Partial<Record<keyof Settings, (item: string, cwd: string) =
   workerNodeArgs: (item) => parseNodeArgsItem(item),
   proxyFrom: (item) => cidrItem('proxy-from', item),
   trustProxy: (item) => cidrItem('trust-proxy', item),
+  envFile: (item, cwd) => path.resolve(cwd, item),
+  watch: (item, cwd) => (item === WATCH_APP_DIR ? item : path.resolve(cwd, item)),
 };
 
 function cidrItem(setting: string, item: string): string {

@@ -103,7 +103,9 @@ export function parseArgv(argv: readonly string[]): ParsedArgv {
         message: `unknown flag ${flag}${hint === undefined ? '' : ` (did you mean --${hint}?)`}; see raas --help`,
       });
     }
-    const value = inline ?? argv[++i];
+    const next = argv[i + 1];
+    const standsAlone = inline === undefined && spec.optionalValue !== undefined && (next === undefined || next.startsWith('-'));
+    const value = standsAlone ? spec.optionalValue : (inline ?? argv[++i]);
     if (value === undefined) {
       throw new SettingError(spec.name, undefined, 'missing value', {
         message: `flag ${flag} needs a value for setting "${spec.name}": ${flag} ${spec.metavar}`,

@@ -9,6 +9,9 @@ import { MAX_NAME_LENGTH, NAME_PATTERN } from '../process-title.js';
 
 /** A user or group: a name as useradd and groupadd take them, or a numeric id. */
 const ACCOUNT_PATTERN = /^(?:\d{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?)$/;
+/** `--watch` alone: the app's directory (the working directory without an app). */
+export const WATCH_APP_DIR = '@app';
+
 const ACCOUNT_PATTERN_TEXT = 'expected a name (letters, digits, "_", "-", ".", at most 32) or a numeric id';
 
 export type SettingKind =
@@ -42,6 +45,8 @@ export interface SettingSpec {
   /** String settings only: the value must match, else `patternText` says what is expected. */
   pattern?: RegExp;
   patternText?: string;
+  /** The flag may stand alone (`--watch`): then it means this value. A following argument that is no flag is its value. */
+  optionalValue?: string;
   /** Shown in --help as the value placeholder. */
   metavar: string;
   help: string;
@@ -78,6 +83,7 @@ export interface Settings {
   accessLogFormat: 'combined' | 'json';
   workerNodeArgs: string[];
   envFile: string[];
+  watch: string[];
   tlsCert: string | null;
   tlsKey: string | null;
   workerWatchdog: 'on' | 'off';
@@ -430,6 +436,21 @@ export const SETTINGS: readonly SettingSpec[] = [
       'exit 2; on HUP: the reload is refused and the workers serve on). A variable already in the master\'s ' +
       'environment wins over the files, as with Node\'s --env-file. Relative paths are read from the working directory. ' +
       '(Node 20 itself checks the flag\'s file and exits 9, "node: FILE: not found", before RAAS starts when it is missing.)',
+  },
+  {
+    key: 'watch',
+    name: 'watch',
+    env: ['RAAS_WATCH'],
+    kind: 'list',
+    default: [],
+    defaultText: 'off',
+    optionalValue: WATCH_APP_DIR,
+    metavar: '[PATH]',
+    help:
+      'The dev loop: when a file under PATH changes (repeatable; alone, or as "@app", the app\'s ' +
+      'directory), roll the workers as HUP does, new ones ready before old ones drain. Debounced; node_modules, ' +
+      '.git and dot-files are ignored; an app that fails to boot after a change is logged and the old workers ' +
+      'serve on. Read at start. For development, not production.',
   },
   {
     key: 'tlsCert',

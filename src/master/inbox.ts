@@ -24,7 +24,8 @@ export type MasterEvent =
   | { kind: 'config-loaded'; attempt: number; config: ResolvedConfig; listeners: BoundListener[] }
   | { kind: 'config-refused'; attempt: number; error: string }
   | { kind: 'successor-ready'; pid: number }
-  | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null };
+  | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null }
+  | { kind: 'file-changed'; path: string };
 
 /** What was running when the loop caught an error: an event's kind, or 'duties'. */
 export type LoopStep = MasterEvent['kind'] | 'duties';

@@ -25,6 +25,9 @@ import { Upgrade } from './upgrade/upgrade.js';
 import { MasterStats, statsPath, type StatusReport } from './stats/stats.js';
 import { workerSnapshot } from './stats/snapshot.js';
 import { errorWithStack } from '../errors.js';
+import type { FileWatch } from './watch/watch.js';
+import { WATCH_APP_DIR } from '../config/settings.js';
+import * as path from 'node:path';
 
 const TICK_MS = 100;
 /** A gap between duty runs this long means the master itself was stopped or stalled. */
@@ -87,6 +90,7 @@ export class Master {
   /** Totals that survive worker exits: what `raas status`, /metrics and the page read. */
   private readonly stats: MasterStats;
   private admin: AdminListener | null = null;
+  private fileWatch: FileWatch | null = null;
 
   constructor(
     settings: Settings,
@@ -166,6 +170,19 @@ export class Master {
     this.tickTimer = setInterval(() => this.inbox.post({ kind: 'tick' }), TICK_MS);
     this.inbox.post({ kind: 'tick' });
     this.startObservability();
+    this.startWatch();
+  }
+
+  /** `--watch`, read at start: the paths given, `@app` meaning the app's directory. */
+  private startWatch(): void {
+    const { watch, app } = this.desired.settings;
+    if (watch.length === 0) return;
+    const paths = [...new Set(watch.map((p) => (p === WATCH_APP_DIR ? (app === null ? process.cwd() : path.dirname(app)) : p)))];
+    this.fileWatch = this.deps.system.watchFiles(paths, {
+      changed: (file) => this.inbox.post({ kind: 'file-changed', path: file }),
+      problem: (what) => this.log.warn(LOG.WATCH_PROBLEM, { problem: what }),
+    });
+    this.log.info(LOG.WATCHING, { paths: paths.join(',') });
   }
 
   post(event: MasterEvent): void {
@@ -199,6 +216,10 @@ export class Master {
         return this.upgrade.successorReady(event.pid, this.desired.settings.upgradeHandover);
       case 'successor-exit':
         return this.upgrade.successorExited(this.desired.settings.name, event.pid, event.code, event.signal);
+      case 'file-changed':
+        // `--watch`: a reload as HUP asks for one (queued and coalesced behind one under way).
+        this.log.info(LOG.WATCH_CHANGED, { path: event.path });
+        return this.reload.request(now, this.stopping !== null);
     }
   }
 
@@ -344,6 +365,7 @@ export class Master {
     if (!this.stopping && !this.upgrade.socketsShared()) for (const l of this.desired.listeners) this.deps.system.closeListener(l);
     this.status?.remove();
     this.stopObservability();
+    this.fileWatch?.close();
     this.upgrade.atExit();
     this.deps.onExit?.();
     this.log.info(LOG.STOPPED, { exit_code: exitCode });

@@ -12,6 +12,7 @@ import { processLauncher, type Launcher } from './launcher.js';
 import { bindListener, closeListener, type BoundListener } from './listeners/listeners.js';
 import { isLiveMaster, moveToOldbin, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './files/pidfile.js';
 import type { ReapOrphans } from './supervision/reaper.js';
+import { watchFiles, type FileWatch, type WatchCallbacks } from './watch/watch.js';
 import { notifyParentReady, startSuccessor, type SuccessorEvents, type SuccessorProcess } from './upgrade/reexec.js';
 
 /** Pid-file steps of an upgrade (implemented by pidfile.ts). */
@@ -53,6 +54,8 @@ export interface System {
   setTitle(title: string): void;
   /** As PID 1: collects zombie children the master did not start (see reaper.ts); null otherwise. */
   reapOrphans: ReapOrphans | null;
+  /** `--watch`: reports changes under these paths, debounced (watch/watch.ts). */
+  watchFiles(paths: readonly string[], callbacks: WatchCallbacks): FileWatch;
   exit(code: number): void;
 }
 
@@ -97,5 +100,6 @@ export const realSystem: System = {
   notifyParentReady,
   setTitle: (title) => void setProcessTitle(title),
   reapOrphans: null,
+  watchFiles,
   exit: (code) => process.exit(code),
 };

@@ -76,6 +76,6 @@ describe('architecture', () => {
     const direct = fs.readdirSync(path.join(SRC, 'master'), { withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.ts'));
     assert.ok(direct.length <= 12, `${direct.length} files: ${direct.map((e) => e.name).join(' ')}`);
     const rooms = fs.readdirSync(path.join(SRC, 'master'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-    assert.deepEqual(rooms, ['files', 'listeners', 'reload', 'stats', 'stop', 'supervision', 'upgrade']);
+    assert.deepEqual(rooms, ['files', 'listeners', 'reload', 'stats', 'stop', 'supervision', 'upgrade', 'watch']);
   });
 });

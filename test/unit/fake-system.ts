@@ -78,6 +78,7 @@ export function fakeSystem(overrides: Partial<System> = {}): FakeOs {
     notifyParentReady: () => void (os.notifiedParent += 1),
     setTitle: () => {},
     reapOrphans: null,
+    watchFiles: () => ({ close() {} }),
     exit: () => {},
     ...overrides,
   };
