@@ -76,7 +76,14 @@ export interface ListenerStats {
   errors: number;
   /** Request latency histogram: counts per bucket of LATENCY_BUCKETS_S (last bucket +Inf), sum in seconds. */
   latency: { buckets: number[]; sum: number; count: number };
+  /** HTTP: requests answered by status class, [1xx, 2xx, 3xx, 4xx, 5xx] (absent for the line protocol). */
+  statusClasses?: number[];
+  /** HTTP: requests handed to an upgrade handler (WebSocket handshakes); not in `requests`. */
+  upgrades?: number;
 }
+
+/** The status classes of ListenerStats.statusClasses, in order. */
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 /**
  * Upper bounds (seconds) of the latency histogram buckets; a final +Inf bucket follows. Defined

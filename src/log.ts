@@ -91,8 +91,13 @@ export const LOG = {
   LINE_BUFFER_FULL: 'line-buffer-full',
   /** The app module exports no app: it calls listen() itself and gets RAAS's sockets (zero-code mode). */
   APP_SELF_SERVING: 'app-self-serving',
-  /** Zero-code mode: the app has not listened on one of RAAS's http listeners yet (the worker is not ready). */
+  /**
+   * Zero-code mode: the app has not listened on every one of RAAS's http listeners yet (the worker
+   * is not ready); names the app, the listeners still waiting and all it was expected to take.
+   */
   APP_NOT_LISTENING: 'app-not-listening',
+  /** Zero-code mode: the app's listen() asked for a port or path no RAAS http listener has (refused to the app too). */
+  APP_LISTEN_REFUSED: 'app-listen-refused',
   /** Zero-code mode: a ready worker's app closed its server on an http listener and left it for boot-timeout (the worker asks to be replaced). */
   APP_STOPPED_LISTENING: 'app-stopped-listening',
   // behind a balancer (PROXY protocol, lame duck)

@@ -5,6 +5,7 @@
 
 import { EXIT_REASONS, type StatusReport } from '../master/stats/stats.js';
 import { WORKER_VIEW_STATES } from '../master/stats/snapshot.js';
+import { STATUS_CLASSES } from '../ipc.js';
 
 type Labels = Record<string, string | number>;
 
@@ -75,6 +76,15 @@ export function renderMetrics(report: StatusReport): string {
   e.family('raas_requests_total', 'counter', 'Requests answered: HTTP requests, and line-protocol connections answered.', c.map((x) => [byWorker(x), x.requests]));
   e.family('raas_connections_total', 'counter', 'Connections accepted.', c.map((x) => [byWorker(x), x.connections]));
   e.family('raas_request_errors_total', 'counter', 'Requests answered with an error (HTTP 5xx, line ERR) or abandoned unanswered.', c.map((x) => [byWorker(x), x.errors]));
+  // HTTP only: every class of every HTTP listener and slot, zeros included (as above, for rate()).
+  const http = c.filter((x) => x.protocol.startsWith('http'));
+  e.family(
+    'raas_http_responses_total',
+    'counter',
+    'HTTP requests answered, by status class (1xx..5xx); their sum over class is the HTTP part of raas_requests_total.',
+    http.flatMap((x) => STATUS_CLASSES.map((cls) => [{ ...byWorker(x), class: cls }, x.http?.statusClasses[cls] ?? 0] as [Labels, number])),
+  );
+  e.family('raas_http_upgrades_total', 'counter', 'HTTP requests handed to an upgrade handler (WebSocket handshakes), not counted as requests.', http.map((x) => [byWorker(x), x.http?.upgrades ?? 0]));
 
   e.raw(['# HELP raas_request_duration_seconds Request latency: accept to answer (line), request to response end (HTTP).', '# TYPE raas_request_duration_seconds histogram']);
   for (const l of report.listeners) {

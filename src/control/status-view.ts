@@ -98,7 +98,7 @@ export function renderReport(r: StatusReport): string[] {
   out.push(
     ...table(
       [
-        ['LISTENER', 'PROTOCOL', 'QUEUE', 'MAX', 'PEAK', 'REQUESTS', 'ERRORS'],
+        ['LISTENER', 'PROTOCOL', 'QUEUE', 'MAX', 'PEAK', 'REQUESTS', 'ERRORS', '2XX', '3XX', '4XX', '5XX', 'UPGRADES'],
         ...r.listeners.map((l) => [
           l.address,
           l.protocol,
@@ -107,6 +107,8 @@ export function renderReport(r: StatusReport): string[] {
           dash(l.queuePeak, String),
           String(l.requests),
           String(l.errors),
+          ...(['2xx', '3xx', '4xx', '5xx'] as const).map((c) => (l.http ? String(l.http.statusClasses[c] ?? 0) : '-')),
+          l.http ? String(l.http.upgrades) : '-',
         ]),
       ],
       2,

@@ -29,10 +29,20 @@ export interface ProtocolStats {
   accepted(listener: number): void;
   /** A request began (HTTP: a request; line: the connection itself). */
   started(listener: number): void;
-  /** A started request was answered, after `seconds`; `error`: 5xx or ERR reply. */
-  answered(listener: number, seconds: number, error: boolean): void;
+  /**
+   * A started request was answered, after `seconds`; `error`: 5xx or ERR reply. `status`: the
+   * HTTP status code (counted by class, 1xx-5xx); the line protocol has none.
+   */
+  answered(listener: number, seconds: number, error: boolean, status?: number): void;
   /** A started request ended without an answer (the client left, a timeout, a handler error). */
   abandoned(listener: number): void;
+  /** HTTP: a request handed to an 'upgrade' handler (a WebSocket handshake): counted as such, not as a request. */
+  upgraded?(listener: number): void;
+  /**
+   * The net.Server that serves listener `listener` (zero-code mode: the app's own, once it
+   * listens): its open connections are read at each beat.
+   */
+  setServer?(listener: number, server: net.Server): void;
   /**
    * The listener is served outside JavaScript (Protocol.serveFd: the native line path), which
    * keeps its own cumulative counts: `read` is called once a beat instead of a call per request.

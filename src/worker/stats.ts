@@ -17,10 +17,11 @@
 
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import type * as net from 'node:net';
-import { LATENCY_BUCKETS_S, type ListenerStats, type WorkerListener, type WorkerStats } from '../ipc.js';
+import { LATENCY_BUCKETS_S, STATUS_CLASSES, type ListenerStats, type WorkerListener, type WorkerStats } from '../ipc.js';
 import type { ExternalCounts, NativeBudget, ProtocolStats } from '../protocols/types.js';
 
 const BUCKETS = LATENCY_BUCKETS_S.length + 1; // + the +Inf bucket
+const CLASSES = STATUS_CLASSES.length;
 /**
  * Event-loop delay sampling (ms between samples; each is a timer firing). While the worker has
  * connections or served anything in the last beat: fine enough for a p99.
@@ -52,6 +53,9 @@ export class WorkerStatsCollector implements ProtocolStats {
   /** Per listener, BUCKETS counts laid end to end. */
   private readonly buckets: number[];
   private readonly latencySum: number[];
+  /** Per listener, CLASSES counts laid end to end (HTTP answers by status class). */
+  private readonly classes: number[];
+  private readonly upgrades: number[];
   private readonly servers: Array<net.Server | null>;
   private readonly externals: Array<(() => ExternalCounts) | null>;
   private readonly busyDelay: IntervalHistogram;
@@ -81,6 +85,8 @@ export class WorkerStatsCollector implements ProtocolStats {
     this.inFlight = new Array<number>(n).fill(0);
     this.latencySum = new Array<number>(n).fill(0);
     this.buckets = new Array<number>(n * BUCKETS).fill(0);
+    this.classes = new Array<number>(n * CLASSES).fill(0);
+    this.upgrades = new Array<number>(n).fill(0);
     this.servers = new Array<net.Server | null>(n).fill(null);
     this.externals = new Array<(() => ExternalCounts) | null>(n).fill(null);
     this.busyDelay = monitorEventLoopDelay({ resolution: BUSY_DELAY_RESOLUTION_MS });
@@ -108,8 +114,10 @@ export class WorkerStatsCollector implements ProtocolStats {
     this.inFlight[listener]! += 1;
   }
 
-  answered(listener: number, seconds: number, error: boolean): void {
+  answered(listener: number, seconds: number, error: boolean, status?: number): void {
     this.inFlight[listener]! -= 1;
+    // 100-599 by class; node refuses a status outside 100-999, and 600-999 count in no class.
+    if (status !== undefined && status >= 100 && status < 600) this.classes[listener * CLASSES + Math.floor(status / 100) - 1]! += 1;
     this.requests[listener]! += 1;
     // The request limit, on the hot path: one add and one compare (Infinity while none is set).
     if (++this.answeredTotal >= this.limit) this.limitReached(this.answeredTotal + this.nativeAnswered());
@@ -187,6 +195,10 @@ export class WorkerStatsCollector implements ProtocolStats {
     this.errors[listener]! += 1;
   }
 
+  upgraded(listener: number): void {
+    this.upgrades[listener]! += 1;
+  }
+
   /** The beat's payload. Resets the interval measures (utilization, delay). */
   /**
    * RSS comes from /proc/self/stat, which needs a free fd: at the fd limit process.memoryUsage()
@@ -253,6 +265,10 @@ export class WorkerStatsCollector implements ProtocolStats {
         errors,
         latency: { buckets, sum, count: requests },
       };
+      if (l.protocol.startsWith('http')) {
+        listeners[l.address]!.statusClasses = this.classes.slice(i * CLASSES, (i + 1) * CLASSES);
+        listeners[l.address]!.upgrades = this.upgrades[i]!;
+      }
       total += requests + connections;
       inFlight += Math.max(0, this.inFlight[i]!);
       // net.Server keeps its live connection count in _connections (node's own bookkeeping).

@@ -173,7 +173,7 @@ describe("an app's own server (zero-code mode)", () => {
       const idle = new IdleCloser();
       let open = 10;
       const shed = new KeepAliveShed(() => open, log);
-      serveAppServer(server, idle, shed, NO_STATS, count, 0);
+      serveAppServer(server, { idle, shed, stats: NO_STATS, count, accessLog: null }, 0);
       const port = await listening(server);
       assert.equal(server.listenerCount('checkContinue'), 0, 'a listener of ours there would turn off the automatic 100 Continue');
 
@@ -205,7 +205,7 @@ describe("an app's own server (zero-code mode)", () => {
     const server = http.createServer((_req, res) => res.end('plain'));
     const idle = new IdleCloser();
     const shed = new KeepAliveShed(() => 10, log);
-    serveAppServer(server, idle, shed, NO_STATS, count, 0);
+    serveAppServer(server, { idle, shed, stats: NO_STATS, count, accessLog: null }, 0);
     const onContinue = (_req: http.IncomingMessage, res: http.ServerResponse): void => {
       res.writeContinue();
       _req.resume();

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { writeFileAtomic } from '../../safe-file.js';
 import { STATUS_FILE_MODE } from '../files/status-file.js';
-import { LATENCY_BUCKETS_S, type ListenerStats, type WorkerStats } from '../../ipc.js';
+import { LATENCY_BUCKETS_S, STATUS_CLASSES, type ListenerStats, type WorkerStats } from '../../ipc.js';
 import { sampleQueues, type QueueSample } from '../listeners/queue-depth.js';
 import type { WorkerRecord } from '../supervision/worker-table.js';
 import { workerSnapshot, type WorkerRow } from './snapshot.js';
@@ -66,6 +66,22 @@ interface Totals {
   errors: number;
   buckets: number[];
   sum: number;
+  /** HTTP only (null for the line protocol): answers by status class (STATUS_CLASSES), upgrades. */
+  http: HttpTotals | null;
+}
+
+/** HTTP answers by status class, [1xx .. 5xx], and requests handed to an upgrade handler. */
+interface HttpTotals {
+  statusClasses: number[];
+  upgrades: number;
+}
+
+const newHttpTotals = (): HttpTotals => ({ statusClasses: new Array<number>(STATUS_CLASSES.length).fill(0), upgrades: 0 });
+
+/** Adds `from` into `into` (the sums of the report). */
+function addHttp(into: HttpTotals, from: HttpTotals): void {
+  from.statusClasses.forEach((n, i) => (into.statusClasses[i]! += n));
+  into.upgrades += from.upgrades;
 }
 
 export interface LastExit {
@@ -115,10 +131,21 @@ export interface StatusReport {
     connections: number;
     errors: number;
     latency: { bucketsSeconds: number[]; counts: number[]; sum: number; count: number };
+    /** HTTP listeners only: answers by status class ("1xx" .. "5xx") and upgrades (WebSocket handshakes). */
+    http?: { statusClasses: Record<string, number>; upgrades: number };
   }>;
   totals: { requests: number; connections: number; errors: number };
   /** The counters per listener and slot (what raas_requests_total and friends are made of). */
-  counters: Array<{ listener: string; protocol: string; slot: number; requests: number; connections: number; errors: number }>;
+  counters: Array<{
+    listener: string;
+    protocol: string;
+    slot: number;
+    requests: number;
+    connections: number;
+    errors: number;
+    /** HTTP listeners only: answers by status class ("1xx" .. "5xx") and upgrades. */
+    http?: { statusClasses: Record<string, number>; upgrades: number };
+  }>;
   restarts: Record<string, number>;
   reloads: { done: number; aborted: number; refused: number };
   upgrades: { started: number; failed: number };
@@ -190,7 +217,7 @@ export class MasterStats {
       const key = `${address}\n${worker.slot}`;
       let total = this.totals.get(key);
       if (!total) {
-        total = { protocol: now.protocol, requests: 0, connections: 0, errors: 0, buckets: new Array(LATENCY_BUCKETS_S.length + 1).fill(0), sum: 0 };
+        total = { protocol: now.protocol, requests: 0, connections: 0, errors: 0, buckets: new Array(LATENCY_BUCKETS_S.length + 1).fill(0), sum: 0, http: null };
         this.totals.set(key, total);
       }
       // A counter below what we saw (it cannot happen within one process) counts from zero.
@@ -200,6 +227,13 @@ export class MasterStats {
       total.errors += delta(now.errors, before?.errors);
       total.sum += before && now.latency.sum >= before.latency.sum ? now.latency.sum - before.latency.sum : now.latency.sum;
       now.latency.buckets.forEach((n, i) => (total.buckets[i]! += delta(n, before?.latency.buckets[i])));
+      if (now.statusClasses !== undefined || now.upgrades !== undefined) {
+        const http = (total.http ??= newHttpTotals());
+        now.statusClasses?.forEach((n, i) => {
+          if (i < http.statusClasses.length) http.statusClasses[i]! += delta(n, before?.statusClasses?.[i]);
+        });
+        http.upgrades += delta(now.upgrades ?? 0, before?.upgrades);
+      }
       live.seen.set(address, now);
     }
     live.requests = Object.values(stats.listeners).reduce((n, l) => n + l.requests, 0);
@@ -336,12 +370,13 @@ export class MasterStats {
       s.connections += t.connections;
       s.errors += t.errors;
       perSlot.set(slot, s);
-      const l = perListener.get(address) ?? { protocol: t.protocol, requests: 0, connections: 0, errors: 0, buckets: new Array(t.buckets.length).fill(0), sum: 0 };
+      const l = perListener.get(address) ?? { protocol: t.protocol, requests: 0, connections: 0, errors: 0, buckets: new Array(t.buckets.length).fill(0), sum: 0, http: null };
       l.requests += t.requests;
       l.connections += t.connections;
       l.errors += t.errors;
       l.sum += t.sum;
       t.buckets.forEach((n, i) => (l.buckets[i]! += n));
+      if (t.http !== null) addHttp((l.http ??= newHttpTotals()), t.http);
       perListener.set(address, l);
     }
     const listenerNames = new Set<string>([...this.sources.listeners().map((l) => l.bound), ...perListener.keys()]);
@@ -350,7 +385,15 @@ export class MasterStats {
     const counters: StatusReport['counters'] = [];
     for (const [key, t] of this.totals) {
       const cut = key.lastIndexOf('\n');
-      counters.push({ listener: key.slice(0, cut), protocol: t.protocol, slot: Number(key.slice(cut + 1)), requests: t.requests, connections: t.connections, errors: t.errors });
+      counters.push({
+        listener: key.slice(0, cut),
+        protocol: t.protocol,
+        slot: Number(key.slice(cut + 1)),
+        requests: t.requests,
+        connections: t.connections,
+        errors: t.errors,
+        ...httpView(t.http),
+      });
     }
     counters.sort((a, b) => (a.listener < b.listener ? -1 : a.listener > b.listener ? 1 : a.slot - b.slot));
     for (const s of perSlot.values()) {
@@ -396,6 +439,7 @@ export class MasterStats {
             sum: round(t?.sum ?? 0, 6),
             count: t?.requests ?? 0,
           },
+          ...httpView(t?.http ?? null),
         };
       }),
       totals,
@@ -409,6 +453,12 @@ export class MasterStats {
       },
     };
   }
+}
+
+/** The report's view of HTTP totals: classes by name; nothing at all for a line listener. */
+function httpView(http: HttpTotals | null): { http?: { statusClasses: Record<string, number>; upgrades: number } } {
+  if (http === null) return {};
+  return { http: { statusClasses: Object.fromEntries(STATUS_CLASSES.map((c, i) => [c, http.statusClasses[i]!])), upgrades: http.upgrades } };
 }
 
 function round(n: number, digits: number): number {

@@ -46,13 +46,25 @@ async function newHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
   let router: ListenRouter | null = null;
   const idle = new IdleCloser();
   const shed = new KeepAliveShed(() => idle.httpConnections(), ctx.log);
+  // Opened first: in zero-code mode the app's servers are served (access log included) from their
+  // first listen(), which may run while the app module loads.
+  const accessLog =
+    settings.accessLog !== null
+      ? new AccessLog(settings.accessLog, settings.accessLogFormat, ctx.log, clientAddressResolver(settings.trustProxy))
+      : null;
   if (settings.app !== null) {
     // The app's own listen() calls may run while it loads, so the router goes first.
     if (ctx.listeners !== undefined) {
       const listeners = ctx.listeners;
-      const count = requestCounter(ctx.stats ?? NO_STATS);
-      router = new ListenRouter(listeners, settings.backlog, (server, listener) =>
-        serveAppServer(server, idle, shed, ctx.stats ?? NO_STATS, count, listeners.indexOf(listener)),
+      const stats = ctx.stats ?? NO_STATS;
+      const serving = { idle, shed, stats, count: requestCounter(stats), accessLog };
+      const app = settings.app;
+      router = new ListenRouter(
+        listeners,
+        settings.backlog,
+        (server, listener) => serveAppServer(server, serving, listeners.indexOf(listener)),
+        // RAAS says so itself, at once: the app may swallow its server's 'error' (or crash on it).
+        (asked, why) => ctx.log.error(LOG.APP_LISTEN_REFUSED, { app, asked, listen: listeners.map((l) => l.address).join(' '), why }),
       );
       router.install();
       const port = router.portEnv();
@@ -70,10 +82,6 @@ async function newHttpProtocol(ctx: ProtocolContext): Promise<HttpProtocol> {
       );
     }
   }
-  const accessLog =
-    settings.accessLog !== null
-      ? new AccessLog(settings.accessLog, settings.accessLogFormat, ctx.log, clientAddressResolver(settings.trustProxy))
-      : null;
   if (ctx.listeners?.some((l) => l.protocol === 'https') && (app === null || app.kind !== 'self')) {
     readTlsFiles(settings); // fail the boot now, with the setting's name, not at the first listen
   }

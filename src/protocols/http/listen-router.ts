@@ -16,7 +16,8 @@
 // all take the first listener not yet taken, so `listen(process.env.PORT)` works with or without
 // PORT. The host an app passes is ignored: the operator chose the address with --listen.
 // Anything else (a port RAAS does not listen on) fails like a failed bind: the server emits
-// 'error', with a message naming --listen. listen({ fd }) and listen(handle) pass through
+// 'error', with a message naming --listen, and RAAS logs the refusal itself (app-listen-refused)
+// at once, since an app may swallow that error or die of it. listen({ fd }) and listen(handle) pass through
 // untouched: that is how RAAS itself listens in export mode.
 //
 // The app's server owns a duplicate of the inherited fd (fdutil's dupCloexec), never the fd
@@ -104,6 +105,8 @@ export class ListenRouter {
     private readonly backlog: number,
     /** Once per server, at its first listen() on a listener. */
     private readonly onTaken: (server: net.Server, listener: WorkerListener) => void,
+    /** Each listen() refused (`asked`: "port 8080" or the path), before the server's 'error'. */
+    private readonly onRefused: (asked: string, why: string) => void = () => {},
   ) {
     this.slots = [];
     this.others = [];
@@ -129,6 +132,16 @@ export class ListenRouter {
   /** Number of listeners the app has taken so far (and not given back). */
   get taken(): number {
     return this.slots.filter((s) => s.server !== null).length;
+  }
+
+  /** The addresses of the http(s) listeners the app has not taken (or has given back). */
+  get waiting(): string[] {
+    return this.slots.filter((s) => this.isFree(s)).map((s) => s.listener.address);
+  }
+
+  /** The addresses of every http(s) listener the app is expected to take. */
+  get expected(): string[] {
+    return this.slots.map((s) => s.listener.address);
   }
 
   /** The app's servers that hold a RAAS listener now. */
@@ -235,6 +248,7 @@ export class ListenRouter {
     const asked = wanted.kind === 'port' ? `port ${wanted.port}` : wanted.path;
 
     const fail = (message: string, code: string): net.Server => {
+      this.onRefused(asked, message);
       const err = Object.assign(new Error(`listen(${asked}): ${message}`), { code });
       // Like a failed bind: asynchronous, on the server, never thrown at the caller.
       process.nextTick(() => server.emit('error', err));

@@ -79,16 +79,34 @@ export class HttpProtocol implements Protocol {
     if (this.router === null || this.hooks?.kind !== 'self') return null;
     const listening = this.router.whenListening(listener);
     if (listening === null) return null;
-    // A worker whose app never listens on a listener is never ready: say why before boot-timeout.
+    this.warnNotListening();
+    return listening.then(() => undefined);
+  }
+
+  private notListeningTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * A worker whose app never listens on a listener is never ready, and the master kills it at
+   * boot-timeout: one line first, well within boot-timeout, naming the app, the listeners it has
+   * not taken and every one it was expected to take. One timer for all the listeners.
+   */
+  private warnNotListening(): void {
+    const router = this.router;
+    if (this.notListeningTimer !== null || router === null) return;
     const warnAfterMs = Math.min(APP_LISTEN_WARN_MS, (this.settings.bootTimeout * 1000) / 2);
-    const timer = setTimeout(() => {
+    this.notListeningTimer = setTimeout(() => {
+      const waiting = router.waiting;
+      if (waiting.length === 0) return;
       this.log.warn(LOG.APP_NOT_LISTENING, {
-        listen: listener.address,
-        why: 'the app has not called listen() on it yet; a worker is ready once its app listens on every http:// listener',
+        app: this.settings.app ?? '',
+        waiting: waiting.join(' '),
+        expected: router.expected.join(' '),
+        after_ms: warnAfterMs,
+        boot_timeout_s: this.settings.bootTimeout,
+        why: 'the app has not called listen() on these yet; a worker is ready once its app listens on every http:// listener (listen(process.env.PORT) takes the first)',
       });
     }, warnAfterMs);
-    timer.unref();
-    return listening.then(() => clearTimeout(timer));
+    this.notListeningTimer.unref();
   }
 
   /** `secure`: a server of an https:// listener, TLS with the tls-cert/tls-key files read at boot. */
@@ -110,7 +128,7 @@ export class HttpProtocol implements Protocol {
     const upgrade = this.app?.upgrade;
     if (upgrade) {
       server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
-        this.invokeUpgrade(upgrade, req, socket, head),
+        this.invokeUpgrade(upgrade, listener, req, socket, head),
       );
     }
     this.servers.push(server);
@@ -167,12 +185,13 @@ export class HttpProtocol implements Protocol {
   }
 
   /** The app's upgrade handler; a throw or rejection logs and destroys that one socket. */
-  private invokeUpgrade(upgrade: NonNullable<LoadedApp['upgrade']>, req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+  private invokeUpgrade(upgrade: NonNullable<LoadedApp['upgrade']>, listener: number, req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
     const failed = (err: unknown): void => {
       this.log.error(LOG.HANDLER_ERROR, { during: 'upgrade', url: req.url, error: errorWithStack(err) });
       socket.destroy();
     };
     try {
+      this.stats.upgraded?.(listener);
       const result = upgrade(req, socket, head);
       if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, failed);
     } catch (err) {

@@ -17,7 +17,7 @@ type CountedResponse = http.ServerResponse & { [kStart]: number; [kListener]: nu
 export function requestCounter(stats: ProtocolStats): (listener: number, res: http.ServerResponse) => void {
   function onClose(this: CountedResponse): void {
     if (this.writableFinished) {
-      stats.answered(this[kListener], (performance.now() - this[kStart]) / 1000, this.statusCode >= 500);
+      stats.answered(this[kListener], (performance.now() - this[kStart]) / 1000, this.statusCode >= 500, this.statusCode);
     } else {
       stats.abandoned(this[kListener]);
     }
