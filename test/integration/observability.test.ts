@@ -145,7 +145,7 @@ describe('observability', () => {
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^SLOT +STATE +PID +GEN +AGE +REQUESTS +REQ\/S/m);
     assert.equal(table.stdout.match(/^\d +ready +\d+ +1 /gm)?.length, 2, table.stdout);
-    assert.match(table.stdout, new RegExp(`^${tcp.replace(/[.:/]/g, '\\$&')} +line +0 +\\d+ +\\d+ +600 +0$`, 'm'));
+    assert.match(table.stdout, new RegExp(`^${tcp.replace(/[.:/]/g, '\\$&')} +line +0 +\\d+ +\\d+ +600 +0 +- +- +- +- +-$`, 'm'));
     await waitUntil('the stats file to catch up', async () => {
       const json = await control(['status', '--json', '--pid', pid]);
       return (JSON.parse(json.stdout) as StatusReport).totals.requests === 1000;
