@@ -14,7 +14,7 @@ export const EXIT = {
   WORKERS_CANNOT_BOOT: 4,
   /** Another live master already owns the pid file. */
   ALREADY_RUNNING: 5,
-  /** A control command's operation failed (a reload was aborted, no master answered). */
+  /** A control command's operation failed (a reload was aborted, no master answered, two masters matched). */
   CONTROL_FAILED: 6,
   /** The master loop kept failing in its own handlers: it stopped because its state is not trusted. */
   MASTER_UNSOUND: 8,

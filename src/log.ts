@@ -65,6 +65,10 @@ export const LOG = {
   /** A worker answers some keep-alive responses `Connection: close` for the master's rebalancing. */
   REBALANCE_SHED: 'rebalance-shed',
   STATUS_FILE_ERROR: 'status-file-error',
+  /** At start: the master's entry in the run directory (registry.ts), where control commands find it. */
+  REGISTERED: 'registered',
+  /** The run directory or the entry cannot be used: control commands need --pid to find this master. */
+  REGISTRY_ERROR: 'registry-error',
   ADMIN_LISTENING: 'admin-listening',
   ADMIN_ERROR: 'admin-error',
   /** The admin listener is bound off loopback: reachable from other machines, without authentication. */

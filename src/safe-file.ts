@@ -118,9 +118,16 @@ export function writeFileAtomic(target: string, content: string, mode: number): 
 
 /**
  * The content of a regular file owned by `owner` (default: us); null when it does not exist.
- * Throws UnsafeFileError when it is a symlink, not a regular file, or owned by someone else.
+ * Throws UnsafeFileError when it is a symlink, not a regular file, or owned by someone else, and,
+ * with `privateOnly`, when other users have any access to it or it has other hard links (a file
+ * RAAS writes 0600 itself, like a registry entry: anything else was not written by RAAS).
  */
-export function readOwnedFile(file: string, owner: number | null = ourUid(), maxBytes = MAX_READ_BYTES): string | null {
+export function readOwnedFile(
+  file: string,
+  owner: number | null = ourUid(),
+  maxBytes = MAX_READ_BYTES,
+  privateOnly = false,
+): string | null {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO planted at the path must not hang us on open.
@@ -139,6 +146,10 @@ export function readOwnedFile(file: string, owner: number | null = ourUid(), max
       throw new UnsafeFileError(`${file} is owned by uid ${stat.uid}, not by uid ${owner}: ignored`);
     }
     if (stat.size > maxBytes) throw new UnsafeFileError(`${file} is too large (${stat.size} bytes) to be ours`);
+    if (privateOnly && (stat.mode & 0o077) !== 0) {
+      throw new UnsafeFileError(`${file} has mode ${(stat.mode & 0o7777).toString(8)}, not 600: not written by RAAS, ignored`);
+    }
+    if (privateOnly && stat.nlink > 1) throw new UnsafeFileError(`${file} has ${stat.nlink} hard links: ignored`);
     return fs.readFileSync(fd, 'utf8');
   } finally {
     fs.closeSync(fd);

@@ -84,7 +84,7 @@ export function renderHelp(commands: Readonly<Record<string, CommandHelp>>): str
   }
   lines.push(...entry('-h, --help', 'Show this help and exit.'));
   lines.push(...entry('-v, --version', 'Show the version and exit.'));
-  lines.push('', 'Control commands (find the master through --pid):');
+  lines.push('', 'Control commands (find the master through --pid, else by --name in run-dir):');
   for (const command of Object.values(commands)) lines.push(...entry(command.usage, command.help));
   lines.push('');
   for (const l of wrap(

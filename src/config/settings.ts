@@ -71,6 +71,7 @@ export interface Settings {
   logFile: string | null;
   config: string | null;
   pid: string | null;
+  runDir: string | null;
   upgradeHandover: 'auto' | 'manual';
   app: string | null;
   maxBody: number;
@@ -306,6 +307,19 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: null,
     metavar: 'FILE',
     help: 'Write the master pid to this file (renamed to FILE.oldbin during an upgrade).',
+  },
+  {
+    key: 'runDir',
+    name: 'run-dir',
+    env: ['RAAS_RUN_DIR'],
+    kind: 'path',
+    default: null,
+    defaultText: '$XDG_RUNTIME_DIR/raas, else /run/raas for root, else $TMPDIR/raas-UID',
+    metavar: 'DIR',
+    help:
+      'Where each master registers itself (PID.json, mode 0600) so that control commands find it without --pid: ' +
+      '`raas status` lists the masters there. A directory of this user only (created 0700; refused if a link, ' +
+      "another user's, or open to others). Read at start.",
   },
   {
     key: 'upgradeHandover',

@@ -1,5 +1,6 @@
-// `raas reload | upgrade | stop | quit | scale N | status`: find the master through the pid
-// file, send the right signal, wait for the outcome and report it.
+// `raas reload | upgrade | stop | quit | scale N | status`: find the master (through the pid
+// file, else the registry of this user's masters: finder.ts), send the right signal, wait for the
+// outcome and report it. `raas status` with neither a pid file nor a name lists the masters.
 // Runs in: the operator's shell (a short-lived process, never the master).
 
 import { SettingError } from '../config/errors.js';
@@ -7,31 +8,21 @@ import type { Settings } from '../config/settings.js';
 import { EXIT } from '../exit-codes.js';
 import { CONTROL_COMMANDS, type ControlCommandName } from './commands.js';
 import { controlSettings } from './settings.js';
-import { processIdentity } from '../master/files/identity.js';
-import { isLiveMaster, readPidChecked } from '../master/files/pidfile.js';
-import { masterTitle } from '../process-title.js';
+import { currentMasters } from '../master/files/registry.js';
 import { ourUid, ownerOf, UnsafeFileError } from '../safe-file.js';
-import { readStatusChecked, type MasterStatus } from '../master/files/status-file.js';
+import { readStatusFileChecked, type MasterStatus } from '../master/files/status-file.js';
 import { freshReport, renderReport } from './status-view.js';
+import { ControlError, PidFileFinder, RegistryFinder, type Finder, type FoundMaster } from './finder.js';
+import { masterRows, renderMasters } from './masters-view.js';
 
 const POLL_MS = 100;
 
-class ControlError extends Error {}
-
 interface Context {
   settings: Settings;
-  pidFile: string;
-  /**
-   * The master's name, which its process title must show: the one given, else, once the pid file's
-   * process is found, the one that master wrote in its status file (see masterPid).
-   */
-  name: string;
+  finder: Finder;
+  /** Neither a pid file nor a name: `raas status` lists every master of the registry. */
+  registry: RegistryFinder | null;
   nameGiven: boolean;
-  /**
-   * The user the master runs as: ours; as root, the pid file's owner (root may drive the master of
-   * another user). The pid file, the status file and the master process must all be this user's.
-   */
-  owner: number | null;
   out: (line: string) => void;
 }
 
@@ -56,12 +47,16 @@ export async function runControlCommand(positionals: string[], argv: string[]): 
     // The same flags, env and config file as the master: that is where the pid file is named.
     const warn = (line: string): void => void process.stderr.write(`raas: warning: ${line}\n`);
     const { settings, nameGiven } = await controlSettings({ argv, env: { ...process.env }, cwd: process.cwd() }, warn);
-    if (settings.pid === null) {
-      throw new ControlError('control commands find the master through its pid file: pass --pid FILE (or set "pid" in the config)');
+    let finder: Finder;
+    let registry: RegistryFinder | null = null;
+    if (settings.pid !== null) {
+      const me = ourUid();
+      finder = new PidFileFinder(settings.pid, settings.name, nameGiven, me === 0 ? (ownerOf(settings.pid) ?? me) : me);
+    } else {
+      registry = new RegistryFinder(settings.runDir, nameGiven ? settings.name : null, warn);
+      finder = registry;
     }
-    const me = ourUid();
-    const owner = me === 0 ? (ownerOf(settings.pid) ?? me) : me;
-    await command({ settings, pidFile: settings.pid, name: settings.name, nameGiven, owner, out }, args);
+    await command({ settings, finder, registry, nameGiven, out }, args);
     return EXIT.OK;
   } catch (err) {
     if (err instanceof ControlError || err instanceof SettingError) {
@@ -87,57 +82,18 @@ function quietOnClosedOutput(): void {
   process.stderr.on('error', () => undefined);
 }
 
-/** The master the pid file names, if it is alive, titled with its name and of the right user. */
-function masterPid(ctx: Context): number {
-  const pid = pidInFile(ctx);
-  if (pid !== null && alive(ctx, pid)) return pid;
-  if (pid !== null && !ctx.nameGiven) {
-    // No name given: the master's own status file says it. The file counts only as the pid file
-    // does (the master's user's, no link) and only if it names this very pid; the process must
-    // then be titled as a master of that name, as that user: the same checks, another name.
-    const published = readStatus(ctx, pid)?.name;
-    if (published !== undefined && published !== ctx.name && isLiveMaster(pid, published, ctx.owner)) {
-      ctx.name = published;
-      return pid;
-    }
-  }
-  // A master of ours under another name: say which, rather than "none" (nothing is signalled).
-  const title = pid === null ? null : processIdentity(pid)?.title;
-  const other = title && isLiveMaster(pid as number, undefined, ctx.owner) ? /^\[([^\]]+)\]/.exec(title)?.[1] : undefined;
-  if (other !== undefined) {
-    throw new ControlError(
-      `pid file ${ctx.pidFile} names process ${pid} titled "${title}", not "${masterTitle(ctx.name)}": ` +
-        `pass --name ${other} (or the config the master runs with)`,
-    );
-  }
-  throw new ControlError(`no master is running (pid file ${ctx.pidFile})`);
-}
-
-function pidInFile(ctx: Context): number | null {
+function readStatus(master: FoundMaster): MasterStatus | null {
   try {
-    return readPidChecked(ctx.pidFile, ctx.owner);
-  } catch (err) {
-    if (err instanceof UnsafeFileError) throw new ControlError(`pid file not trusted: ${err.message}`);
-    throw err;
-  }
-}
-
-function alive(ctx: Context, pid: number): boolean {
-  return isLiveMaster(pid, ctx.name, ctx.owner);
-}
-
-function readStatus(ctx: Context, pid: number): MasterStatus | null {
-  try {
-    return readStatusChecked(ctx.pidFile, pid, ctx.owner);
+    return readStatusFileChecked(master.files.status, master.pid, master.files.owner);
   } catch (err) {
     if (err instanceof UnsafeFileError) throw new ControlError(`status file not trusted: ${err.message}`);
     throw err;
   }
 }
 
-function currentStatus(ctx: Context, pid: number): MasterStatus {
-  const status = readStatus(ctx, pid);
-  if (!status) throw new ControlError(`master ${pid} has no status file yet`);
+function currentStatus(master: FoundMaster): MasterStatus {
+  const status = readStatus(master);
+  if (!status) throw new ControlError(`master ${master.pid} has no status file yet`);
   return status;
 }
 
@@ -152,30 +108,44 @@ async function until<T>(what: string, timeoutMs: number, probe: () => T | undefi
 }
 
 async function status(ctx: Context, args: string[]): Promise<void> {
-  const pid = masterPid(ctx);
-  currentStatus(ctx, pid);
+  const json = args.includes('--json');
+  if (ctx.registry !== null && !ctx.nameGiven) return listMasters(ctx, ctx.registry, json);
+  const master = ctx.finder.find();
+  currentStatus(master);
   // The stats report (status-view.ts) is rewritten once a second and when workers come and go:
   // wait briefly for one that shows the workers of the status file.
-  const report = await freshReport(ctx.pidFile, pid);
-  if (!report) throw new ControlError(`master ${pid} has written no stats report yet`);
-  const s = currentStatus(ctx, pid);
-  if (args.includes('--json')) return ctx.out(JSON.stringify(report, null, 2));
-  ctx.out(`master ${pid} ${s.phase}${s.ready ? ' ready' : ''} generation=${s.generation} workers=${s.target}`);
+  const report = await freshReport(master.files, master.pid);
+  if (!report) throw new ControlError(`master ${master.pid} has written no stats report yet`);
+  const s = currentStatus(master);
+  if (json) return ctx.out(JSON.stringify(report, null, 2));
+  ctx.out(`master ${master.pid} ${s.phase}${s.ready ? ' ready' : ''} generation=${s.generation} workers=${s.target}`);
   for (const line of renderReport(report).slice(1)) ctx.out(line);
   if (s.successor) ctx.out(`new master ${s.successor.pid}${s.successor.ready ? ' ready' : ' booting'}`);
 }
 
+/** `raas status`, no pid file, no name: every live master of this user's, one line each. */
+function listMasters(ctx: Context, registry: RegistryFinder, json: boolean): void {
+  const { dir, masters } = registry.list();
+  const rows = masterRows(masters);
+  if (json) ctx.out(JSON.stringify({ runDir: dir, masters: rows }, null, 2));
+  if (rows.length === 0) throw new ControlError(`no master is running (none registered in ${dir})`);
+  if (json) return;
+  for (const line of renderMasters(rows)) ctx.out(line);
+  if (currentMasters(masters).length > 1) ctx.out(`\n${currentMasters(masters).length} masters: pass --name NAME to show or control one`);
+}
+
 async function reload(ctx: Context): Promise<void> {
-  const pid = masterPid(ctx);
+  const master = ctx.finder.find();
+  const { pid } = master;
   // Our HUP is counted as request `requested + 1` or later (another may come first, and HUPs
   // sent together may coalesce): our outcome is that of the first reload covering such a request.
-  const ours = currentStatus(ctx, pid).reloads.requested + 1;
+  const ours = currentStatus(master).reloads.requested + 1;
   process.kill(pid, 'SIGHUP');
   // It may queue behind a reload already running: room for two.
   const timeoutMs = (2 * ctx.settings.bootTimeout + 10) * 1000;
   const record = await until('the reload to finish', timeoutMs, () => {
-    const found = readStatus(ctx, pid)?.reloads.history?.find((r) => r.covers >= ours);
-    if (!found && !alive(ctx, pid)) throw new ControlError(`master ${pid} exited before the reload finished`);
+    const found = readStatus(master)?.reloads.history?.find((r) => r.covers >= ours);
+    if (!found && !ctx.finder.alive(master)) throw new ControlError(`master ${pid} exited before the reload finished`);
     return found;
   });
   if (record.outcome === 'done') return ctx.out(`reloaded: master ${pid} serves generation ${record.generation}`);
@@ -183,34 +153,33 @@ async function reload(ctx: Context): Promise<void> {
 }
 
 async function upgrade(ctx: Context): Promise<void> {
-  const old = masterPid(ctx);
-  const before = currentStatus(ctx, old).upgrades;
+  const master = ctx.finder.find();
+  const old = master.pid;
+  const before = currentStatus(master).upgrades;
   process.kill(old, 'SIGUSR2');
   const timeoutMs = (ctx.settings.bootTimeout + 20) * 1000;
   const fresh = await until('the new master to be ready', timeoutMs, () => {
-    const s = readStatus(ctx, old);
-    if (s === null || !alive(ctx, old)) {
-      // With an automatic hand-over the old master may be gone before we look: the pid file tells.
-      const now = pidInFile(ctx);
-      return now !== null && now !== old && alive(ctx, now) ? now : undefined;
-    }
+    const s = readStatus(master);
+    // With an automatic hand-over the old master may be gone before we look: the pid file (or
+    // the registry, where the new master's entry names the old one) tells which master replaced it.
+    if (s === null || !ctx.finder.alive(master)) return ctx.finder.successorOf(master)?.pid;
     if (s.upgrades.failed > before.failed) return -1;
     return s.upgrades.started > before.started && s.successor?.ready ? s.successor.pid : undefined;
   });
   if (fresh === -1) throw new ControlError(`upgrade failed: the new master died before it was ready; master ${old} carries on`);
   if (ctx.settings.upgradeHandover === 'auto') {
-    await until('the old master to exit', (ctx.settings.shutdownTimeout + 10) * 1000, () => (alive(ctx, old) ? undefined : true));
+    await until('the old master to exit', (ctx.settings.shutdownTimeout + 10) * 1000, () => (ctx.finder.alive(master) ? undefined : true));
     return ctx.out(`upgraded: master ${fresh} replaced ${old}`);
   }
   ctx.out(`upgraded: master ${fresh} is ready; the old master ${old} still serves: send it WINCH then QUIT (or HUP it and QUIT ${fresh} to back out)`);
 }
 
 async function stopWith(ctx: Context, signal: 'SIGTERM' | 'SIGQUIT'): Promise<void> {
-  const pid = masterPid(ctx);
-  process.kill(pid, signal);
+  const master = ctx.finder.find();
+  process.kill(master.pid, signal);
   const bound = signal === 'SIGTERM' ? (ctx.settings.shutdownTimeout + 10) * 1000 : 24 * 3600 * 1000;
-  await until(`master ${pid} to exit`, bound, () => (alive(ctx, pid) ? undefined : true));
-  ctx.out(`stopped: master ${pid}`);
+  await until(`master ${master.pid} to exit`, bound, () => (ctx.finder.alive(master) ? undefined : true));
+  ctx.out(`stopped: master ${master.pid}`);
 }
 
 async function scale(ctx: Context, args: string[]): Promise<void> {
@@ -218,17 +187,16 @@ async function scale(ctx: Context, args: string[]): Promise<void> {
   if (!Number.isInteger(wanted) || wanted < 0 || wanted > 1024) {
     throw new ControlError(`scale needs a worker count between 0 and 1024, got ${JSON.stringify(args[0] ?? '')}`);
   }
-  const pid = masterPid(ctx);
+  const master = ctx.finder.find();
+  const { pid } = master;
   // Signals of one kind coalesce: send one, wait for the master to count it, then the next.
-  for (let target = currentStatus(ctx, pid).target; target !== wanted; ) {
+  for (let target = currentStatus(master).target; target !== wanted; ) {
     const next = target < wanted ? target + 1 : target - 1;
     process.kill(pid, target < wanted ? 'SIGTTIN' : 'SIGTTOU');
-    target = await until(`the master to want ${next} workers`, 10_000, () =>
-      readStatus(ctx, pid)?.target === next ? next : undefined,
-    );
+    target = await until(`the master to want ${next} workers`, 10_000, () => (readStatus(master)?.target === next ? next : undefined));
   }
   await until(`${wanted} ready workers`, (ctx.settings.bootTimeout + 10) * 1000, () => {
-    const s = readStatus(ctx, pid);
+    const s = readStatus(master);
     return s && s.ready && s.workers.filter((w) => w.state === 'ready').length === wanted ? true : undefined;
   });
   ctx.out(`scaled: master ${pid} runs ${wanted} workers`);

@@ -3,7 +3,7 @@
 // Runs in: the operator's shell.
 
 export const CONTROL_COMMANDS = {
-  status: { usage: 'status [--json]', help: 'Show the master, its workers (state, age, requests, req/s, memory, event loop) and its listeners (queue depth); --json: the schema of docs/OBSERVABILITY.md.' },
+  status: { usage: 'status [--json]', help: 'Show the master, its workers (state, age, requests, req/s, memory, event loop) and its listeners (queue depth); --json: the schema of docs/OBSERVABILITY.md. With neither --pid nor --name: list this user\'s live masters (name, pid, state, workers, generation, uptime, requests).' },
   reload: { usage: 'reload', help: 'HUP and wait: fails if the config is refused or the reload aborted.' },
   upgrade: { usage: 'upgrade', help: 'USR2 and wait until the new master (which inherits the sockets) is ready.' },
   stop: { usage: 'stop', help: 'TERM and wait: graceful, killing what is left after shutdown-timeout.' },

@@ -2,15 +2,22 @@
 // readable table, or as the JSON document of docs/OBSERVABILITY.md with --json.
 // Runs in: the operator's shell (a short-lived process, never the master).
 
-import { ownerOf, readOwnedFile } from '../safe-file.js';
-import { readStatus } from '../master/files/status-file.js';
-import { statsPath, type StatusReport } from '../master/stats/stats.js';
+import { readOwnedFile } from '../safe-file.js';
+import { readStatusFileChecked } from '../master/files/status-file.js';
+import type { StatusReport } from '../master/stats/stats.js';
 import type { WorkerRow } from '../master/stats/snapshot.js';
 
-export function readReport(pidFile: string, pid: number): StatusReport | null {
+/** Where a master's two state files are (beside its pid file, or in the run directory), and whose they must be. */
+export interface StateFiles {
+  status: string;
+  stats: string;
+  owner: number | null;
+}
+
+export function readReport(files: StateFiles): StatusReport | null {
   try {
     // Only a file of the master's user counts (no link, no other owner): see safe-file.ts.
-    const text = readOwnedFile(statsPath(pidFile, pid), ownerOf(pidFile));
+    const text = readOwnedFile(files.stats, files.owner);
     return text === null ? null : (JSON.parse(text) as StatusReport);
   } catch {
     return null;
@@ -25,14 +32,19 @@ const POLL_MS = 50;
  * master rewrites at every change; after a few seconds of churn, the latest report there is.
  * Null only when the master never wrote one.
  */
-export async function freshReport(pidFile: string, pid: number): Promise<StatusReport | null> {
+export async function freshReport(files: StateFiles, pid: number): Promise<StatusReport | null> {
   const deadline = Date.now() + AGREE_TIMEOUT_MS;
   // Both files render the one snapshot of the workers (master/stats/snapshot.ts): the same rows.
   const workers = (list: readonly WorkerRow[]): string =>
     list.map((w) => `${w.pid}:${w.state}`).sort().join(',');
   for (;;) {
-    const status = readStatus(pidFile, pid);
-    const report = readReport(pidFile, pid);
+    let status: ReturnType<typeof readStatusFileChecked> = null;
+    try {
+      status = readStatusFileChecked(files.status, pid, files.owner);
+    } catch {
+      // an untrusted status file: the report alone
+    }
+    const report = readReport(files);
     if (report && (status === null || workers(report.workers) === workers(status.workers))) return report;
     if (Date.now() >= deadline) return report;
     await new Promise((r) => setTimeout(r, POLL_MS));
@@ -45,7 +57,7 @@ function bytes(n: number | null): string {
   return `${(n / (1 << 20)).toFixed(1)}M`;
 }
 
-function age(seconds: number): string {
+export function age(seconds: number): string {
   if (seconds < 120) return `${Math.round(seconds)}s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
   return `${(seconds / 3600).toFixed(1)}h`;

@@ -14,6 +14,7 @@ import { prepareReportDir, workersReportDir } from './supervision/stuck-report.j
 import { dropTarget } from '../config/accounts.js';
 import { loadReaper } from './supervision/reaper.js';
 import { claimPidFile, PidFileError, releasePidFile } from './files/pidfile.js';
+import { registerMaster } from './files/registry.js';
 import { checkAppendFile } from '../safe-file.js';
 import { realSystem } from './system.js';
 import { nativePaths } from '../native.js';
@@ -96,6 +97,12 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
       log.warn(LOG.CONFIG_ERROR, { setting: 'report-dir', error: errorMessage(err) });
     }
   }
+  // The registry: control commands find this master by name, without --pid (files/registry.ts).
+  const registration = registerMaster(settings, parentMaster, (error) => log.warn(LOG.REGISTRY_ERROR, { error }));
+  if (registration !== null) {
+    const { entry } = registration;
+    log.info(LOG.REGISTERED, { run_dir: registration.dir, status_file: entry.statusFile, ...(entry.parent ? { parent_pid: entry.parent } : {}) });
+  }
   // PID 1 (a container without an init) must collect orphans; nobody else has to.
   log.info(LOG.NATIVE_ADDONS, nativePaths());
   const reapOrphans = process.pid === 1 ? loadReaper() : null;
@@ -118,6 +125,9 @@ export async function bootMaster({ config, reloadConfig, loadAdminServer }: Boot
     log,
     loadConfig: reloadConfig,
     pidFile: settings.pid,
+    // Without a pid file, the status files live in the run directory, beside the entry.
+    stateFiles: registration === null ? undefined : { status: registration.entry.statusFile, stats: registration.entry.statsFile },
+    onExit: () => registration?.remove(),
     parentMaster,
     listenersFixed: inherited?.source === 'systemd',
     reportDir,

@@ -44,6 +44,11 @@ export interface MasterDeps {
   /** The pid file, if any: renamed to `.oldbin` while a successor master boots. */
   pidFile: string | null;
   /**
+   * Where the status file and the stats report go; absent: beside the pid file (none without one).
+   * A master without a pid file keeps them in its run directory (files/registry.ts).
+   */
+  stateFiles?: { status: string; stats: string } | null;
+  /**
    * The admin listener's class, loaded by boot.ts only when `admin` is set: node:http and the
    * admin code cost a master that does not serve them ~1.5 MiB of RSS (Node 20; more on later
    * lines). Absent: no admin listener.
@@ -127,10 +132,9 @@ export class Master {
       post,
       generationReady: () => this.supervisor.generationReady(),
     });
+    const statusFile = this.stateFiles()?.status;
     this.status =
-      deps.pidFile === null
-        ? null
-        : new StatusFile(statusPath(deps.pidFile, process.pid), (error) => log.error(LOG.STATUS_FILE_ERROR, { error }));
+      statusFile === undefined ? null : new StatusFile(statusFile, (error) => log.error(LOG.STATUS_FILE_ERROR, { error }));
   }
 
   /** What the master wants running now (immutable; replaced by install()). */
@@ -418,8 +422,14 @@ export class Master {
 
   // ---- observability ----------------------------------------------------------------------------
 
+  private stateFiles(): { status: string; stats: string } | null {
+    const { pidFile, stateFiles } = this.deps;
+    if (stateFiles !== undefined) return stateFiles;
+    return pidFile === null ? null : { status: statusPath(pidFile, process.pid), stats: statsPath(pidFile, process.pid) };
+  }
+
   private createStats(): MasterStats {
-    const { system, pidFile } = this.deps;
+    const { system } = this.deps;
     return new MasterStats(
       {
         clock: () => system.clock(),
@@ -430,7 +440,7 @@ export class Master {
           return { name, phase, generation, target, backlog: this.desired.settings.backlog, reloads, upgrades };
         },
       },
-      pidFile === null ? null : statsPath(pidFile, process.pid),
+      this.stateFiles()?.stats ?? null,
     );
   }
 

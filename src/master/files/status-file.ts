@@ -73,7 +73,12 @@ export class StatusFile {
  * that master. Throws UnsafeFileError (with the reason) for a file that must be ignored.
  */
 export function readStatusChecked(pidFile: string, pid: number, owner: number | null = ourUid()): MasterStatus | null {
-  const text = readOwnedFile(statusPath(pidFile, pid), owner);
+  return readStatusFileChecked(statusPath(pidFile, pid), pid, owner);
+}
+
+/** As readStatusChecked, for the status file at `file` (the path a registry entry names). */
+export function readStatusFileChecked(file: string, pid: number, owner: number | null = ourUid()): MasterStatus | null {
+  const text = readOwnedFile(file, owner);
   if (text === null) return null;
   try {
     const status = JSON.parse(text) as MasterStatus;
