@@ -36,7 +36,7 @@ import { memoryScenario } from './memory.js';
 import { opsScenario } from './ops.js';
 import { cpuDelta, privateBytes, rssBytes, sampleTree, workerCpu } from './proc-cpu.js';
 import { buildPeerC, ensureRuby } from './peers.js';
-import { freePort, startServer, usesNode, RAAS_CLI, type RunningServer, type ServerKind } from './servers.js';
+import { BEFORE_CLI, freePort, startServer, usesNode, RAAS_CLI, type RunningServer, type ServerKind } from './servers.js';
 import { ensureWrk, runWrk } from './wrk.js';
 
 const SECONDS = envNumber('BENCH_SECONDS', 10);
@@ -535,7 +535,7 @@ async function main(): Promise<number> {
   const jobs: Job[] = [];
   if (scenarios.has('line') || scenarios.has('unicode')) buildLoadgen();
   if (scenarios.has('line')) {
-    const kinds: ServerKind[] = ['raas', 'raas-js', 'cluster-shared', 'cluster-rr'];
+    const kinds: ServerKind[] = ['raas', 'raas-js', 'cluster-shared', 'cluster-rr', ...(BEFORE_CLI === null ? [] : ['raas-before' as const])];
     if (buildPeerC(log)) kinds.push('c-prefork');
     else failures.push('line c-prefork: no C compiler');
     if (ensureRuby(log)) kinds.push('ruby');
@@ -550,7 +550,11 @@ async function main(): Promise<number> {
   if (scenarios.has('http')) {
     const wrk = ensureWrk(log);
     if (!wrk) failures.push('http: wrk is not installed and could not be installed (apt-get install wrk)');
-    else jobs.push(...jobsFor(() => round, ['raas', 'raas-app', 'cluster-shared', 'cluster-rr'], nodes, (k, n, r) => httpRuns(wrk, k, n!, r), 'http'));
+    else {
+      const kinds: ServerKind[] = ['raas', 'raas-app', 'cluster-shared', 'cluster-rr'];
+      if (BEFORE_CLI !== null) kinds.push('raas-before', 'raas-app-before');
+      jobs.push(...jobsFor(() => round, kinds, nodes, (k, n, r) => httpRuns(wrk, k, n!, r), 'http'));
+    }
   }
   // Rounds: every job once per round, the order reversed every other round (A B C, C B A, ...).
   const runs: Run[] = [];

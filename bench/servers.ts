@@ -17,6 +17,12 @@ export const RAAS_CLI = process.env.BENCH_RAAS_CLI
   ? path.resolve(process.env.BENCH_RAAS_CLI)
   : path.join(ROOT, 'dist', 'src', 'cli.js');
 export const BASELINE = path.join(here, 'baseline-cluster.js');
+/**
+ * BENCH_BEFORE_CLI: an earlier RAAS build's CLI (e.g. a worktree at an older commit, built), measured
+ * in the same run as 'raas-before' and 'raas-app-before', interleaved with the current one: a
+ * change's before and after, on the same machine in the same minutes.
+ */
+export const BEFORE_CLI = process.env.BENCH_BEFORE_CLI ? path.resolve(process.env.BENCH_BEFORE_CLI) : null;
 
 export const PEER_C = path.join(ROOT, 'bench', '.build', 'prefork');
 export const PEER_RUBY = path.join(ROOT, 'bench', 'peers', 'prefork.rb');
@@ -27,7 +33,7 @@ export const PEER_RUBY = path.join(ROOT, 'bench', 'peers', 'prefork.rb');
  * cluster with round-robin / with every worker accepting on the shared socket (for HTTP that
  * is plain node:http workers sharing one socket); c-prefork, ruby: line protocol only.
  */
-export type ServerKind = 'raas' | 'raas-js' | 'raas-app' | 'cluster-rr' | 'cluster-shared' | 'c-prefork' | 'ruby';
+export type ServerKind = 'raas' | 'raas-js' | 'raas-app' | 'raas-before' | 'raas-app-before' | 'cluster-rr' | 'cluster-shared' | 'c-prefork' | 'ruby';
 export const APP = path.join(ROOT, 'bench', 'peers', 'app.mjs');
 
 /** Does this server depend on the Node line (so it runs once per line)? */
@@ -94,6 +100,10 @@ function command(opts: StartOptions): { cmd: string; args: string[]; env: NodeJS
       return { cmd: node, args: [RAAS_CLI, ...listenFlags, '--workers', workers], env: { ...env, RAAS_NATIVE: '0' } };
     case 'raas-app':
       return { cmd: node, args: [RAAS_CLI, ...listenFlags, '--workers', workers, '--app', APP], env };
+    case 'raas-before':
+      return { cmd: node, args: [beforeCli(), ...listenFlags, '--workers', workers], env };
+    case 'raas-app-before':
+      return { cmd: node, args: [beforeCli(), ...listenFlags, '--workers', workers, '--app', APP], env };
     case 'cluster-rr':
       return { cmd: node, args: [BASELINE, ...listenFlags, '--workers', workers], env: { ...env, NODE_CLUSTER_SCHED_POLICY: 'rr' } };
     case 'cluster-shared':
@@ -103,6 +113,11 @@ function command(opts: StartOptions): { cmd: string; args: string[]; env: NodeJS
     case 'ruby':
       return { cmd: 'ruby', args: [PEER_RUBY, port(), workers], env };
   }
+}
+
+function beforeCli(): string {
+  if (BEFORE_CLI === null) throw new Error('raas-before needs BENCH_BEFORE_CLI');
+  return BEFORE_CLI;
 }
 
 /** A ready signal: "ready" on stdout (baseline) or a ` event=ready` log line (RAAS master). */
