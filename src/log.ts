@@ -40,6 +40,10 @@ export const LOG = {
   WATCH_CHANGED: 'watch-changed',
   WATCH_PROBLEM: 'watch-problem',
   SCALE: 'scale',
+  /** max-workers: the elastic policy added or removed a worker, and why (supervision/elastic.ts). */
+  ELASTIC_SCALE: 'elastic-scale',
+  /** max-workers: saturated, but the memory the master can see would not hold another worker. */
+  ELASTIC_HELD: 'elastic-held',
   REEXEC_START: 'reexec-start',
   REEXEC_IGNORED: 'reexec-ignored',
   REEXEC_READY: 'reexec-ready',

@@ -84,21 +84,25 @@ export const SIGNALS: readonly SignalSpec[] = [
     masterDoc:
       'Gracefully stop every worker; the master keeps its sockets (connections queue in the kernel). ' +
       'Ignored when the master has a controlling terminal, which sends WINCH on every resize. TTIN or HUP ' +
-      'brings workers back.',
+      'brings workers back. With `max-workers`, both bounds become 0 (elastic scaling stops until HUP).',
     workerDoc: 'Ignored.',
   },
   {
     signal: 'SIGTTIN',
     master: 'add-worker',
     worker: 'ignore',
-    masterDoc: 'One worker more.',
+    masterDoc:
+      'One worker more. With `max-workers`, both bounds of the elastic window move up by one with it ' +
+      '(`workers 2 max-workers 4` becomes 3..5, and the count one more within it).',
     workerDoc: 'Ignored (without a handler it would stop the process).',
   },
   {
     signal: 'SIGTTOU',
     master: 'remove-worker',
     worker: 'ignore',
-    masterDoc: 'One worker fewer (never fewer than 0): the highest slot stops gracefully.',
+    masterDoc:
+      'One worker fewer (never fewer than 0): the highest slot stops gracefully. With `max-workers`, both bounds ' +
+      'move down by one with it (the lower never below 0, the upper never below the lower).',
     workerDoc: 'Ignored (without a handler it would stop the process).',
   },
   {

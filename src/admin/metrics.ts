@@ -114,6 +114,17 @@ export function renderMetrics(report: StatusReport): string {
   for (const w of report.workers) states.set(w.state, (states.get(w.state) ?? 0) + 1);
   e.family('raas_workers', 'gauge', 'Worker processes by state.', [...states].map(([state, n]) => [{ state }, n]));
   e.family('raas_workers_wanted', 'gauge', 'The number of workers the master keeps.', [[{}, report.master.targetWorkers]]);
+  const scaling = report.scaling;
+  e.family('raas_workers_target', 'gauge', 'The number of workers the master wants now (moved by max-workers within its bounds).', [[{}, report.master.targetWorkers]]);
+  e.family('raas_workers_bound', 'gauge', 'The fewest and most workers the elastic policy may want (equal on a fixed pool).', [
+    [{ bound: 'min' }, scaling.min],
+    [{ bound: 'max' }, scaling.max],
+  ]);
+  e.family('raas_scale_decisions_total', 'counter', 'Workers added or removed by the elastic policy (max-workers).', [
+    [{ direction: 'up' }, scaling.ups],
+    [{ direction: 'down' }, scaling.downs],
+  ]);
+  e.family('raas_scale_held_total', 'counter', 'Scale-ups refused because the memory the master can see would not hold another worker.', [[{}, scaling.heldForMemory]]);
   e.family('raas_generation', 'gauge', 'The configuration generation (incremented by every reload).', [[{}, report.master.generation]]);
 
   const live = workersBySlot(report);

@@ -55,6 +55,8 @@ export interface SettingSpec {
 export interface Settings {
   listen: string[];
   workers: number;
+  maxWorkers: number;
+  scaleDownAfter: number;
   backlog: number;
   timeout: number;
   shutdownTimeout: number;
@@ -128,7 +130,37 @@ export const SETTINGS: readonly SettingSpec[] = [
     min: 1,
     max: 1024,
     metavar: 'N',
-    help: 'Number of worker processes.',
+    help: 'Number of worker processes; with max-workers, the fewest the master keeps.',
+  },
+  {
+    key: 'maxWorkers',
+    name: 'max-workers',
+    env: ['RAAS_MAX_WORKERS'],
+    kind: 'int',
+    default: 0,
+    defaultText: 'off',
+    min: 0,
+    max: 1024,
+    metavar: 'N',
+    help:
+      'Elastic workers: the master adds one worker at a time, up to N, while the workers are saturated (mean ' +
+      'event-loop utilisation at 85 % or more, or connections waiting in an accept queue while they are at least half busy, ' +
+      'for 2 s), and removes one at a time, gracefully, after scale-down-after seconds of low load. Never grows while ' +
+      'the memory it can see (MemAvailable, the cgroup limit) has less than two workers\' worth free (max-memory, ' +
+      'else the largest worker\'s RSS), nor during a reload, an upgrade or a stop. At least workers. 0: off (a fixed pool).',
+  },
+  {
+    key: 'scaleDownAfter',
+    name: 'scale-down-after',
+    env: ['RAAS_SCALE_DOWN_AFTER'],
+    kind: 'seconds',
+    default: 30,
+    min: 1,
+    max: 86400,
+    metavar: 'S',
+    help:
+      'With max-workers: how long the load must stay low (no connection waiting, and the workers left would be under 60 % busy) ' +
+      'before one worker is removed; each further removal waits as long again.',
   },
   {
     key: 'backlog',
@@ -620,6 +652,11 @@ export const SETTINGS: readonly SettingSpec[] = [
  * Throws SettingError (naming the first setting) when a rule is broken.
  */
 export function checkSettingCombinations(settings: Settings): void {
+  if (settings.maxWorkers !== 0 && settings.maxWorkers < settings.workers) {
+    throw new SettingError('max-workers', settings.maxWorkers, 'at least workers', {
+      message: `setting "max-workers" (${settings.maxWorkers}) must be 0 (off) or at least setting "workers" (${settings.workers}): workers is the fewest the master keeps`,
+    });
+  }
   if (settings.requestTimeout < settings.headersTimeout) {
     throw new SettingError('request-timeout', settings.requestTimeout, 'at least headers-timeout', {
       message: `setting "request-timeout" (${settings.requestTimeout}s) must be at least setting "headers-timeout" (${settings.headersTimeout}s): the whole request cannot have less time than its head`,

@@ -128,5 +128,16 @@ export function renderReport(r: StatusReport): string[] {
   );
   const restarts = Object.entries(r.restarts).map(([k, v]) => `${k}=${v}`).join(' ');
   out.push('', `worker exits: ${restarts || 'none'}   reloads: done=${r.reloads.done} aborted=${r.reloads.aborted} refused=${r.reloads.refused}   upgrades: started=${r.upgrades.started} failed=${r.upgrades.failed}`);
+  out.push(scalingLine(r));
   return out;
+}
+
+/** `workers: elastic 2..4 up=3 down=1 held=0; last up 2->3 (busy) at ...; now elu=97% queue=0`, or a fixed pool. */
+export function scalingLine(r: StatusReport): string {
+  // A report written by a master from before max-workers has no scaling part.
+  const s = (r as Partial<StatusReport>).scaling;
+  if (s === undefined || !s.active) return 'workers: fixed pool';
+  const last = s.last === null ? 'none yet' : `${s.last.direction} ${s.last.from}->${s.last.to} (${s.last.reason}) at ${s.last.at}`;
+  const now = `elu=${dash(s.elu, (v) => `${Math.round(v * 100)}%`)} queue=${dash(s.queueDepth, String)}${s.holding ? ` holding: ${s.holding}` : ''}`;
+  return `workers: elastic ${s.min}..${s.max} up=${s.ups} down=${s.downs} held=${s.heldForMemory}; last ${last}; now ${now}`;
 }

@@ -9,7 +9,7 @@ import { grantLogFilesQuietly } from '../log-grant.js';
 import { EXIT } from '../exit-codes.js';
 import { LOG, type Logger } from '../log.js';
 import { SIGNALS, type MasterAction } from '../signals.js';
-import { firstDesired, withTarget, type Desired } from './desired.js';
+import { firstDesired, withBoundsMoved, withNoWorkers, withTarget, type Desired } from './desired.js';
 import { Inbox, type LoopStep, type MasterEvent } from './inbox.js';
 import type { BoundListener } from './listeners/listeners.js';
 import { LameDuck } from './stop/lame-duck.js';
@@ -18,6 +18,7 @@ import { describeStatus } from './supervision/reaper.js';
 import { Reload, type ReloadOrders } from './reload/reload.js';
 import { StatusFile, statusPath, type MasterStatus } from './files/status-file.js';
 import { Stop, type StopOrders } from './stop/stop.js';
+import { Elastic } from './supervision/elastic.js';
 import { StuckReports } from './supervision/stuck-report.js';
 import { Supervisor } from './supervision/supervisor.js';
 import type { System } from './system.js';
@@ -80,6 +81,8 @@ export class Master {
   readonly supervisor: Supervisor;
   readonly reload: Reload;
   readonly upgrade: Upgrade;
+  /** `max-workers`: the worker count it wants within the Desired's bounds (supervision/elastic.ts). */
+  private readonly elastic: Elastic;
   private stopping: Stop | null = null;
   /** `lame-duck S`: before a graceful stop, S seconds of serving with /healthz 503 (lame-duck.ts). */
   private readonly lameDuck: LameDuck;
@@ -131,6 +134,14 @@ export class Master {
       listenersFixed: deps.listenersFixed,
       post,
       generationReady: () => this.supervisor.generationReady(),
+    });
+    this.elastic = new Elastic({
+      system,
+      log,
+      desired,
+      workers: () => this.supervisor.table.unordered(),
+      waiting: () => this.stats.waiting(),
+      hold: () => this.scalingHold(),
     });
     const statusFile = this.stateFiles()?.status;
     this.status =
@@ -248,11 +259,12 @@ export class Master {
         if (this.deps.system.hasControllingTerminal()) {
           return this.log.warn(LOG.SIGNAL, { signal: 'SIGWINCH', ignored: 'controlling terminal (resize)' });
         }
-        this.scale(0);
+        this.scale(withNoWorkers(this.desired));
         this.log.info(LOG.WORKERS_STOPPED);
       },
-      'add-worker': () => this.scale(this.desired.target + 1),
-      'remove-worker': () => this.scale(Math.max(0, this.desired.target - 1)),
+      // TTIN and TTOU move both bounds of the elastic window (equal on a fixed pool), and the count.
+      'add-worker': () => this.scale(withBoundsMoved(this.desired, +1)),
+      'remove-worker': () => this.scale(withBoundsMoved(this.desired, -1)),
       // Done once per turn, in the duties: a burst of USR1 (a group signal storm, several
       // rotations at once) reopens once, instead of once per signal ahead of every other event.
       'reopen-logs': () => void (this.reopenLogsDue = true),
@@ -260,9 +272,18 @@ export class Master {
     actions[spec.master]();
   }
 
-  private scale(count: number): void {
-    this.log.info(LOG.SCALE, { from: this.desired.target, to: count });
-    this.install(withTarget(this.desired, count));
+  private scale(next: Desired): void {
+    this.log.info(LOG.SCALE, { from: this.desired.target, to: next.target, min: next.bounds.min, max: next.bounds.max });
+    this.install(next);
+  }
+
+  /** The elastic policy never scales during a stop, a reload, a lame duck or an upgrade. */
+  private scalingHold(): string | null {
+    if (this.stopping) return 'stop';
+    if (this.reload.busy) return 'reload';
+    if (this.lameDuck.active) return 'lame-duck';
+    if (this.upgrade.successorSnapshot() !== null || this.upgrade.socketsShared()) return 'upgrade';
+    return this.supervisor.generationReady() ? null : 'settling';
   }
 
   private stop(order: 'graceful' | 'immediate', boundMs: number | null, exitCode: number = EXIT.OK): void {
@@ -334,6 +355,8 @@ export class Master {
       return this.publishStatus();
     }
     this.apply(this.reload.advance(now));
+    const elastic = this.elastic.advance();
+    if (elastic !== null) this.install(withTarget(this.desired, elastic));
     if (!this.reload.busy) {
       this.supervisor.recycle(now);
       if (this.desired.settings.rebalance === 'on') this.supervisor.rebalance(now);
@@ -437,7 +460,7 @@ export class Master {
         listeners: () => this.desired.listeners,
         master: () => {
           const { name, phase, generation, target, reloads, upgrades } = this.snapshot();
-          return { name, phase, generation, target, backlog: this.desired.settings.backlog, reloads, upgrades };
+          return { name, phase, generation, target, backlog: this.desired.settings.backlog, reloads, upgrades, elastic: this.elastic.status() };
         },
       },
       this.stateFiles()?.stats ?? null,

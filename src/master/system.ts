@@ -11,6 +11,7 @@ import { setProcessTitle } from '../process-title.js';
 import { processLauncher, type Launcher } from './launcher.js';
 import { bindListener, closeListener, type BoundListener } from './listeners/listeners.js';
 import { isLiveMaster, moveToOldbin, oldbinPath, readPid, releasePidFile, restoreFromOldbin } from './files/pidfile.js';
+import { memoryAvailable } from './supervision/free-memory.js';
 import type { ReapOrphans } from './supervision/reaper.js';
 import { watchFiles, type FileWatch, type WatchCallbacks } from './watch/watch.js';
 import { notifyParentReady, startSuccessor, type SuccessorEvents, type SuccessorProcess } from './upgrade/reexec.js';
@@ -52,6 +53,8 @@ export interface System {
   notifyParentReady(): void;
   /** Sets the process title ("[NAME] master (old)" during an upgrade). */
   setTitle(title: string): void;
+  /** Bytes of memory free for one more worker (MemAvailable, a cgroup limit); null: unknown. */
+  memoryAvailable(): number | null;
   /** As PID 1: collects zombie children the master did not start (see reaper.ts); null otherwise. */
   reapOrphans: ReapOrphans | null;
   /** `--watch`: reports changes under these paths, debounced (watch/watch.ts). */
@@ -99,6 +102,7 @@ export const realSystem: System = {
   startSuccessor,
   notifyParentReady,
   setTitle: (title) => void setProcessTitle(title),
+  memoryAvailable: () => memoryAvailable(),
   reapOrphans: null,
   watchFiles,
   exit: (code) => process.exit(code),

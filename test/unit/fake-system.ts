@@ -77,6 +77,7 @@ export function fakeSystem(overrides: Partial<System> = {}): FakeOs {
     },
     notifyParentReady: () => void (os.notifiedParent += 1),
     setTitle: () => {},
+    memoryAvailable: () => 64 * 1024 ** 3,
     reapOrphans: null,
     watchFiles: () => ({ close() {} }),
     exit: () => {},

@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../../safe-file.js';
 import { STATUS_FILE_MODE } from '../files/status-file.js';
 import { LATENCY_BUCKETS_S, STATUS_CLASSES, type ListenerStats, type WorkerStats } from '../../ipc.js';
 import { sampleQueues, type QueueSample } from '../listeners/queue-depth.js';
+import type { ElasticStatus } from '../supervision/elastic.js';
 import type { WorkerRecord } from '../supervision/worker-table.js';
 import { workerSnapshot, type WorkerRow } from './snapshot.js';
 
@@ -56,6 +57,8 @@ export interface StatsSources {
     backlog: number;
     reloads: { done: number; aborted: number; refused: number };
     upgrades: { started: number; failed: number };
+    /** The elastic policy (max-workers); absent: a fixed pool of `target`. */
+    elastic?: ElasticStatus;
   };
 }
 
@@ -150,6 +153,8 @@ export interface StatusReport {
   reloads: { done: number; aborted: number; refused: number };
   upgrades: { started: number; failed: number };
   history: { intervalSeconds: number; requestsPerSecond: Record<string, number[]> };
+  /** max-workers: the bounds the count moves in, and the policy's decisions (supervision/elastic.ts). */
+  scaling: ElasticStatus;
 }
 
 interface LiveWorker {
@@ -200,6 +205,16 @@ export class MasterStats {
     this.soonTimer = null;
     // Synchronously: the master exits right after stop(), before any callback could run.
     if (this.file !== null) fs.rmSync(this.file, { force: true });
+  }
+
+  /** Connections waiting in the listeners' accept queues at the last sample; null: none known. */
+  waiting(): number | null {
+    let total: number | null = null;
+    for (const l of this.sources.listeners()) {
+      const depth = this.queues.get(l.bound)?.depth ?? null;
+      if (depth !== null) total = (total ?? 0) + depth;
+    }
+    return total;
   }
 
   /** A beat: the worker's cumulative counters become deltas added to the slot's totals. */
@@ -450,6 +465,18 @@ export class MasterStats {
       history: {
         intervalSeconds: SAMPLE_INTERVAL_S,
         requestsPerSecond: Object.fromEntries([...this.history].map(([slot, series]) => [String(slot), series])),
+      },
+      scaling: master.elastic ?? {
+        active: false,
+        min: master.target,
+        max: master.target,
+        ups: 0,
+        downs: 0,
+        heldForMemory: 0,
+        last: null,
+        elu: null,
+        queueDepth: null,
+        holding: 'fixed',
       },
     };
   }
