@@ -6,11 +6,18 @@ export const EXIT = {
   OK: 0,
   /** Unexpected crash (an uncaught exception in the master or control command). */
   FATAL: 1,
-  /** A setting was refused (flag, env var or config file); nothing was started. */
+  /**
+   * A setting was refused (flag, env var or config file); nothing was started. Also a missing or
+   * unreadable `app` file, and a TypeScript app this Node cannot run (config/app-file.ts).
+   */
   CONFIG: 2,
   /** A listening socket could not be bound or inherited. */
   BIND: 3,
-  /** Workers could not boot at all: the master gave up instead of respawning forever. */
+  /**
+   * Workers could not boot at all: the master gave up instead of respawning forever (5 failed
+   * boots in a row with none serving, or at the first start a failed boot once `boot-timeout` has
+   * passed with none ready). Its last log line repeats the first boot error.
+   */
   WORKERS_CANNOT_BOOT: 4,
   /** Another live master already owns the pid file. */
   ALREADY_RUNNING: 5,

@@ -31,6 +31,11 @@ export type WorkerMessage =
   /** The worker is leaving on its own (uncaught exception): replace it now, it drains meanwhile. */
   | { type: 'retiring'; reason: string }
   /**
+   * It cannot boot and exits next: `error` is the app's error in one line, where it was thrown
+   * (errorSummary). The master repeats the first one in its crash-loop halt.
+   */
+  | { type: 'boot-failed'; error: string }
+  /**
    * The worker passed a limit it checks itself: replace it. It serves on, and drains only when the
    * master tells it to, once the replacement is ready (master/supervision/supervisor.ts recycle()). `details`:
    * what the log line says (max-requests: requests and limit; not-listening: the listener).
@@ -139,6 +144,7 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
     const { reason, details } = value as { reason?: unknown; details?: unknown };
     return typeof reason === 'string' && WORKER_RECYCLE_REASONS.has(reason) && typeof details === 'object' && details !== null;
   }
+  if (type === 'boot-failed') return typeof (value as { error?: unknown }).error === 'string';
   return type === 'ready' || type === 'beat' || type === 'retiring';
 }
 

@@ -15,6 +15,7 @@ import { SETTINGS, checkSettingCombinations, type SettingSpec, type Settings } f
 import { checkTlsSettings } from './tls-files.js';
 import { readEnvFiles, type EnvValues } from './env-file.js';
 import { checkAccountSettings, checkMasterMayDrop } from './accounts.js';
+import { checkAppFile } from './app-file.js';
 import { errorMessage } from '../errors.js';
 
 export type SettingSource = 'default' | 'file' | 'env' | 'flag';
@@ -254,7 +255,8 @@ export async function loadConfigFile(file: string): Promise<Record<string, unkno
 /**
  * The whole pipeline: flags and env name the config file, then all layers are merged and checked.
  * `master`: the settings a master will run with, which adds the checks only a master needs (user
- * and group need root), not a control command reading the same config.
+ * and group need root; the app file exists and this Node can run it), not a control command
+ * reading the same config.
  */
 export async function resolveSettings(input: {
   argv: string[];
@@ -277,7 +279,10 @@ export async function resolveSettings(input: {
   checkMasterMayDrop(resolved.settings);
   // A control command reading the same config has no use for the workers' variables, and must
   // not fail because an env file is unreadable to it.
-  return { ...resolved, workerEnv: readEnvFiles(resolved.settings.envFile, cwd) };
+  const workerEnv = readEnvFiles(resolved.settings.envFile, cwd);
+  // The workers' environment: the env files' variables under the master's own (which win).
+  checkAppFile(resolved.settings, { ...workerEnv, ...env });
+  return { ...resolved, workerEnv };
 }
 
 /** The candidate nearest to `word` by edit distance, if it is near enough to be a typo. */

@@ -214,7 +214,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 30,
     min: 1,
     metavar: 'S',
-    help: 'A worker that is not ready this long after it was spawned is killed; a reload whose new workers miss it is aborted.',
+    help:
+      'A worker that is not ready this long after it was spawned is killed; a reload whose new workers miss it is aborted. ' +
+      'At the first start, a master with no worker ready this long after its first spawn gives up (exit 4) once a boot has failed: ' +
+      'an app that hangs while booting is reported after one boot-timeout, not after five and their back-offs. ' +
+      'Failures that show at once do not wait for it (a missing app file is exit 2 before any worker; an app that throws while loading ends in exit 4 after 5 tries). ' +
+      '30 s, as gunicorn\'s timeout (Puma\'s worker_boot_timeout is 60 s; PM2\'s listen_timeout of 3 s kills nothing, a reload carries on past it): ' +
+      'a first start is the slowest boot (cold disk cache, a container\'s CPU limit, a database still starting), and a lower default would kill healthy slow boots.',
   },
   // ---- recycling (src/master/supervision/recycle.ts) ----
   {
@@ -371,7 +377,10 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: 'path',
     default: null,
     metavar: 'MODULE',
-    help: 'Module loaded in every worker whose default export (a (req, res) listener or an object with fetch()) serves the http:// listeners instead of the built-in /reverse endpoints.',
+    help:
+      'Module loaded in every worker whose default export (a (req, res) listener or an object with fetch()) serves the http:// listeners instead of the built-in /reverse endpoints; ' +
+      'a module with no default export that calls listen() itself is served unchanged (zero-code). A missing or unreadable file is refused at start (exit 2). ' +
+      'A .ts/.mts/.cts file runs on Node 22.18+, 23.6+ and 24+ (which strip types); elsewhere give a loader: --worker-node-args=--import=tsx.',
   },
   {
     key: 'maxBody',

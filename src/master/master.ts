@@ -91,6 +91,8 @@ export class Master {
   private readonly status: StatusFile | null;
   private readyAnnounced = false;
   private finished = false;
+  /** Why the master gives up on its own (the crash-loop halt): repeated in its last line. */
+  private halt: Record<string, string | number> | null = null;
   private lastDuties: number;
   private tickTimer: NodeJS.Timeout | null = null;
   /** A USR1 arrived since the last duties: reopen the log files (and tell the workers) once. */
@@ -364,9 +366,15 @@ export class Master {
     this.supervisor.keepCount(now);
     this.supervisor.retireSurplus();
     this.announceReady();
-    const failures = this.supervisor.cannotBoot();
-    if (failures !== null && !this.reload.busy) {
-      this.log.error(LOG.WORKERS_CANNOT_BOOT, { failures });
+    const cannot = this.supervisor.cannotBoot(now);
+    if (cannot !== null && !this.reload.busy) {
+      this.halt = { why: 'workers-cannot-boot', failures: cannot.failures, first_error: cannot.firstError };
+      this.log.error(LOG.WORKERS_CANNOT_BOOT, {
+        failures: cannot.failures,
+        rule: cannot.rule,
+        ...(cannot.rule === 'first-start' ? { boot_timeout_s: this.desired.settings.bootTimeout } : {}),
+        first_error: cannot.firstError,
+      });
       this.stop('immediate', null, EXIT.WORKERS_CANNOT_BOOT);
     }
     this.publishStatus();
@@ -395,7 +403,9 @@ export class Master {
     this.fileWatch?.close();
     this.upgrade.atExit();
     this.deps.onExit?.();
-    this.log.info(LOG.STOPPED, { exit_code: exitCode });
+    // A crash-loop halt's last line says why again: it is the line an operator reads first.
+    if (this.halt !== null) this.log.error(LOG.STOPPED, { exit_code: exitCode, ...this.halt });
+    else this.log.info(LOG.STOPPED, { exit_code: exitCode });
     this.deps.system.exit(exitCode);
   }
 

@@ -23,7 +23,7 @@ import { setCloexecAll } from './cloexec.js';
 import { adoptListenerSocket, type ServerHandle } from './inherited-socket.js';
 import { protocolFactory, splitProtocol } from './protocols.js';
 import { dropPrivileges } from './privileges.js';
-import { errorWithStack } from '../errors.js';
+import { errorSummary, errorWithStack } from '../errors.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
 const ORPHAN_GRACE_MS = 500;
@@ -104,7 +104,9 @@ export class WorkerRuntime {
       await this.listenAll(sockets);
     } catch (err) {
       this.log.error(LOG.WORKER_BOOT_FAILED, { error: errorWithStack(err) });
-      process.exit(EXIT.WORKER_BOOT_ERROR);
+      // The master repeats the first boot error when it gives up (its crash-loop halt).
+      this.sendThen({ type: 'boot-failed', error: errorSummary(err) }, () => process.exit(EXIT.WORKER_BOOT_ERROR));
+      return;
     }
     if (this.stopping) return;
     this.send({ type: 'ready' });
@@ -297,10 +299,15 @@ export class WorkerRuntime {
 
   /** The counters since the last beat would be lost with the process: send them, briefly waiting. */
   private finalBeat(then: () => void): void {
+    this.sendThen({ type: 'beat', stats: this.stats.snapshot() }, then);
+  }
+
+  /** Sends a last message before `then` (an exit): waits for it to be written, 200 ms at most. */
+  private sendThen(message: WorkerMessage, then: () => void): void {
     if (!process.connected || !process.send) return then();
     const timer = setTimeout(then, 200);
     try {
-      process.send({ type: 'beat', stats: this.stats.snapshot() } satisfies WorkerMessage, () => {
+      process.send(message, () => {
         clearTimeout(timer);
         then();
       });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { errorMessage, errorWithStack } from '../../src/errors.js';
+import { errorMessage, errorSummary, errorWithStack } from '../../src/errors.js';
 import { REPO_ROOT } from '../helpers/raas.js';
 
 describe('error formatter', () => {
@@ -22,6 +22,19 @@ describe('error formatter', () => {
     assert.equal(errorMessage(42), '42');
     assert.equal(errorMessage(null), 'null');
     assert.equal(errorWithStack(undefined), 'undefined');
+  });
+
+  it('sums an error up in one line: its name, first message line and where it was thrown', () => {
+    const err = new TypeError('bad thing\nmore detail');
+    err.stack = 'TypeError: bad thing\nmore detail\n    at node:internal/modules/run:1:1\n    at load (file:///srv/app/server.mjs:3:7)\n    at file:///srv/app/x.mjs:1:1';
+    assert.equal(errorSummary(err), 'TypeError: bad thing (at file:///srv/app/server.mjs:3:7)');
+    const syntax = new SyntaxError("Unexpected identifier 'x'");
+    syntax.stack = "file:///srv/app/server.mjs:4\nlet y x\n      ^\n\nSyntaxError: Unexpected identifier 'x'";
+    assert.equal(errorSummary(syntax), "SyntaxError: Unexpected identifier 'x' (at file:///srv/app/server.mjs:4)");
+    const plain = new Error('no frames');
+    plain.stack = 'Error: no frames';
+    assert.equal(errorSummary(plain), 'no frames');
+    assert.equal(errorSummary('thrown text\nsecond'), 'thrown text');
   });
 
   it('is the only formatter in src/', () => {

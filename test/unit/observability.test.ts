@@ -23,7 +23,7 @@ function record(id: number, slot: number, pid: number): WorkerRecord {
   return {
     id, slot, generation: 1, handle: { pid } as WorkerRecord['handle'], state: 'ready',
     spawnedAt: 0, lastBeat: 0, stopOrder: null, stopReason: null, stopSentAt: 0, retiring: false, lastStats: null, drainStartedAt: null,
-    requestLimit: null, recycleAsk: null, recycling: null,
+    requestLimit: null, recycleAsk: null, recycling: null, bootError: null,
   };
 }
 

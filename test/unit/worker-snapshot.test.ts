@@ -15,7 +15,7 @@ function record(id: number, slot: number, generation: number, more: Partial<Work
   return {
     id, slot, generation, handle: { pid: 1000 + id } as WorkerRecord['handle'], state: 'ready',
     spawnedAt: 0, lastBeat: 0, stopOrder: null, stopReason: null, stopSentAt: 0, retiring: false, lastStats: null, drainStartedAt: null,
-    requestLimit: null, recycleAsk: null, recycling: null, ...more,
+    requestLimit: null, recycleAsk: null, recycling: null, bootError: null, ...more,
   };
 }
 

@@ -27,6 +27,15 @@ const CAUGHT_BY_WORKERS: ReadonlySet<string> = new Set(SIGNALS.map((s) => s.sign
 
 /** Consecutive boot failures after which a master with no serving worker gives up. */
 const MAX_BOOT_FAILURES = 5;
+
+/** Why the master gives up on its workers (cannotBoot), for its halt line. */
+export interface CannotBoot {
+  failures: number;
+  /** `failures`: MAX_BOOT_FAILURES in a row; `first-start`: no worker ever ready within boot-timeout of the first spawn. */
+  rule: 'failures' | 'first-start';
+  /** The first of these failures: the app's error as the worker reported it, or how the worker ended. */
+  firstError: string;
+}
 const STRENGTH: Record<StopOrder, number> = { graceful: 1, immediate: 2, kill: 3 };
 const SIGNAL_OF: Record<StopOrder, NodeJS.Signals> = { graceful: 'SIGQUIT', immediate: 'SIGINT', kill: 'SIGKILL' };
 
@@ -67,7 +76,12 @@ export class Supervisor {
   /** The workers' total of open connections, and since when it has held still (rebalance.ts). */
   private readonly openTotal: TotalWatch = { total: 0, since: 0 };
   private bootFailures = 0;
+  /** The first failure of the current run of boot failures (what the halt repeats). */
+  private firstBootError: string | null = null;
   private nextSpawnAt = 0;
+  /** When this master spawned its first worker, and whether any worker has been ready since. */
+  private firstSpawnAt: number | null = null;
+  private everReady = false;
 
   constructor(deps: SupervisorDeps) {
     this.system = deps.system;
@@ -96,6 +110,8 @@ export class Supervisor {
       worker.state = 'ready';
       worker.lastBeat = now;
       this.bootFailures = 0;
+      this.firstBootError = null;
+      this.everReady = true;
       this.log.info(LOG.WORKER_READY, describe(worker, { boot_ms: Math.round(now - worker.spawnedAt) }));
       runHook(this.log, this.desired.hooks, 'afterWorkerReady', hookWorker(worker));
       this.lameDuck?.tell(worker.handle);
@@ -104,6 +120,8 @@ export class Supervisor {
     } else if (message.type === 'recycle') {
       // Honoured by recycle() as soon as it may (it runs in the duties right after this batch).
       worker.recycleAsk ??= { reason: message.reason, details: message.details, at: now };
+    } else if (message.type === 'boot-failed') {
+      worker.bootError = message.error;
     } else if (message.type === 'retiring') {
       worker.retiring = true;
       worker.stopReason ??= message.reason;
@@ -135,6 +153,7 @@ export class Supervisor {
     if (signalledEarly) this.log.warn(LOG.WORKER_SIGNALLED_EARLY, { slot: worker.slot, worker_pid: worker.handle.pid, signal: event.signal });
     if (failedBoot && running) {
       this.bootFailures += 1;
+      this.firstBootError ??= worker.bootError ?? howItEnded(worker, event.code, event.signal, this.desired.settings.bootTimeout);
       // Growing back-off so a worker that cannot boot does not spin: 100 ms, 200 ms, ... 10 s.
       this.nextSpawnAt = now + Math.min(10_000, 100 * 2 ** (this.bootFailures - 1));
       this.log.warn(LOG.WORKER_BOOT_FAILED, { slot: worker.slot, failures: this.bootFailures });
@@ -166,6 +185,7 @@ export class Supervisor {
       if (worker.generation === generation) this.order(worker, worker.state === 'ready' ? 'graceful' : 'kill', 'reload-aborted');
     }
     this.bootFailures = 0;
+    this.firstBootError = null;
     this.nextSpawnAt = 0;
   }
 
@@ -329,9 +349,19 @@ export class Supervisor {
     return true;
   }
 
-  /** Workers that keep failing at boot with none serving: spawning on would only spin. */
-  cannotBoot(): number | null {
-    return this.bootFailures >= MAX_BOOT_FAILURES && this.table.readyCount() === 0 ? this.bootFailures : null;
+  /**
+   * Workers that keep failing at boot with none serving: spawning on would only spin. At the first
+   * start (no worker of this master was ever ready) the master also gives up once a boot has failed
+   * and `boot-timeout` has passed since its first spawn: an app that hangs at boot would otherwise
+   * hold it up for five boot-timeouts and their back-offs, and a first start that cannot boot in
+   * one boot-timeout is to be reported, not retried (systemd, Docker or the operator restarts it).
+   */
+  cannotBoot(now: number): CannotBoot | null {
+    if (this.bootFailures === 0 || this.table.readyCount() > 0) return null;
+    const firstError = this.firstBootError ?? 'unknown';
+    if (this.bootFailures >= MAX_BOOT_FAILURES) return { failures: this.bootFailures, rule: 'failures', firstError };
+    const firstStartOver = !this.everReady && this.firstSpawnAt !== null && now - this.firstSpawnAt >= this.desired.settings.bootTimeout * 1000;
+    return firstStartOver ? { failures: this.bootFailures, rule: 'first-start', firstError } : null;
   }
 
   reopenLogs(): void {
@@ -365,10 +395,18 @@ export class Supervisor {
       requestLimit: drawRequestLimit(settings, () => this.system.random()),
       recycleAsk: null,
       recycling: null,
+      bootError: null,
     });
+    this.firstSpawnAt ??= now;
     id = worker.id;
     this.log.info(LOG.WORKER_SPAWN, describe(worker));
   }
+}
+
+/** A failed boot that sent no error: the boot-timeout kill, or its exit status. */
+function howItEnded(worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null, bootTimeout: number): string {
+  if (worker.stopReason === 'boot-timeout') return `not ready within boot-timeout (${bootTimeout} s): killed`;
+  return signal !== null ? `worker killed by ${signal} while booting` : `worker exited with code ${code} while booting`;
 }
 
 export function describe(worker: WorkerRecord, extra: Fields = {}): Fields {

@@ -43,6 +43,8 @@ export interface WorkerRecord {
    * there; once that one is ready it is told to drain (supervisor.ts). Null while not recycling.
    */
   recycling: RecycleReason | null;
+  /** What it said before it exited at boot (a 'boot-failed' message: the app's error); null otherwise. */
+  bootError: string | null;
 }
 
 const isUnordered = (w: WorkerRecord): boolean => w.stopOrder === null && !w.retiring;
