@@ -11,7 +11,13 @@
 // what one more worker costs, and the master's own share. The watchdog's isolate is a thread of
 // the worker: its cost is the worker's private memory with the watchdog less without it.
 // Memory is not CPU-sensitive (a busy machine does not move these figures much); each figure is
-// the median of the rounds (BENCH_MEMORY_ROUNDS, default 5).
+// the median of the rounds (BENCH_MEMORY_ROUNDS, default 3).
+//
+// Two readings per tree: `boot`, once the tree's PSS stops moving after ready, and `idle`,
+// BENCH_MEMORY_IDLE_S (20; 0: no idle reading) after ready. They differ: V8's memory reducer
+// (its start delay is 8 s) gives back the heap pages that boot's allocation left committed (measured on Node 20: an RAAS master 11.7 -> 10.0 MiB private between 3 and 20 s, a
+// worker 12.5 -> 10.3, a plain node:http worker 8.3 -> 7.1). `idle` is what a running instance
+// holds; `boot` is what a just-started (or just-respawned) one holds.
 
 import { fmtRatio, table } from './format.js';
 import { processTree, readRollup, type ProcMemory } from './proc-cpu.js';
@@ -31,9 +37,12 @@ const VARIANTS: { variant: Variant; kind: ServerKind; extraArgs?: string[] }[] =
   { variant: 'raas-watchdog-off', kind: 'raas', extraArgs: ['--worker-watchdog', 'off'] },
 ];
 
+type Phase = 'boot' | 'idle';
+
 export interface MemoryReading {
   node: string;
   variant: Variant;
+  phase: Phase;
   round: number;
   /** MiB, summed over the tree. */
   pssTotal: number;
@@ -67,27 +76,36 @@ async function settledTree(server: RunningServer, workers: number): Promise<Proc
   }
 }
 
-async function reading(node: MemoryNode, v: (typeof VARIANTS)[number], round: number, workers: number): Promise<MemoryReading> {
+function summary(tree: ProcMemory[], masterPid: number): Omit<MemoryReading, 'node' | 'variant' | 'phase' | 'round'> {
+  const master = tree.find((m) => m.pid === masterPid)!;
+  const ws = tree.filter((m) => m.pid !== masterPid);
+  const mean = (f: (m: ProcMemory) => number): number => ws.reduce((a, m) => a + f(m), 0) / ws.length;
+  return {
+    pssTotal: round1(tree.reduce((a, m) => a + m.pss, 0)),
+    rssTotal: round1(tree.reduce((a, m) => a + m.rss, 0)),
+    masterPss: round1(master.pss),
+    masterPrivate: round1(master.private),
+    workerPrivate: round1(mean((m) => m.private)),
+    workerPss: round1(mean((m) => m.pss)),
+    processes: tree.length,
+  };
+}
+
+async function readings(node: MemoryNode, v: (typeof VARIANTS)[number], round: number, workers: number, idleSeconds: number): Promise<MemoryReading[]> {
   const port = await freePort();
   const server = await startServer({ kind: v.kind, listen: [`http://127.0.0.1:${port}`], workers, node: node.path, extraArgs: v.extraArgs });
+  const readyAt = Date.now();
+  const base = { node: node.version, variant: v.variant, round };
   try {
-    // Settle on the idle tree, untouched: what a just-booted instance holds.
-    const tree = await settledTree(server, workers);
-    const master = tree.find((m) => m.pid === server.pid)!;
-    const ws = tree.filter((m) => m.pid !== server.pid);
-    const mean = (f: (m: ProcMemory) => number): number => ws.reduce((a, m) => a + f(m), 0) / ws.length;
-    return {
-      node: node.version,
-      variant: v.variant,
-      round,
-      pssTotal: round1(tree.reduce((a, m) => a + m.pss, 0)),
-      rssTotal: round1(tree.reduce((a, m) => a + m.rss, 0)),
-      masterPss: round1(master.pss),
-      masterPrivate: round1(master.private),
-      workerPrivate: round1(mean((m) => m.private)),
-      workerPss: round1(mean((m) => m.pss)),
-      processes: tree.length,
-    };
+    // The tree untouched by any request: what an instance holds before its first request.
+    const out: MemoryReading[] = [{ ...base, phase: 'boot', ...summary(await settledTree(server, workers), server.pid) }];
+    if (idleSeconds > 0) {
+      await new Promise((r) => setTimeout(r, Math.max(0, readyAt + idleSeconds * 1000 - Date.now())));
+      const tree = processTree(server.pid).flatMap((st) => readRollup(st.pid) ?? []);
+      if (tree.length !== workers + 1) throw new Error(`${server.kind}: ${tree.length} processes after ${idleSeconds} s idle, want ${workers + 1}`);
+      out.push({ ...base, phase: 'idle', ...summary(tree, server.pid) });
+    }
+    return out;
   } finally {
     await server.stop();
   }
@@ -103,22 +121,25 @@ export interface MemoryOptions {
   nodes: MemoryNode[];
   rounds: number;
   workers: number;
+  /** Seconds after ready of the `idle` reading; 0: none. */
+  idleSeconds: number;
   log: (msg: string) => void;
 }
 
 /** Runs every (node, variant) once per round, the order reversed every other round; prints the medians. */
 export async function memoryScenario(opts: MemoryOptions, failures: string[]): Promise<Record<string, unknown>> {
-  const readings: MemoryReading[] = [];
+  const all: MemoryReading[] = [];
   const jobs = opts.nodes.flatMap((node) => VARIANTS.map((v) => ({ node, v })));
   for (let round = 0; round < opts.rounds; round++) {
     for (const { node, v } of round % 2 === 0 ? jobs : [...jobs].reverse()) {
       try {
-        const r = await reading(node, v, round, opts.workers);
-        readings.push(r);
-        opts.log(
-          `memory ${v.variant} node ${node.version} round ${round + 1}: PSS ${r.pssTotal} MiB (RSS ${r.rssTotal}), ` +
-            `master private ${r.masterPrivate}, worker private ${r.workerPrivate}, ${r.processes} processes`,
-        );
+        for (const r of await readings(node, v, round, opts.workers, opts.idleSeconds)) {
+          all.push(r);
+          opts.log(
+            `memory ${v.variant} node ${node.version} round ${round + 1} ${r.phase}: PSS ${r.pssTotal} MiB (RSS ${r.rssTotal}), ` +
+              `master private ${r.masterPrivate}, worker private ${r.workerPrivate}, ${r.processes} processes`,
+          );
+        }
       } catch (err) {
         failures.push(`memory ${v.variant} ${node.version} round ${round + 1}: ${(err as Error).message}`);
         opts.log(failures[failures.length - 1]!);
@@ -127,8 +148,9 @@ export async function memoryScenario(opts: MemoryOptions, failures: string[]): P
   }
   const medians: Record<string, unknown>[] = [];
   const rows: string[][] = [];
-  for (const node of opts.nodes) {
-    const of = (variant: Variant): MemoryReading[] => readings.filter((r) => r.node === node.version && r.variant === variant);
+  const phases: Phase[] = opts.idleSeconds > 0 ? ['boot', 'idle'] : ['boot'];
+  for (const node of opts.nodes) for (const phase of phases) {
+    const of = (variant: Variant): MemoryReading[] => all.filter((r) => r.node === node.version && r.variant === variant && r.phase === phase);
     const med = (variant: Variant, f: (r: MemoryReading) => number): number | undefined => {
       const xs = of(variant).map(f);
       return xs.length > 0 ? median(xs) : undefined;
@@ -141,6 +163,7 @@ export async function memoryScenario(opts: MemoryOptions, failures: string[]): P
       const m = {
         node: node.version,
         variant,
+        phase,
         readings: of(variant).length,
         pssTotal: med(variant, (r) => r.pssTotal)!,
         rssTotal: med(variant, (r) => r.rssTotal)!,
@@ -154,6 +177,7 @@ export async function memoryScenario(opts: MemoryOptions, failures: string[]): P
       rows.push([
         node.version,
         variant,
+        phase === 'idle' ? `idle ${opts.idleSeconds} s` : 'boot',
         String(m.readings),
         m.pssTotal.toFixed(1),
         m.rssTotal.toFixed(1),
@@ -166,12 +190,12 @@ export async function memoryScenario(opts: MemoryOptions, failures: string[]): P
     }
   }
   console.log(
-    `\nMemory, idle: master + ${opts.workers} HTTP workers, medians of ${opts.rounds} interleaved round(s) (MiB; PSS and RSS summed ` +
+    `\nMemory, idle: master + ${opts.workers} HTTP workers, medians of ${opts.rounds} interleaved round(s); boot: once PSS stops moving after ready, idle: ${opts.idleSeconds} s after ready (MiB; PSS and RSS summed ` +
       `over the tree; private = Private_Clean + Private_Dirty; worker: mean of the workers; watchdog: worker private with ` +
       `it less without; ratios against Node cluster's primary + ${opts.workers} plain node:http workers of the same Node)`,
   );
   console.log(
-    table(['node', 'server', 'n', 'PSS', 'RSS', 'master priv', 'worker priv', 'watchdog', 'PSS/cluster', 'worker/cluster'], rows),
+    table(['node', 'server', 'when', 'n', 'PSS', 'RSS', 'master priv', 'worker priv', 'watchdog', 'PSS/cluster', 'worker/cluster'], rows),
   );
-  return { readings, medians };
+  return { readings: all, medians };
 }

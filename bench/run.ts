@@ -11,7 +11,7 @@
 //     sharing one socket (cluster-shared), cluster round-robin; wrk, keep-alive and close.
 //   ops: RAAS alone under load through a HUP and a USR2 hand-over (bench/ops.ts).
 //   memory: PSS and private memory of RAAS idle (with and without its worker watchdog) against
-//     Node cluster (bench/memory.ts); `npm run bench -- memory` runs it alone in about a minute.
+//     Node cluster (bench/memory.ts); `npm run bench -- memory` runs it alone (a few minutes; BENCH_MEMORY_IDLE_S=0: about a minute).
 // Scheduler: the kernel's autogroup (kernel.sched_autogroup_enabled) schedules each session as a
 // group of its own. RAAS workers lead sessions of their own (signal isolation, docs/SIGNALS.md), so
 // on a machine where it is on, each worker competes with the load generator as a separate group:
@@ -24,7 +24,7 @@
 //      registry's `node` package), BENCH_SECONDS (10) per measured run, BENCH_CONNS (50),
 //      BENCH_ROUNDS (2, order reversed every other round), BENCH_LOADGEN_THREADS (2),
 //      BENCH_OPS_QUIET_MS (1500), BENCH_RAAS_CLI (default dist/src/cli.js), BENCH_AUTOGROUP (keep:
-//      leave kernel.sched_autogroup_enabled as it is), BENCH_MEMORY_ROUNDS (5) for `memory`.
+//      leave kernel.sched_autogroup_enabled as it is), BENCH_MEMORY_ROUNDS (3) and BENCH_MEMORY_IDLE_S (20; 0: no idle reading) for `memory`.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -55,6 +55,12 @@ function envNumber(name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${raw}`);
   return n;
+}
+
+function envNonNegative(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === '0') return 0;
+  return envNumber(name, fallback);
 }
 
 const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
@@ -591,7 +597,7 @@ async function main(): Promise<number> {
     );
   }
   if (scenarios.has('memory')) {
-    results.memory = await memoryScenario({ nodes, rounds: envNumber('BENCH_MEMORY_ROUNDS', 5), workers: WORKERS, log }, failures);
+    results.memory = await memoryScenario({ nodes, rounds: envNumber('BENCH_MEMORY_ROUNDS', 3), workers: WORKERS, idleSeconds: envNonNegative('BENCH_MEMORY_IDLE_S', 20), log }, failures);
   }
   results.failures = failures;
   fs.mkdirSync(BUILD_DIR, { recursive: true });
