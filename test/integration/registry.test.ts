@@ -174,26 +174,39 @@ describe('registry: control commands that find their master', () => {
     assert.match(stopped.stdout, new RegExp(`stopped: master ${fresh}`));
   });
 
-  it('stale entries (a master killed, a dead pid) are ignored and cleaned', async () => {
+  it('stale entries (a master killed, a dead pid) are ignored and cleaned, by a command and by a master at boot', async () => {
     const { env, dir } = runtime();
     const killed = await start(env, '-w', '1', '--name', 'gone');
     await waitUntil('its status file', () => fs.existsSync(path.join(dir, `${killed.pid}.status.json`)));
     killed.kill(); // SIGKILL: no chance to remove anything
     await killed.exited;
     assert.deepEqual(entries(dir), [`${killed.pid}.json`]);
-    // A pid that is dead for sure: a child that has exited.
-    const dead = spawnSync('true').pid;
-    const forged = { pid: dead, name: 'ghost', parent: null, started: Date.now(), cwd: '/', pidFile: null, statusFile: path.join(dir, `${dead}.status.json`), statsFile: path.join(dir, `${dead}.stats.json`) };
-    fs.writeFileSync(path.join(dir, `${dead}.json`), JSON.stringify(forged), { mode: 0o600 });
-    fs.writeFileSync(path.join(dir, `${dead}.status.json`), '{}', { mode: 0o600 });
-    const live = await start(env, '-w', '1', '--name', 'live');
+    /** An entry of ours, mode 0600, for a pid that is dead for sure (a child that has exited). */
+    const forge = (): number => {
+      const dead = spawnSync('true').pid!;
+      const forged = { pid: dead, name: 'ghost', parent: null, started: Date.now(), cwd: '/', pidFile: null, statusFile: path.join(dir, `${dead}.status.json`), statsFile: path.join(dir, `${dead}.stats.json`) };
+      fs.writeFileSync(path.join(dir, `${dead}.json`), JSON.stringify(forged), { mode: 0o600 });
+      fs.writeFileSync(path.join(dir, `${dead}.status.json`), '{}', { mode: 0o600 });
+      return dead;
+    };
+    const dead = forge();
+    assert.deepEqual(entries(dir), [`${killed.pid}.json`, `${dead}.json`].sort());
 
+    const none = await control(['status'], env);
+    assert.equal(none.code, EXIT.CONTROL_FAILED);
+    assert.match(none.stderr, /no master is running/);
+    assert.equal(none.stdout, '');
+    assert.deepEqual(fs.readdirSync(dir), [], 'the stale entries and their state files are gone');
+
+    // A master that boots cleans up too, so killed masters do not pile up in a directory nobody lists.
+    const ghost = forge();
+    const live = await start(env, '-w', '1', '--name', 'live');
+    assert.deepEqual(entries(dir), [`${live.pid}.json`]);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith(`${ghost}.`)), []);
     const list = await control(['status'], env);
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual([...rows(list.stdout).keys()], [live.pid]);
     assert.equal(list.stderr, '');
-    assert.deepEqual(entries(dir), [`${live.pid}.json`]);
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith(`${killed.pid}.`) || f.startsWith(`${dead}.`)), [], 'their state files went too');
     // And a command without a name means the one live master, not a ghost.
     const stopped = await control(['stop'], env);
     assert.equal(stopped.code, 0, stopped.stderr);

@@ -122,6 +122,12 @@ export class Registration {
     openRunDir(dir, true);
     const full: RegistryEntry = { pid: process.pid, started: Date.now(), cwd: process.cwd(), ...entry };
     writeFileAtomic(entryPath(dir, full.pid), JSON.stringify(full) + '\n', ENTRY_MODE);
+    // What killed masters left behind goes now, not only when a command lists the directory.
+    try {
+      listMasters(dir);
+    } catch {
+      // the directory was checked above; a file vanishing meanwhile changes nothing
+    }
     return new Registration(dir, full);
   }
 
