@@ -1,6 +1,6 @@
 // What the kernel says a process listens on: the LISTEN sockets `ss` lists, matched by inode to
 // the socket fds in /proc/<pid>/fd. Linux only; no `ss -p` needed (it shows no processes in some
-// sandboxes).
+// sandboxes). Also the send and receive queues of connected sockets (what a peer has not read yet).
 // Runs in: the test runner process.
 
 import { execFileSync } from 'node:child_process';
@@ -95,4 +95,49 @@ export function childPids(pid: number): number[] {
     // gone
   }
   return out;
+}
+
+export interface TcpRow {
+  localPort: number;
+  remotePort: number;
+  /** The kernel's state in hex: '01' ESTABLISHED, '06' TIME_WAIT, '08' CLOSE_WAIT... */
+  state: string;
+  /** Bytes written and not yet acknowledged by the peer; bytes received and not yet read. */
+  txQueue: number;
+  rxQueue: number;
+  inode: string;
+}
+
+/** Every connected (non-listening) TCP socket of the machine, from /proc/net/tcp{,6}. */
+export function tcpRows(): TcpRow[] {
+  const rows: TcpRow[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const row of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols.length < 10 || cols[3] === '0A') continue;
+      const [tx, rx] = cols[4]!.split(':');
+      rows.push({
+        localPort: parseInt(cols[1]!.split(':').at(-1)!, 16),
+        remotePort: parseInt(cols[2]!.split(':').at(-1)!, 16),
+        state: cols[3]!,
+        txQueue: parseInt(tx!, 16),
+        rxQueue: parseInt(rx!, 16),
+        inode: cols[9]!,
+      });
+    }
+  }
+  return rows;
+}
+
+/**
+ * Bytes the peer of a Unix stream socket (found by `ss` from our end's inode) has received and
+ * not read yet; null when no such peer is listed (not accepted yet, or gone).
+ */
+export function unixPeerUnread(ownInode: string): number | null {
+  // `u_str ESTAB 0 0 /path/to.sock 123 * 456`: Recv-Q, then each end's address and inode.
+  for (const line of execFileSync('ss', ['-Hxn'], { encoding: 'utf8' }).split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length >= 8 && cols[7] === ownInode) return Number(cols[2]);
+  }
+  return null;
 }

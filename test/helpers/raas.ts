@@ -219,12 +219,17 @@ export function processArgs(pid: number): string {
   }
 }
 
-export async function waitUntil(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+/**
+ * Waits until `predicate` holds, asking it every `intervalMs` (20 ms unless a caller's poll has a
+ * pace of its own: a sampler, a storm of signals), and fails naming `what` after `timeoutMs`.
+ * Every poll of the tests goes through here, so that none is a bare sleep.
+ */
+export async function waitUntil(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, intervalMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     // This helper's poll interval (not a sleep as synchronisation): the deadline above bounds it.
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

@@ -1,9 +1,12 @@
-// Socket helpers for tests: a free loopback port, and the kernel accept queue of a listening
-// socket (to prove connections wait in it while no worker exists).
+// Socket helpers for tests: a free loopback port, the kernel accept queue of a listening
+// socket (to prove connections wait in it while no worker exists), and a wait until the server
+// has read what a client wrote (so that the next write is a read of its own on the server).
 // Runs in: the test runner process.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { ownSocketInode, tcpRows, unixPeerUnread } from './proc-sockets.js';
+import { waitUntil } from './raas.js';
 
 /** A loopback TCP port that was free a moment ago (bound to 0, read, closed). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -42,4 +45,54 @@ export function probe(port: number, host = '127.0.0.1'): Promise<string> {
     });
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
+}
+
+/**
+ * Whether the server end of this client socket (loopback TCP or Unix, on this machine) has read
+ * every byte the client wrote: nothing left in Node's buffer, nothing unacknowledged in the
+ * client's send queue, the server's end connected and its receive queue empty.
+ */
+export function peerHasRead(socket: net.Socket): boolean {
+  if (socket.writableLength > 0) return false;
+  if (socket.remotePort === undefined) {
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    return fd !== undefined && fd >= 0 && unixPeerUnread(ownSocketInode(fd)) === 0;
+  }
+  const rows = tcpRows();
+  const own = rows.find((r) => r.localPort === socket.localPort && r.remotePort === socket.remotePort);
+  // The server's end, connected (a TIME_WAIT row of an earlier connection on these ports is not it).
+  const peer = rows.find((r) => r.localPort === socket.remotePort && r.remotePort === socket.localPort && (r.state === '01' || r.state === '08'));
+  return own !== undefined && own.txQueue === 0 && peer !== undefined && peer.rxQueue === 0;
+}
+
+/** Whether the server has read everything this client socket wrote. */
+export type ReadProbe = (client: net.Socket) => boolean;
+
+/**
+ * A probe for a server in this very process: the server end's own count of the bytes it read
+ * (`bytesRead`), exact and cheap, where the kernel's tables (read by `peerHasRead`) cost tens of
+ * milliseconds on a machine with many sockets.
+ */
+export function readsOf(server: net.Server): ReadProbe {
+  const ends = new Map<number, net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    const port = socket.remotePort;
+    if (port === undefined) return;
+    ends.set(port, socket);
+    socket.once('close', () => ends.get(port) === socket && ends.delete(port));
+  });
+  return (client) => {
+    const end = client.localPort === undefined ? undefined : ends.get(client.localPort);
+    return end !== undefined && end.bytesRead >= client.bytesWritten;
+  };
+}
+
+/**
+ * Waits until the server has read what the client wrote so far, or has closed the connection: the
+ * next write then reaches the server as a read of its own (a line split across reads, a header in
+ * pieces). A condition (the server's count, or the kernel's queues), not a pause that hopes the
+ * server read in the meantime.
+ */
+export function serverHasRead(socket: net.Socket, probe: ReadProbe = peerHasRead, timeoutMs = 20_000): Promise<void> {
+  return waitUntil('the server to read what the client wrote', () => socket.destroyed || socket.readableEnded || probe(socket), timeoutMs, probe === peerHasRead ? 5 : 1);
 }

@@ -22,6 +22,7 @@ import { exchange, proxyV2, rawGet, responseOf } from '../helpers/proxy-client.j
 import { isAlive, reapAll, startRaas, tmpDir, waitUntil, type RaasProcess } from '../helpers/raas.js';
 import { recipeRaasCommand } from '../helpers/recipes.js';
 import { freePort } from '../helpers/sockets.js';
+import { tcpRows, type TcpRow } from '../helpers/proc-sockets.js';
 
 after(async () => {
   await reapHaproxies();
@@ -61,35 +62,6 @@ function startInstance(i: Instance): Promise<RaasProcess> {
     // Debug lines name the client of every PROXY connection (the line protocol's only per-connection log).
     env: { RAAS_DEBUG: '1' },
   });
-}
-
-interface TcpRow {
-  localPort: number;
-  remotePort: number;
-  /** Bytes written and not yet acknowledged by the peer; bytes received and not yet read. */
-  txQueue: number;
-  rxQueue: number;
-  inode: string;
-}
-
-/** Every connected (non-listening) TCP socket of the machine, from /proc/net/tcp{,6}. */
-function tcpRows(): TcpRow[] {
-  const rows: TcpRow[] = [];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    for (const row of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
-      const cols = row.trim().split(/\s+/);
-      if (cols.length < 10 || cols[3] === '0A') continue;
-      const [tx, rx] = cols[4]!.split(':');
-      rows.push({
-        localPort: parseInt(cols[1]!.split(':').at(-1)!, 16),
-        remotePort: parseInt(cols[2]!.split(':').at(-1)!, 16),
-        txQueue: parseInt(tx!, 16),
-        rxQueue: parseInt(rx!, 16),
-        inode: cols[9]!,
-      });
-    }
-  }
-  return rows;
 }
 
 /** The connected TCP sockets with local port `port` that process `pid` holds (Linux /proc). */

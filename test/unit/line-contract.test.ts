@@ -23,6 +23,7 @@ import * as contract from '../../src/protocols/line-contract.js';
 import { createLineProtocol, type LineProtocol } from '../../src/protocols/line.js';
 import { listenLoopbackFd, loadLineFast } from '../../src/protocols/line-native.js';
 import { REPO_ROOT } from '../helpers/raas.js';
+import { readsOf, serverHasRead, type ReadProbe } from '../helpers/sockets.js';
 
 const { REPLIES } = contract;
 
@@ -39,8 +40,12 @@ test('native/line-contract.h is up to date with src/protocols/line-contract.ts a
   assert.ok(expected.includes(`{${LATENCY_BUCKETS_S.map((s) => Math.round(s * 1e6)).join(', ')}}`));
 });
 
-/** Input shaping, not synchronisation: `pause` makes the next write a TCP segment of its own, or trickles. */
-type Step = string | Buffer | { end: true } | { pause: number };
+/**
+ * What the client does: write, half-close, wait until the server has read all it was sent (`P`:
+ * the next write is a read of its own), or pause (`pause`: only where time itself is tested, a
+ * client slow or trickling against idle-timeout and line-timeout).
+ */
+type Step = string | Buffer | { end: true } | { read: true } | { pause: number };
 
 interface Case {
   name: string;
@@ -57,6 +62,9 @@ interface Outcome {
 }
 
 /** Connects, plays the steps (stopping once the server has closed its side), collects the reply until close. */
+/** The JavaScript servers' own count of what they read, by port (the native path's: the kernel's queues). */
+const readProbes = new Map<number, ReadProbe>();
+
 function talk(port: number, steps: Step[]): Promise<Outcome> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -73,13 +81,17 @@ function talk(port: number, steps: Step[]): Promise<Outcome> {
         if (socket.destroyed || ended) return;
         if (typeof step === 'string' || Buffer.isBuffer(step)) socket.write(step);
         else if ('end' in step) socket.end();
+        else if ('read' in step) await serverHasRead(socket, readProbes.get(port));
+        // time is tested: a client slow or trickling against idle-timeout and line-timeout (the
+        // only cases with a `pause`); a line in pieces waits for the server's read instead (P).
         else await pause(step.pause);
       }
     });
   });
 }
 
-const P = { pause: 30 };
+/** The server has read everything so far: the next write reaches it as a read of its own. */
+const P = { read: true } as const;
 const M = 32; // max-line of the limits group
 
 const x = (n: number): string => 'x'.repeat(n);
@@ -145,7 +157,7 @@ const GROUPS: Array<{ name: string; settings: Partial<Settings>; cases: Case[] }
       { name: 'a partial line', steps: ['abc'], reply: REPLIES.ERR_LINE_TIMEOUT },
       // One byte every 20 ms: never idle, never a whole line; the client is still sending when refused.
       { name: 'a trickling client', steps: Array.from({ length: 200 }, () => ['x', { pause: 20 }]).flat(), reply: REPLIES.ERR_LINE_TIMEOUT },
-      { name: 'a line in time', steps: ['ab', { pause: 50 }, 'c\n'], reply: 'cba\n' },
+      { name: 'a line in time', steps: ['ab', P, 'c\n'], reply: 'cba\n' },
     ],
   },
   {
@@ -184,8 +196,10 @@ for (const group of GROUPS) {
       const bare = hasNative ? listenLoopbackFd() : null;
       if (bare && protocol.serveFd?.(bare.fd, 511, { listener: 0 })) ports.native = bare.port;
       const server = protocol.createServer({ listener: 1 });
+      const probe = readsOf(server);
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       ports.js = (server.address() as AddressInfo).port;
+      readProbes.set(ports.js, probe);
     });
 
     after(async () => {

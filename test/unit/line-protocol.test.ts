@@ -14,6 +14,8 @@ import { createLineProtocol, type LineProtocol } from '../../src/protocols/line.
 import { listenLoopbackFd, loadLineFast } from '../../src/protocols/line-native.js';
 import type { ProtocolStats } from '../../src/protocols/types.js';
 import { WorkerStatsCollector } from '../../src/worker/stats.js';
+import { waitUntil } from '../helpers/raas.js';
+import { readsOf, serverHasRead, type ReadProbe } from '../helpers/sockets.js';
 
 /** Every setting at its default (so a new setting needs no edit here), then the test's own. */
 function settings(overrides: Partial<Settings> = {}): Settings {
@@ -22,6 +24,10 @@ function settings(overrides: Partial<Settings> = {}): Settings {
 }
 
 const log = new Logger({ role: 'test', pid: process.pid });
+
+/** How to know the server has read what a client sent, by port: the JavaScript server's own count
+ *  (the native path reads in C: the kernel's queues tell, the default). */
+const readProbes = new Map<number, ReadProbe>();
 
 async function start(
   overrides: Partial<Settings>,
@@ -33,8 +39,11 @@ async function start(
   if (bare && protocol.serveFd?.(bare.fd, 511, { listener: 0 })) return { protocol, port: bare.port };
   const server = protocol.createServer({ listener: 0 });
   stats?.setServer?.(0, server);
+  const probe = readsOf(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { protocol, port: (server.address() as AddressInfo).port };
+  const port = (server.address() as AddressInfo).port;
+  readProbes.set(port, probe);
+  return { protocol, port };
 }
 
 /** Tests that read the JavaScript path's own account (bufferedBytes) skip on the native path with this. */
@@ -42,7 +51,15 @@ const JS_ACCOUNT_ONLY =
   'reads the JavaScript path\'s account (bufferedBytes); line-protocol-js.test.ts runs it on that path, ' +
   'and the native path has "partial lines over line-buffer-limit are answered ERR server busy"';
 
-type Step = string | Buffer | { end: true } | { wait: number } | { reset: true };
+/**
+ * What a client does, in order: write, half-close, reset, wait until the server has read all it
+ * was sent (`R`: the next write is a read of its own), or pause (`wait`: only where time itself is
+ * tested, a client silent or trickling against the idle and line timeouts, a latency measured).
+ */
+type Step = string | Buffer | { end: true } | { read: true } | { wait: number } | { reset: true };
+
+/** The server has read everything so far: the next write reaches it as a read of its own. */
+const R = { read: true } as const;
 
 interface Outcome {
   data: Buffer;
@@ -66,7 +83,10 @@ function talk(port: number, steps: Step[]): Promise<Outcome> {
         if (socket.destroyed) return;
         if (typeof step === 'string' || Buffer.isBuffer(step)) socket.write(step);
         else if ('end' in step) socket.end();
-        // A case's pause is part of what it tests (a client silent past idle-timeout, a line split in time).
+        else if ('read' in step) await serverHasRead(socket, readProbes.get(port));
+        // time is tested: a client silent or trickling against idle-timeout and line-timeout, and
+        // a latency to measure (the only cases with a `wait` step); a split line waits for the
+        // server's read instead (R).
         else if ('wait' in step) await sleep(step.wait);
         else socket.resetAndDestroy();
       }
@@ -80,10 +100,10 @@ async function reply(port: number, steps: Step[]): Promise<string> {
   return outcome.data.toString('utf8');
 }
 
-/** One byte per write, with a pause so that each arrives in a segment of its own. */
+/** One byte per write, each read by the server before the next is sent. */
 function oneByOne(text: string): Step[] {
   const steps: Step[] = [];
-  for (const byte of Buffer.from(text, 'utf8')) steps.push(Buffer.from([byte]), { wait: 2 });
+  for (const byte of Buffer.from(text, 'utf8')) steps.push(Buffer.from([byte]), R);
   return steps;
 }
 
@@ -119,7 +139,7 @@ test('an empty line is answered with an empty line', async () => {
 
 test('a last line without newline is answered after the client half-closes', async () => {
   assert.equal(await reply(main.port, ['abc', { end: true }]), 'cba\n');
-  assert.equal(await reply(main.port, ['ab', { wait: 20 }, 'c', { end: true }]), 'cba\n');
+  assert.equal(await reply(main.port, ['ab', R, 'c', { end: true }]), 'cba\n');
   assert.equal(await reply(main.port, [{ end: true }]), '\n');
 });
 
@@ -144,7 +164,7 @@ test('a line longer than max-line is refused', async () => {
   const huge = Buffer.alloc(4 * 1024 * 1024, 0x7a);
   assert.equal(await reply(main.port, [huge, '\n', { end: true }]), 'ERR line too long\n');
   const pieces: Step[] = [];
-  for (let i = 0; i < 12; i++) pieces.push('y'.repeat(100), { wait: 5 });
+  for (let i = 0; i < 12; i++) pieces.push('y'.repeat(100), R);
   assert.equal(await reply(main.port, pieces), 'ERR line too long\n');
 });
 
@@ -158,8 +178,8 @@ test('invalid UTF-8 is refused', async () => {
 test('binary garbage and resets mid-line do not break the next client', async () => {
   const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37 + 11) & 0xff));
   const noNewline = Buffer.from(garbage.filter((b) => b !== 0x0a));
-  await talk(main.port, [noNewline.subarray(0, 1000), { wait: 10 }, { reset: true }]);
-  await talk(main.port, ['abc', { wait: 10 }, { reset: true }]);
+  await talk(main.port, [noNewline.subarray(0, 1000), R, { reset: true }]);
+  await talk(main.port, ['abc', R, { reset: true }]);
   await talk(main.port, [{ reset: true }]);
   const resets = Array.from({ length: 20 }, () => talk(main.port, ['partial line', { reset: true }]));
   await Promise.all(resets);
@@ -195,9 +215,9 @@ test('a trickling client is bounded by line-timeout in total, not by idle-timeou
     assert.equal(outcome.data.toString(), 'ERR line timeout\n');
     assert.ok(outcome.ms >= 550 && outcome.ms < 5000, `answered after ${outcome.ms} ms`);
     // A line completed before the deadline is answered, however it was chunked.
-    assert.equal(await reply(port, ['a', { wait: 100 }, 'b', { wait: 100 }, 'c\n']), 'cba\n');
+    assert.equal(await reply(port, ['a', R, 'b', R, 'c\n']), 'cba\n');
     // Half-close still answers a last line without newline.
-    assert.equal(await reply(port, ['ab', { wait: 50 }, 'c', { end: true }]), 'cba\n');
+    assert.equal(await reply(port, ['ab', R, 'c', { end: true }]), 'cba\n');
     // Idle-timeout still closes a stalled client silently, before the line deadline.
     const stalled = await talk(port, ['abc']);
     assert.equal(stalled.data.length, 0);
@@ -237,14 +257,8 @@ function holder(port: number, first: Buffer): { received: Promise<Outcome>; conn
   return { received, connected, finish: (rest) => socket.write(rest), gotData: () => chunks.length > 0 };
 }
 
-/** Polls `condition` (every 10 ms: a poll, not a pause) until it holds; fails naming `what` after the deadline. */
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+/** Waits (polled, with a deadline) until `condition` holds; fails naming `what`. */
+const until = (condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> => waitUntil(what, condition, timeoutMs);
 
 test('many clients holding partial lines: over line-buffer-limit they get ERR server busy, the rest are served, the account returns to 0', async (t) => {
   const limit = 64 * 1024;
@@ -277,9 +291,9 @@ test('many clients holding partial lines: over line-buffer-limit they get ERR se
     }
     await until(() => protocol.bufferedBytes() === 0, 'the account to return to 0');
     // Resets, half-closes, timeouts and too-long lines give their bytes back too.
-    await talk(port, ['x'.repeat(30_000), { wait: 20 }, { reset: true }]);
-    assert.equal(await reply(port, ['y'.repeat(30_000), { wait: 20 }, { end: true }]), 'y'.repeat(30_000) + '\n');
-    assert.equal(await reply(port, ['z'.repeat(60_000), { wait: 20 }, 'z'.repeat(10_000), '\n']), 'ERR line too long\n');
+    await talk(port, ['x'.repeat(30_000), R, { reset: true }]);
+    assert.equal(await reply(port, ['y'.repeat(30_000), R, { end: true }]), 'y'.repeat(30_000) + '\n');
+    assert.equal(await reply(port, ['z'.repeat(60_000), R, 'z'.repeat(10_000), '\n']), 'ERR line too long\n');
     await until(() => protocol.bufferedBytes() === 0, 'the account to return to 0 after resets');
     // New partial lines fit again: as many as before.
     const again = Array.from({ length: held.length }, (_, i) => holder(port, Buffer.alloc(lineBytes, 0x61 + (i % 26))));
@@ -296,12 +310,13 @@ test('many clients holding partial lines: over line-buffer-limit they get ERR se
 test('a line timeout gives the line\'s bytes back', async () => {
   const { protocol, port } = await start({ lineTimeout: 0.2, idleTimeout: 10, lineBufferLimit: 6000 });
   try {
-    const outcome = await talk(port, ['x'.repeat(5000), { wait: 1000 }]);
+    // The client stays silent once its bytes are read: the server answers at line-timeout and closes.
+    const outcome = await talk(port, ['x'.repeat(5000)]);
     assert.equal(outcome.data.toString(), 'ERR line timeout\n');
     // The JavaScript path's account is visible; on both paths, another line as big as the one
     // that timed out fits under the limit again (it would be ERR server busy if the bytes stayed).
     if (protocol.fastPath !== 'native') await until(() => protocol.bufferedBytes() === 0, 'the account to return to 0');
-    assert.equal(await reply(port, ['y'.repeat(5000), { wait: 50 }, 'z\n']), 'z' + 'y'.repeat(5000) + '\n');
+    assert.equal(await reply(port, ['y'.repeat(5000), R, 'z\n']), 'z' + 'y'.repeat(5000) + '\n');
   } finally {
     await protocol.drain();
   }
@@ -313,7 +328,7 @@ test('a line timeout gives the line\'s bytes back', async () => {
 test('a line not complete within line-timeout is answered ERR line timeout', async () => {
   const { protocol, port } = await start({ lineTimeout: 0.3 });
   try {
-    const slow = await talk(port, ['abc', { wait: 100 }, 'd']);
+    const slow = await talk(port, ['abc', R, 'd']);
     assert.equal(slow.data.toString(), 'ERR line timeout\n');
     assert.ok(slow.ms >= 250 && slow.ms < 3000, `answered after ${slow.ms} ms`);
   } finally {
@@ -324,9 +339,9 @@ test('a line not complete within line-timeout is answered ERR line timeout', asy
 test('partial lines over line-buffer-limit are answered ERR server busy', async () => {
   const { protocol, port } = await start({ lineBufferLimit: 16 });
   try {
-    assert.equal(await reply(port, ['0123456789', { wait: 50 }, 'abcdefghij', { wait: 50 }, 'x\n']), 'ERR server busy\n');
+    assert.equal(await reply(port, ['0123456789', R, 'abcdefghij', R, 'x\n']), 'ERR server busy\n');
     // Within the limit, a line in pieces is still fine; a whole line never counts as partial.
-    assert.equal(await reply(port, ['0123456789', { wait: 50 }, 'ab\n']), 'ba9876543210\n');
+    assert.equal(await reply(port, ['0123456789', R, 'ab\n']), 'ba9876543210\n');
     assert.equal(await reply(port, ['a'.repeat(100) + '\n']), 'a'.repeat(100) + '\n');
   } finally {
     await protocol.drain();
@@ -339,6 +354,7 @@ test('the worker stats count every connection and answer, with latency, on eithe
   try {
     const n = 20;
     for (let i = 0; i < n; i++) assert.equal(await reply(port, [`line ${i}\n`]), `${[...String(i)].reverse().join('')} enil\n`);
+    // A line in two pieces 50 ms apart: a latency of at least 50 ms to count.
     assert.equal(await reply(port, ['ab', { wait: 50 }, 'c\n']), 'cba\n');
     assert.equal(await reply(port, ['y'.repeat(100) + '\n']), 'ERR line too long\n');
     // The native path counts on its own thread; the reply can reach us just before the count.
