@@ -225,9 +225,10 @@ export function processArgs(pid: number): string {
  * Every poll of the tests goes through here, so that none is a bare sleep.
  */
 export async function waitUntil(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, intervalMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  // The monotonic clock: a test may stop Date (mock.timers) while it waits.
+  const deadline = performance.now() + timeoutMs;
   while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     // This helper's poll interval (not a sleep as synchronisation): the deadline above bounds it.
     await new Promise((r) => setTimeout(r, intervalMs));
   }

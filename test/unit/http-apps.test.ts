@@ -9,6 +9,7 @@ import * as http from 'node:http';
 import { createHttpProtocol } from '../../src/protocols/http/index.js';
 import { Logger } from '../../src/log.js';
 import { fixture, request, settings, start } from '../fixtures/http-helpers.js';
+import { serverHasRead } from '../helpers/sockets.js';
 
 declare global {
   // eslint-disable-next-line no-var
@@ -56,8 +57,8 @@ test('a Hono app serves through the fetch adapter', async () => {
       res.on('end', () => resolve(text));
     });
     req.on('error', reject);
-    req.write('chunk-one ');
-    setTimeout(() => req.end('chunk-two'), 20);
+    // Two chunks, the second sent once the server has read the first.
+    req.write('chunk-one ', () => void serverHasRead(req.socket!).then(() => req.end('chunk-two'), reject));
   });
   assert.equal(echo, 'CHUNK-ONE CHUNK-TWO');
 

@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { createHttpProtocol } from '../../src/protocols/http/index.js';
 import { Logger } from '../../src/log.js';
 import { fixture, request, settings, start } from '../fixtures/http-helpers.js';
+import { waitUntil } from '../helpers/raas.js';
 
 /** A raw client connection that records what it receives and when it closes. */
 class Conn {
@@ -36,15 +37,8 @@ class Conn {
   }
 }
 
-/** Waits until `predicate` holds (polled), failing after a generous deadline. */
-async function until(what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    // This helper's poll interval (not a sleep as synchronisation): the deadline above bounds it.
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Waits until `predicate` holds (polled every 5 ms), failing after a generous deadline. */
+const until = (what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> => waitUntil(what, predicate, timeoutMs, 5);
 
 /** The server side of every connection `server` accepts from now on. */
 function accepted(server: net.Server): net.Socket[] {

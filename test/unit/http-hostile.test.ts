@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { SettingError } from '../../src/config/errors.js';
 import { parseArgv, settingsFrom } from '../../src/config/load.js';
-import { fixture, raw, start, type Running } from '../fixtures/http-helpers.js';
+import { fixture, raw, READ, start, type Running } from '../fixtures/http-helpers.js';
 
 /** The guard fixture app and the list of requests it saw (reset for each test). */
 async function guardApp(): Promise<{ file: string; seen: string[] }> {
@@ -173,7 +173,8 @@ test('CONNECT: an app without a connect export answers 405; one with it gets the
 
   const app = await guardApp();
   const tunnel = await server({ app: app.file });
-  const out = await raw(tunnel.port, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nping', 50, 'pong'], 1500);
+  // The tunnel stays open: done once both pieces came back.
+  const out = await raw(tunnel.port, ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nping', READ, 'pong'], 10_000, (text) => text.endsWith('pingpong'));
   assert.match(out.text, /^HTTP\/1\.1 200 Connection Established\r\n\r\npingpong$/);
   assert.deepEqual(app.seen, ['CONNECT example.com:443']);
   // The guards still apply to CONNECT: a duplicate Host never reaches the app.

@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { raw, request, start, type Running } from '../fixtures/http-helpers.js';
+import { serverHasRead } from '../helpers/sockets.js';
 
 let srv: Running;
 
@@ -172,8 +173,8 @@ test('a chunked request body is reassembled', async () => {
     );
     req.on('error', reject);
     assert.equal(req.getHeader('content-length'), undefined);
-    req.write('hel');
-    setTimeout(() => req.end('lo👍🏽'), 20);
+    // Two chunks, the second sent once the server has read the first.
+    req.write('hel', () => void serverHasRead(req.socket!).then(() => req.end('lo👍🏽'), reject));
   });
   assert.equal(body, '👍🏽olleh');
 });

@@ -19,6 +19,7 @@ import { IdleCloser } from '../../src/protocols/http/idle-closer.js';
 import { KeepAliveShed, servedServer } from '../../src/protocols/http/shed.js';
 import { serveAppServer } from '../../src/protocols/http/app-servers.js';
 import { start, tmpDir, type Running } from '../fixtures/http-helpers.js';
+import { waitUntil } from '../helpers/raas.js';
 
 /** One keep-alive connection; each ask() sends one request and returns the response's head. */
 class Conn {
@@ -190,10 +191,7 @@ describe("an app's own server (zero-code mode)", () => {
       const inFlight = await conn(port);
       const head = inFlight.ask('POST / HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n');
       // Waits (with a deadline) until the server has that request and holds its response open.
-      for (const deadline = Date.now() + 5000; idle.responses(server).length === 0; ) {
-        assert.ok(Date.now() < deadline, 'the request never reached the app');
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
+      await waitUntil('the request to reach the app', () => idle.responses(server).length > 0, 5000, 2);
       servedServer(server)!.drain(idle.responses(server));
       inFlight.socket.write('hi');
       assert.equal(closes(await head), true, 'a response in flight when the drain began says close');

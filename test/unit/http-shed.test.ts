@@ -6,8 +6,19 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { after, test } from 'node:test';
-import { sleep, start, type Running } from '../fixtures/http-helpers.js';
+import { after, afterEach, mock, test } from 'node:test';
+import { start, type Running } from '../fixtures/http-helpers.js';
+import { waitUntil } from '../helpers/raas.js';
+
+/**
+ * The shed's clock (Date.now) stopped, moved only by `tick`: the 10 ms spacing between two
+ * connections let go is tested without waiting for it (timers stay real: sockets need them).
+ */
+function stopClock(): void {
+  mock.timers.enable({ apis: ['Date'], now: Date.now() });
+}
+const tick = (ms: number): void => mock.timers.tick(ms);
+afterEach(() => mock.timers.reset());
 
 /** One keep-alive client connection asking GET /reverse in turn. */
 class KeepAliveClient {
@@ -67,22 +78,36 @@ const openOn = (srv: Running): Promise<number> =>
 
 test('sheds down to the target when the closed clients go elsewhere', async () => {
   const { srv, conns } = await holding(10);
+  stopClock();
   srv.protocol.shed!(4, 6);
   const closes: boolean[] = [];
   for (const c of conns) {
-    await sleep(12); // one connection let go every 10 ms at most
+    tick(12); // one connection let go every 10 ms at most
     closes.push(await c.get());
   }
   assert.deepEqual(closes, [true, true, true, true, false, false, false, false, false, false]);
   assert.equal(srv.logs().filter((l) => l.event === 'rebalance-shed').length, 1);
 });
 
+test('lets one connection go every 10 ms at most', async () => {
+  const { srv, conns } = await holding(10);
+  stopClock();
+  srv.protocol.shed!(4, 6);
+  assert.equal(await conns[0]!.get(), true, 'the first one at once');
+  assert.equal(await conns[1]!.get(), false, 'none in the same millisecond');
+  tick(9);
+  assert.equal(await conns[2]!.get(), false, 'none 9 ms later');
+  tick(1);
+  assert.equal(await conns[3]!.get(), true, 'the next one 10 ms after the last');
+});
+
 test('keeps shedding while the clients come back to this worker, up to 3x the excess', async () => {
   const { srv, conns } = await holding(10);
+  stopClock();
   srv.protocol.shed!(4, 6);
   let closes = 0;
   for (let i = 0; i < 30; i++) {
-    await sleep(12); // time is tested: one connection let go every 10 ms at most
+    tick(12); // one connection let go every 10 ms at most
     const slot = i % conns.length;
     if (await conns[slot]!.get()) {
       closes++;
@@ -91,10 +116,7 @@ test('keeps shedding while the clients come back to this worker, up to 3x the ex
       const again = await new KeepAliveClient(srv.port).connected();
       clients.push(again);
       conns[slot] = again;
-      for (const deadline = Date.now() + 5000; (await openOn(srv)) !== 10; ) {
-        assert.ok(Date.now() < deadline, 'the reconnection was never accepted');
-        await sleep(2); // a poll, bounded by the deadline above
-      }
+      await waitUntil('the reconnection to be accepted', async () => (await openOn(srv)) === 10, 5000, 2);
     }
   }
   assert.equal(closes, 12, 'the live count never fell, so the budget (3 x 4) ended the shed');
