@@ -4,6 +4,7 @@
 // Runs in: the test runner process.
 
 import * as net from 'node:net';
+import { serverHasRead } from './sockets.js';
 
 export const V2_SIGNATURE = Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1');
 
@@ -56,10 +57,11 @@ export interface Exchange {
 }
 
 /**
- * Connects, writes each of `pieces` (a short pause between them, so they arrive as separate
- * segments), and reads until the server closes or `timeoutMs`.
+ * Connects, writes each of `pieces` (each once the server has read the one before, so that they
+ * are separate reads on the server: the attack on its reassembly), and reads until the server
+ * closes or `timeoutMs`.
  */
-export function exchange(to: Endpoint, pieces: Array<Buffer | string>, opts: { timeoutMs?: number; gapMs?: number } = {}): Promise<Exchange> {
+export function exchange(to: Endpoint, pieces: Array<Buffer | string>, opts: { timeoutMs?: number } = {}): Promise<Exchange> {
   return new Promise((resolve) => {
     const socket = 'path' in to ? net.connect(to.path) : net.connect({ host: to.host, port: to.port, localAddress: to.localAddress });
     const chunks: Buffer[] = [];
@@ -76,10 +78,7 @@ export function exchange(to: Endpoint, pieces: Array<Buffer | string>, opts: { t
     const deadline = setTimeout(() => finish(false, null), opts.timeoutMs ?? 10_000);
     socket.on('connect', async () => {
       for (const [i, piece] of pieces.entries()) {
-        // Time is the point here: the gap is what slices the header into separate reads on the
-        // server (the attack on its reassembly). Nothing on the client side says "read"; a missed
-        // split only makes one case weaker, it cannot fail a test.
-        if (i > 0) await new Promise((r) => setTimeout(r, opts.gapMs ?? 15));
+        if (i > 0) await serverHasRead(socket, undefined, opts.timeoutMs ?? 10_000);
         if (!socket.writable) return;
         socket.write(piece);
       }

@@ -46,8 +46,8 @@ describe('accept errors', () => {
     const started = Date.now();
     while (Date.now() - started < 3500) {
       clients.push(httpGet(target).catch((err: Error) => `failed: ${err.message}`));
-      // Time itself is what is tested: clients spread over 3.5 s, so that a log line rate-limited
-      // to one a second has seconds to show a flood; nothing is awaited here.
+      // time is tested: clients spread over 3.5 s, so that a log line rate-limited to one a
+      // second has seconds to show a flood; nothing is awaited here.
       await new Promise((r) => setTimeout(r, 100));
     }
     // Measured on Node 20 and 24: libuv retries accept(2) when epoll reports the socket and does not

@@ -186,40 +186,38 @@ describe('two RAAS instances behind haproxy', () => {
     /** Client source ports (on 127.0.0.2) of the line connections the kill must fail. */
     let lost: number[] = [];
     let heldLine = 0;
-    for (;;) {
+    // Freeze the worker, retrying (every 5 ms, at most 100 times) until it is caught holding
+    // line connections; the load runs on meanwhile.
+    let held: TcpRow[] = [];
+    await waitUntil('the frozen worker to hold line connections', () => {
       attempts++;
       process.kill(victim, 'SIGSTOP');
-      const held = connectionsHeld(victim, B.line);
-      if (held.length === 0 && attempts < 100) {
-        process.kill(victim, 'SIGCONT');
-        // A retry's pause, bounded by 100 attempts (a poll, not a sleep as synchronisation): the
-        // load runs on meanwhile, until the frozen worker is caught holding line connections.
-        await new Promise((r) => setTimeout(r, 5));
-        continue;
-      }
-      // Nothing moves on the frozen worker's side: once everything it wrote is acknowledged and
-      // haproxy's ends of these connections have nothing unread, haproxy's counts are final.
-      const peers = new Set(held.map((r) => r.remotePort));
-      await waitUntil('haproxy has read what the frozen worker wrote', () => {
-        const rows = tcpRows();
-        const haproxySide = rows.filter((r) => peers.has(r.localPort) && r.remotePort === B.line);
-        const workerSide = rows.filter((r) => r.localPort === B.line && peers.has(r.remotePort));
-        return haproxySide.every((r) => r.rxQueue === 0) && workerSide.every((r) => r.txQueue === 0);
-      });
-      const sessions = (await haproxy.sessions()).filter((x) => x.backend === 'raas_line');
-      for (const row of held) {
-        const stream = sessions.find((x) => x.backendAddr === `127.0.0.1:${row.remotePort}`);
-        // No stream: a health check, or a stream haproxy has already finished (its client has
-        // its reply); neither is a client the kill can fail.
-        if (stream === undefined || stream.responseBytes > 0) continue;
-        assert.ok(stream.source.startsWith(`${CLIENT_ADDRESS}:`), stream.source);
-        lost.push(Number(stream.source.split(':').at(-1)));
-      }
-      heldLine = held.length;
-      httpCut = connectionsHeld(victim, B.http).length;
-      process.kill(victim, 'SIGKILL');
-      break;
+      held = connectionsHeld(victim, B.line);
+      if (held.length > 0 || attempts >= 100) return true;
+      process.kill(victim, 'SIGCONT');
+      return false;
+    }, 60_000, 5);
+    // Nothing moves on the frozen worker's side: once everything it wrote is acknowledged and
+    // haproxy's ends of these connections have nothing unread, haproxy's counts are final.
+    const peers = new Set(held.map((r) => r.remotePort));
+    await waitUntil('haproxy has read what the frozen worker wrote', () => {
+      const rows = tcpRows();
+      const haproxySide = rows.filter((r) => peers.has(r.localPort) && r.remotePort === B.line);
+      const workerSide = rows.filter((r) => r.localPort === B.line && peers.has(r.remotePort));
+      return haproxySide.every((r) => r.rxQueue === 0) && workerSide.every((r) => r.txQueue === 0);
+    });
+    const sessions = (await haproxy.sessions()).filter((x) => x.backend === 'raas_line');
+    for (const row of held) {
+      const stream = sessions.find((x) => x.backendAddr === `127.0.0.1:${row.remotePort}`);
+      // No stream: a health check, or a stream haproxy has already finished (its client has
+      // its reply); neither is a client the kill can fail.
+      if (stream === undefined || stream.responseBytes > 0) continue;
+      assert.ok(stream.source.startsWith(`${CLIENT_ADDRESS}:`), stream.source);
+      lost.push(Number(stream.source.split(':').at(-1)));
     }
+    heldLine = held.length;
+    httpCut = connectionsHeld(victim, B.http).length;
+    process.kill(victim, 'SIGKILL');
     lost = lost.sort((x, y) => x - y);
     await waitUntil('the killed worker gone', () => !isAlive(victim));
     await b.waitFor('a replacement worker ready', () => readyWorkersOf(b, newB).length === 2 && !readyWorkersOf(b, newB).includes(victim), 20_000);

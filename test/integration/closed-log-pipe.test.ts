@@ -42,6 +42,7 @@ function cpuTicks(pid: number): number | null {
 async function cpuShare(pids: number[], ms: number): Promise<Array<number | null>> {
   const before = pids.map(cpuTicks);
   const start = Date.now();
+  // time is tested: a share of CPU is ticks over a stretch of time; this is that stretch.
   await new Promise((r) => setTimeout(r, ms));
   const elapsed = (Date.now() - start) / 1000;
   return pids.map((p, i) => {

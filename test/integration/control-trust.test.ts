@@ -12,6 +12,7 @@ import { EXIT_REASONS } from '../../src/master/stats/stats.js';
 import { adminUrl, get, promtoolCheck, samples, type Sample } from '../helpers/admin.js';
 import { control } from '../helpers/control.js';
 import { CLI, reapAll, startRaas, tmpDir, waitUntil } from '../helpers/raas.js';
+import { gateSource } from '../helpers/gate.js';
 
 after(reapAll);
 
@@ -71,12 +72,12 @@ describe('control commands and metrics to trust', () => {
     const dir = tmpDir();
     const gate = path.join(dir, 'gate');
     const app = path.join(dir, 'gated-app.mjs');
-    // Workers stay booting (no beat, no request, no exit) until the test opens the gate. The app
-    // polls for the gate file (a poll interval, not a sleep as synchronisation).
+    // Workers stay booting (no beat, no request, no exit) until the test opens the gate (creates
+    // the gate file: the app watches for it).
     fs.writeFileSync(
       app,
       `import * as fs from 'node:fs';\n` +
-        `while (!fs.existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));\n` +
+        `await ${gateSource(gate)};\n` +
         `export default (req, res) => res.end('ok');\n`,
     );
     const raas = await startRaas({

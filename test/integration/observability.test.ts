@@ -78,16 +78,15 @@ describe('observability', () => {
     // Scraped all along, like a Prometheus: every total only ever grows.
     let scraping = true;
     const seen: number[] = [];
-    const scraper = (async () => {
-      while (scraping) {
-        const m = await get(`${admin}/metrics`);
-        assert.equal(m.status, 200);
-        assert.match(m.type, /^text\/plain; version=0\.0\.4/);
-        seen.push(sum(samples(m.body), 'raas_requests_total'));
-        // The scrape interval of this sampler (a poll, like Prometheus's): nothing waits on it.
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
+    // A scrape every 100 ms (like Prometheus's interval) until the test says stop.
+    const scraper = waitUntil('the test to stop scraping', async () => {
+      if (!scraping) return true;
+      const m = await get(`${admin}/metrics`);
+      assert.equal(m.status, 200);
+      assert.match(m.type, /^text\/plain; version=0\.0\.4/);
+      seen.push(sum(samples(m.body), 'raas_requests_total'));
+      return false;
+    }, 120_000, 100);
     const totals = async (): Promise<{ text: string; tcp: number; unix: number; http: number }> => {
       const text = (await get(`${admin}/metrics`)).body;
       const all = samples(text);

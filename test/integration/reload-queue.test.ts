@@ -12,6 +12,7 @@ import { after, describe, it } from 'node:test';
 import { EXIT } from '../../src/exit-codes.js';
 import { LOG } from '../../src/log.js';
 import { CLI, reapAll, startRaas, tmpDir } from '../helpers/raas.js';
+import { gateSource } from '../helpers/gate.js';
 
 after(reapAll);
 
@@ -27,15 +28,15 @@ function control(args: string[]): Promise<{ code: number; stdout: string; stderr
 
 /**
  * A config module that, in a running master only, loads once the file `gate` exists (or never):
- * the control command and the master's first load read it at once. The module polls for the gate
- * (a poll interval, not a sleep as synchronisation): the test opens it once it saw what it awaits.
+ * the control command and the master's first load read it at once. The module watches for the
+ * gate file: the test creates it once it saw what it awaits.
  */
 function writeConfig(file: string, values: Record<string, unknown>, inMaster: { gate: string } | 'never' | 'fast'): void {
   const wait =
     typeof inMaster === 'object'
-      ? `(async () => { while (!existsSync(${JSON.stringify(inMaster.gate)})) await new Promise((r) => setTimeout(r, 20)); })()`
+      ? gateSource(inMaster.gate)
       : 'new Promise(() => {})';
-  const guard = inMaster === 'fast' ? '' : `import { existsSync } from 'node:fs';\nif (/\\] master/.test(process.title)) await ${wait};\n`;
+  const guard = inMaster === 'fast' ? '' : `import * as fs from 'node:fs';\nif (/\\] master/.test(process.title)) await ${wait};\n`;
   // Atomically: the master may be reading the file at this very moment.
   fs.writeFileSync(`${file}.tmp`, `${guard}export default ${JSON.stringify(values)};\n`);
   fs.renameSync(`${file}.tmp`, file);

@@ -107,15 +107,15 @@ describe('supervision', () => {
     raas.signal('SIGSTOP');
     await waitUntil('the master stopped', () => processState(raas.pid) === 'T');
     // Stopped longer than `timeout` (2 s): every beat sent meanwhile waits unread in the channel.
-    // Time itself is what is tested: the master must stay stopped past the timeout, and nothing
-    // it could log while stopped marks that moment.
+    // time is tested: the master must stay stopped past the timeout, and nothing it could log
+    // while stopped marks that moment.
     await new Promise((r) => setTimeout(r, 3500));
     raas.signal('SIGCONT');
     await waitUntil('the master running again', () => processState(raas.pid) !== 'T');
     assert.equal(await lineRequest(targetOf(tcp!), 'still here\n'), 'ereh llits\n');
     await raas.waitForEvent(LOG.MASTER_STALLED);
-    // Give a wrongful kill every chance to happen: one more full timeout. Time itself is what is
-    // tested: a kill that must NOT come within a timeout has no event to wait for.
+    // Give a wrongful kill every chance to happen: one more full timeout.
+    // time is tested: a kill that must NOT come within a timeout has no event to wait for.
     const mark = raas.entries.length;
     await new Promise((r) => setTimeout(r, 2500));
     assert.deepEqual(raas.entries.slice(mark).filter((e) => e.event === LOG.WORKER_TIMEOUT), []);

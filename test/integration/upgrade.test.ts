@@ -97,12 +97,12 @@ async function quitLast(s: Setup, pid: number): Promise<void> {
  */
 async function steadyFdCount(pid: number): Promise<number> {
   let least = fdCount(pid);
-  for (let i = 0; i < 10; i++) {
-    // A sampler's interval (a poll, not a sleep as synchronisation): the samples must span the
-    // transient fds' lifetime; callers wait for the count with waitUntil and a deadline.
-    await new Promise((resolve) => setTimeout(resolve, 40));
+  let samples = 1;
+  // 10 more samples, 40 ms apart: together they span the transient fds' lifetime.
+  await waitUntil(`11 fd counts of ${pid}`, () => {
     least = Math.min(least, fdCount(pid));
-  }
+    return ++samples > 10;
+  }, 10_000, 40);
   return least;
 }
 

@@ -43,8 +43,6 @@ interface Victim {
   atMs: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** The worker's open connections in its master's stats report (its last beat), or null. */
 function beatConnections(pidFile: string, master: number, worker: number): number | null {
   try {
@@ -167,9 +165,9 @@ describe('chaos under load', () => {
         const delay = 100 + rand() * 400;
         const action = rand();
         const which = rand();
-        // Time itself is what is tested: the random gap between blows is the chaos (seeded, so
-        // a failing run replays); nothing is awaited here.
-        await sleep(delay);
+        // time is tested: the random gap between blows is the chaos (seeded, so a failing run
+        // replays), blows landing at any moment of a reload, an upgrade or a respawn.
+        await new Promise((r) => setTimeout(r, delay));
         const master = readPidFile(pidFile);
         if (master === null || !isAlive(master)) continue;
         const quiet = upgradeOver() && !fs.existsSync(`${pidFile}.oldbin`);

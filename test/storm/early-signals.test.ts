@@ -100,15 +100,16 @@ describe('signals from the first moment', () => {
       await new Promise((r) => setImmediate(r));
     }
     const hupCaughtFirst = catchesHup(pid);
-    while (!loopRuns() && raas.alive && Date.now() < deadline) {
+    // The storm, a round every 5 ms (signals sent at once may coalesce into one), until the loop runs.
+    await waitUntil('the master loop to handle a signal', async () => {
+      if (loopRuns() || !raas.alive) return true;
       process.kill(pid, 'SIGUSR1');
       process.kill(pid, 'SIGHUP');
       sent += 1;
       // 40 rounds while the config loads, then the gate opens and the storm goes on until the loop runs.
       if (sent === 40) await open(gate);
-      // The storm's own pace: a round every 5 ms (signals sent at once may coalesce into one).
-      await new Promise((r) => setTimeout(r, 5));
-    }
+      return false;
+    }, Math.max(0, deadline - Date.now()), 5);
     assert.ok(raas.alive, `the master died of an early signal: ${raas.lines.slice(-10).join('\n')}`);
     assert.ok(hupCaughtFirst, 'the HUP handler is in place before the config starts loading');
     assert.ok(sent >= 20, `only ${sent} rounds of signals were sent during boot`);
@@ -134,8 +135,10 @@ describe('signals from the first moment', () => {
     const body = (wait: string) =>
       `import * as fs from 'node:fs';\nfs.writeFileSync(${JSON.stringify(marker)}, '');\nawait ${wait};\n` +
       `export default { listen: ['127.0.0.1:0'], workers: 1 };\n`;
-    // Time is the fixture: the config takes 1 s to load, and the TERM must land inside that second.
-    fs.writeFileSync(slow, body('new Promise((r) => setTimeout(r, 1000))'));
+    // The config loads until the TERM has come: a listener of its own, after the master's (which
+    // the marker says are in place), so the master has seen the TERM before the loop can run. The
+    // interval only keeps the process alive meanwhile (a signal listener does not).
+    fs.writeFileSync(slow, body("new Promise((r) => { const alive = setInterval(() => {}, 60_000); process.once('SIGTERM', () => { clearInterval(alive); r(); }); })"));
     const once = await startRaas({ args: ['-c', slow], env: CLEAN_ENV, waitReady: false });
     await waitUntil('the config is loading', () => fs.existsSync(marker));
     once.signal('SIGTERM');
@@ -150,15 +153,16 @@ describe('signals from the first moment', () => {
     const hung = await startRaas({ args: ['-c', never], env: CLEAN_ENV, waitReady: false });
     await waitUntil('the config is loading', () => fs.existsSync(marker));
     hung.signal('SIGTERM');
-    // Time is what is tested: the process must still be there 300 ms after one TERM (it is queued
-    // for a loop that has not started); nothing it does would say so sooner.
+    // time is tested: the process must still be there 300 ms after one TERM (it is queued for a
+    // loop that has not started); a death that must NOT come has no event to wait for.
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(hung.alive, 'one TERM is queued for the loop that has not started');
     // Two signals sent at once may reach the process as one: repeat (polling its exit) until it is gone.
-    for (let i = 0; i < 50 && hung.alive; i++) {
+    await waitUntil('a second TERM to end the boot', () => {
+      if (!hung.alive) return true;
       hung.signal('SIGTERM');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return false;
+    }, 5000, 100);
     assert.deepEqual(await hung.waitExit(10_000), { code: 128 + 15, signal: null });
   });
 
