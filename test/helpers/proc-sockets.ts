@@ -3,8 +3,9 @@
 // sandboxes). Also the send and receive queues of connected sockets (what a peer has not read yet).
 // Runs in: the test runner process.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { promisify } from 'node:util';
 
 export interface ListeningSocket {
   pid: number;
@@ -110,9 +111,21 @@ export interface TcpRow {
 
 /** Every connected (non-listening) TCP socket of the machine, from /proc/net/tcp{,6}. */
 export function tcpRows(): TcpRow[] {
+  return parseTcpRows(['/proc/net/tcp', '/proc/net/tcp6'].map((file) => fs.readFileSync(file, 'utf8')));
+}
+
+/**
+ * The same, read without blocking the event loop: on a machine with many sockets the tables take
+ * tens of milliseconds to read, and a server in this very process must go on meanwhile.
+ */
+export async function tcpRowsAsync(): Promise<TcpRow[]> {
+  return parseTcpRows(await Promise.all(['/proc/net/tcp', '/proc/net/tcp6'].map((file) => fs.promises.readFile(file, 'utf8'))));
+}
+
+function parseTcpRows(tables: string[]): TcpRow[] {
   const rows: TcpRow[] = [];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    for (const row of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+  for (const table of tables) {
+    for (const row of table.split('\n').slice(1)) {
       const cols = row.trim().split(/\s+/);
       if (cols.length < 10 || cols[3] === '0A') continue;
       const [tx, rx] = cols[4]!.split(':');
@@ -133,9 +146,10 @@ export function tcpRows(): TcpRow[] {
  * Bytes the peer of a Unix stream socket (found by `ss` from our end's inode) has received and
  * not read yet; null when no such peer is listed (not accepted yet, or gone).
  */
-export function unixPeerUnread(ownInode: string): number | null {
+export async function unixPeerUnread(ownInode: string): Promise<number | null> {
+  const { stdout } = await promisify(execFile)('ss', ['-Hxn'], { encoding: 'utf8', maxBuffer: 64 << 20 });
   // `u_str ESTAB 0 0 /path/to.sock 123 * 456`: Recv-Q, then each end's address and inode.
-  for (const line of execFileSync('ss', ['-Hxn'], { encoding: 'utf8' }).split('\n')) {
+  for (const line of stdout.split('\n')) {
     const cols = line.trim().split(/\s+/);
     if (cols.length >= 8 && cols[7] === ownInode) return Number(cols[2]);
   }

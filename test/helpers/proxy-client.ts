@@ -58,10 +58,10 @@ export interface Exchange {
 
 /**
  * Connects, writes each of `pieces` (each once the server has read the one before, so that they
- * are separate reads on the server: the attack on its reassembly), and reads until the server
- * closes or `timeoutMs`.
+ * are separate reads on the server: the attack on its reassembly; `split: false` writes them at
+ * once, for a flood), and reads until the server closes or `timeoutMs`.
  */
-export function exchange(to: Endpoint, pieces: Array<Buffer | string>, opts: { timeoutMs?: number } = {}): Promise<Exchange> {
+export function exchange(to: Endpoint, pieces: Array<Buffer | string>, opts: { timeoutMs?: number; split?: boolean } = {}): Promise<Exchange> {
   return new Promise((resolve) => {
     const socket = 'path' in to ? net.connect(to.path) : net.connect({ host: to.host, port: to.port, localAddress: to.localAddress });
     const chunks: Buffer[] = [];
@@ -78,7 +78,11 @@ export function exchange(to: Endpoint, pieces: Array<Buffer | string>, opts: { t
     const deadline = setTimeout(() => finish(false, null), opts.timeoutMs ?? 10_000);
     socket.on('connect', async () => {
       for (const [i, piece] of pieces.entries()) {
-        if (i > 0) await serverHasRead(socket, undefined, opts.timeoutMs ?? 10_000);
+        if (i > 0 && opts.split !== false) {
+          // Bounded by this exchange's own deadline, which then finishes it.
+          const read = await serverHasRead(socket, undefined, opts.timeoutMs ?? 10_000).then(() => true, () => false);
+          if (!read) return;
+        }
         if (!socket.writable) return;
         socket.write(piece);
       }

@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { ownSocketInode, tcpRows, unixPeerUnread } from './proc-sockets.js';
+import { ownSocketInode, tcpRowsAsync, unixPeerUnread } from './proc-sockets.js';
 import { waitUntil } from './raas.js';
 
 /** A loopback TCP port that was free a moment ago (bound to 0, read, closed). */
@@ -52,13 +52,13 @@ export function probe(port: number, host = '127.0.0.1'): Promise<string> {
  * every byte the client wrote: nothing left in Node's buffer, nothing unacknowledged in the
  * client's send queue, the server's end connected and its receive queue empty.
  */
-export function peerHasRead(socket: net.Socket): boolean {
+export async function peerHasRead(socket: net.Socket): Promise<boolean> {
   if (socket.writableLength > 0) return false;
   if (socket.remotePort === undefined) {
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    return fd !== undefined && fd >= 0 && unixPeerUnread(ownSocketInode(fd)) === 0;
+    return fd !== undefined && fd >= 0 && (await unixPeerUnread(ownSocketInode(fd))) === 0;
   }
-  const rows = tcpRows();
+  const rows = await tcpRowsAsync();
   const own = rows.find((r) => r.localPort === socket.localPort && r.remotePort === socket.remotePort);
   // The server's end, connected (a TIME_WAIT row of an earlier connection on these ports is not it).
   const peer = rows.find((r) => r.localPort === socket.remotePort && r.remotePort === socket.localPort && (r.state === '01' || r.state === '08'));
@@ -66,7 +66,7 @@ export function peerHasRead(socket: net.Socket): boolean {
 }
 
 /** Whether the server has read everything this client socket wrote. */
-export type ReadProbe = (client: net.Socket) => boolean;
+export type ReadProbe = (client: net.Socket) => boolean | Promise<boolean>;
 
 /**
  * A probe for a server in this very process: the server end's own count of the bytes it read
@@ -94,5 +94,5 @@ export function readsOf(server: net.Server): ReadProbe {
  * server read in the meantime.
  */
 export function serverHasRead(socket: net.Socket, probe: ReadProbe = peerHasRead, timeoutMs = 20_000): Promise<void> {
-  return waitUntil('the server to read what the client wrote', () => socket.destroyed || socket.readableEnded || probe(socket), timeoutMs, probe === peerHasRead ? 5 : 1);
+  return waitUntil('the server to read what the client wrote', async () => socket.destroyed || socket.readableEnded || (await probe(socket)), timeoutMs, probe === peerHasRead ? 5 : 1);
 }

@@ -157,7 +157,7 @@ const GROUPS: Array<{ name: string; settings: Partial<Settings>; cases: Case[] }
       { name: 'a partial line', steps: ['abc'], reply: REPLIES.ERR_LINE_TIMEOUT },
       // One byte every 20 ms: never idle, never a whole line; the client is still sending when refused.
       { name: 'a trickling client', steps: Array.from({ length: 200 }, () => ['x', { pause: 20 }]).flat(), reply: REPLIES.ERR_LINE_TIMEOUT },
-      { name: 'a line in time', steps: ['ab', P, 'c\n'], reply: 'cba\n' },
+      { name: 'a line in time', steps: ['ab', { pause: 50 }, 'c\n'], reply: 'cba\n' },
     ],
   },
   {
