@@ -58,7 +58,8 @@ export async function peerHasRead(socket: net.Socket): Promise<boolean> {
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     return fd !== undefined && fd >= 0 && (await unixPeerUnread(ownSocketInode(fd))) === 0;
   }
-  const rows = await tcpRowsAsync();
+  // Only the table of the connection's family: each costs tens of ms on a machine with many sockets.
+  const rows = await tcpRowsAsync(socket.remoteFamily === 'IPv4' ? 'IPv4' : socket.remoteFamily === 'IPv6' ? 'IPv6' : 'both');
   const own = rows.find((r) => r.localPort === socket.localPort && r.remotePort === socket.remotePort);
   // The server's end, connected (a TIME_WAIT row of an earlier connection on these ports is not it).
   const peer = rows.find((r) => r.localPort === socket.remotePort && r.remotePort === socket.localPort && (r.state === '01' || r.state === '08'));
