@@ -181,10 +181,12 @@ describe('zero-code apps are counted like any other', () => {
     const app = fixture('zero-half-listening.mjs');
     const sock = path.join(tmpDir('raas-zero-half-'), 'second.sock');
     const raas = await startRaas({
-      args: ['--listen', 'http://127.0.0.1:0', '--listen', `http://unix:${sock}`, '-w', '1', '--app', app, '--boot-timeout', '4'],
+      args: ['--listen', 'http://127.0.0.1:0', '--listen', `http://unix:${sock}`, '-w', '1', '--app', app, '--boot-timeout', '20'],
       waitReady: false,
     });
-    const line = await raas.waitForEvent(LOG.APP_NOT_LISTENING, { role: 'worker' }, { timeoutMs: 15_000 });
+    // Warned 5 s after the app loaded (boot-timeout 20 s leaves a slow start on a loaded machine
+    // time to get there before the master gives up on the worker).
+    const line = await raas.waitForEvent(LOG.APP_NOT_LISTENING, { role: 'worker' }, { timeoutMs: 30_000 });
     assert.equal(line.app, app);
     const expected = line.expected!.split(' ');
     assert.equal(expected.length, 2);
