@@ -48,9 +48,10 @@ describe('quick, clear failures', () => {
       assert.ok(said.includes(`setting "app": ${app}:`), said);
       assert.match(said, why);
       assert.equal(raas.events(LOG.WORKER_SPAWN).length, 0, 'no worker was forked');
-      // Node's own start-up (~0.1 s idle, up to ~1 s on a loaded CI machine) and the check; the
-      // old way (5 boots and their back-offs) took 2-7 s.
-      assert.ok(ms < 3_000, `exited after ${ms} ms`);
+      // What tells the old way (5 boots and their back-offs, 2-7 s) apart is that no worker was
+      // forked, above; the clock only bounds it, loosely: a loaded 2-core CI machine takes seconds
+      // to start Node at times, and a speed is the benchmark's to measure, never a test's.
+      assert.ok(ms < 15_000, `exited after ${ms} ms`);
     }
   });
 
@@ -105,8 +106,9 @@ describe('quick, clear failures', () => {
     assert.equal(halt?.rule, 'first-start');
     assert.match(halt?.first_error ?? '', /not ready within boot-timeout \(3 s\)/);
     assert.equal(raas.entries.at(-1)?.first_error, halt?.first_error);
-    // boot-timeout plus Node's start-up and the kill; five tries took 5 x 3 s plus 1.5 s of back-off.
-    assert.ok(ms < (bootTimeout + 6) * 1000, `exited after ${ms} ms`);
+    // One boot-timeout, not five (counted above), is what tells it from the old way; the clock
+    // only bounds it, loosely, for a loaded CI machine.
+    assert.ok(ms < (bootTimeout + 25) * 1000, `exited after ${ms} ms`);
   });
 
   it('a TypeScript Express app (server.ts importing a .ts module) runs where Node strips types', { skip: !TS_BY_DEFAULT && `Node ${process.version} does not strip types` }, async () => {

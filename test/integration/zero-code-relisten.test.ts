@@ -61,7 +61,9 @@ describe('zero-code mode: an app that closes its server', () => {
 
   it('and never listens again: past boot-timeout the worker asks to be replaced, and a new one serves', async (t) => {
     const raas = await startRaas({
-      args: ['--listen', 'http://127.0.0.1:0', '-w', '1', '--boot-timeout', '2', '--app', fixture('zero-relisten.mjs')],
+      // boot-timeout is both how long a worker may serve nothing and how long its replacement may
+      // take to boot: 5 s, as 2 s was too short for an Express worker to boot on a loaded CI machine.
+      args: ['--listen', 'http://127.0.0.1:0', '-w', '1', '--boot-timeout', '5', '--app', fixture('zero-relisten.mjs')],
     });
     const [bound] = await raas.ready();
     const target = httpTarget(bound!);
@@ -70,10 +72,10 @@ describe('zero-code mode: an app that closes its server', () => {
     const mark = raas.entries.length;
     await get(target, '/close');
 
-    const lost = await raas.waitForEvent(LOG.APP_STOPPED_LISTENING, { role: 'worker', pid: oldPid }, { after: mark, timeoutMs: 15_000 });
+    const lost = await raas.waitForEvent(LOG.APP_STOPPED_LISTENING, { role: 'worker', pid: oldPid }, { after: mark, timeoutMs: 20_000 });
     assert.equal(lost.listen, bound);
-    assert.ok(Number(lost.not_listening_ms) >= 2000, `reported after boot-timeout: ${lost.not_listening_ms} ms`);
-    const begin = await raas.waitForEvent(LOG.RECYCLE_BEGIN, { role: 'master', worker_pid: oldPid }, { after: mark, timeoutMs: 5_000 });
+    assert.ok(Number(lost.not_listening_ms) >= 5000, `reported after boot-timeout: ${lost.not_listening_ms} ms`);
+    const begin = await raas.waitForEvent(LOG.RECYCLE_BEGIN, { role: 'master', worker_pid: oldPid }, { after: mark, timeoutMs: 10_000 });
     assert.equal(begin.reason, 'not-listening');
     const exit = await raas.waitForEvent(LOG.WORKER_EXIT, { role: 'master', worker_pid: oldPid }, { after: mark, timeoutMs: 20_000 });
     assert.equal(exit.reason, 'recycle-not-listening');
