@@ -147,7 +147,9 @@ describe('recycling', () => {
 
   it('max-memory: a worker whose RSS passes the limit is replaced, with the reason in the log', async () => {
     const raas = await startRaas({
-      args: ['--listen', 'http://127.0.0.1:0', '-w', '1', '--max-memory', '160MiB', '--timeout', '4', '--app', fixture('recycle-memory-app.mjs')],
+      // timeout 15 s: growing by 200 MiB can stall a worker for seconds on a loaded CI machine, and a
+      // silent worker is killed (CI run 3: `/grow` answered "socket hang up" with timeout 4 s).
+      args: ['--listen', 'http://127.0.0.1:0', '-w', '1', '--max-memory', '160MiB', '--timeout', '15', '--app', fixture('recycle-memory-app.mjs')],
     });
     const [http] = await raas.ready();
     const target = httpTarget(http!);

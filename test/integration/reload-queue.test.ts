@@ -96,7 +96,9 @@ describe('reload queue and deadlines', () => {
     assert.equal(refused.length, 1);
     assert.deepEqual([...raas.readyWorkers().values()], workers, 'the workers never moved');
 
-    writeConfig(config, { ...values, workers: 2 }, 'fast');
+    // boot-timeout 2 s is the load deadline tested above; the next generation's workers get room to
+    // boot on a loaded CI machine (a worker took longer than 2 s there, and the reload was aborted).
+    writeConfig(config, { ...values, workers: 2, 'boot-timeout': 30 }, 'fast');
     const fixed = await control(['reload', '-c', config]);
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.match(fixed.stdout, /serves generation 2/);
