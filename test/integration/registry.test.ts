@@ -187,6 +187,8 @@ describe('registry: control commands that find their master', () => {
       const forged = { pid: dead, name: 'ghost', parent: null, started: Date.now(), cwd: '/', pidFile: null, statusFile: path.join(dir, `${dead}.status.json`), statsFile: path.join(dir, `${dead}.stats.json`) };
       fs.writeFileSync(path.join(dir, `${dead}.json`), JSON.stringify(forged), { mode: 0o600 });
       fs.writeFileSync(path.join(dir, `${dead}.status.json`), '{}', { mode: 0o600 });
+      // What a master killed in the middle of a write leaves (safe-file.ts's temp name).
+      fs.writeFileSync(path.join(dir, `.${dead}.stats.json.0123456789abcdef.tmp`), '{', { mode: 0o600 });
       return dead;
     };
     const dead = forge();

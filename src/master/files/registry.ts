@@ -178,7 +178,8 @@ export interface Listing {
 }
 
 const ENTRY_NAME = /^([1-9]\d{0,9})\.json$/;
-const STATE_NAME = /^([1-9]\d{0,9})\.(?:status|stats)\.json$/;
+/** A master's state files here, and the temp files a write of one leaves when the master is killed mid-write (safe-file.ts). */
+const STATE_NAME = /^\.?([1-9]\d{0,9})\.(?:(?:status|stats)\.json|json\.[0-9a-f]{16}\.tmp|(?:status|stats)\.json\.[0-9a-f]{16}\.tmp)$/;
 
 /**
  * This user's live masters in `dir` (none when it does not exist); stale entries and the state
