@@ -108,6 +108,8 @@ export const LOG = {
   APP_LISTEN_REFUSED: 'app-listen-refused',
   /** Zero-code mode: a ready worker's app closed its server on an http listener and left it for boot-timeout (the worker asks to be replaced). */
   APP_STOPPED_LISTENING: 'app-stopped-listening',
+  /** One line the app wrote to stdout or stderr (`app-output log`, worker/app-output.ts). */
+  APP_OUTPUT: 'app-output',
   // behind a balancer (PROXY protocol, lame duck)
   PROXY_REFUSED: 'proxy-refused',
   PROXY_HEADER: 'proxy-header',

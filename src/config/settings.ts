@@ -84,6 +84,7 @@ export interface Settings {
   keepAliveTimeout: number;
   accessLog: string | null;
   accessLogFormat: 'combined' | 'json';
+  appOutput: 'log' | 'raw';
   workerNodeArgs: string[];
   envFile: string[];
   watch: string[];
@@ -462,6 +463,21 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'combined',
     metavar: 'FORMAT',
     help: 'Access log format: Apache/nginx combined, or JSON lines.',
+  },
+  {
+    key: 'appOutput',
+    name: 'app-output',
+    env: ['RAAS_APP_OUTPUT'],
+    kind: 'enum',
+    choices: ['log', 'raw'],
+    default: 'log',
+    metavar: 'MODE',
+    help:
+      'What becomes of what the app writes to stdout and stderr (console.log, console.error). "log": each line is ' +
+      'a RAAS log line (event=app-output stream=stdout|stderr line="...", with the worker\'s slot and pid) in log-file ' +
+      'or on stderr, reopened on USR1; lines over 16 KiB are split (part=N, more=true), a last line without newline ' +
+      'is written at exit (newline=false). "raw": the app\'s stdout and stderr are the master\'s own, passed through ' +
+      'untouched (not in log-file). Output of the app\'s own subprocesses is always raw.',
   },
   {
     key: 'workerNodeArgs',

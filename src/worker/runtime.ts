@@ -24,6 +24,7 @@ import { adoptListenerSocket, type ServerHandle } from './inherited-socket.js';
 import { protocolFactory, splitProtocol } from './protocols.js';
 import { dropPrivileges } from './privileges.js';
 import { errorSummary, errorWithStack } from '../errors.js';
+import { captureAppOutput } from './app-output.js';
 
 /** How long a worker whose master died may spend finishing connections before it leaves. */
 const ORPHAN_GRACE_MS = 500;
@@ -60,6 +61,8 @@ export class WorkerRuntime {
     this.installSignalHandlers();
     this.watchMaster();
     this.installCrashHandlers();
+    // Before anything of the app's runs (the watchdog import below included).
+    if (settings.appOutput === 'log') captureAppOutput(this.log);
     process.on('message', (message) => {
       if (!isMasterMessage(message)) return;
       switch (message.type) {

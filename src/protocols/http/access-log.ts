@@ -170,8 +170,9 @@ export class AccessLog {
 
   private write(line: string): void {
     try {
-      if (this.fd !== null) fs.writeSync(this.fd, line);
-      else process.stderr.write(line);
+      // "-": straight to fd 2, as RAAS's own lines: process.stderr may be the app's, framed as
+      // app-output (worker/app-output.ts).
+      fs.writeSync(this.fd ?? 2, line);
     } catch {
       // A full disk must not take the worker down; the request was already served.
     }
