@@ -268,7 +268,9 @@ export class Logger {
         const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
         // fd 2 is non-blocking once Node has wrapped a pipe in process.stderr: a reader that is
         // slow gets a short wait, a reader that is stuck loses the line rather than the process.
-        if (code === 'EAGAIN' && waitedMs < EAGAIN_BUDGET_MS) {
+        // Once a line was lost, the next ones get no wait until one gets through: a chatty app
+        // (app-output) on a stuck pipe must not cost its worker 100 ms per line.
+        if (code === 'EAGAIN' && waitedMs < (this.lost > 0 ? 0 : EAGAIN_BUDGET_MS)) {
           Atomics.wait(SLEEPER, 0, 0, 1);
           waitedMs++;
           continue;
