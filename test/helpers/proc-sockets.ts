@@ -114,15 +114,6 @@ export function tcpRows(): TcpRow[] {
   return parseTcpRows(['/proc/net/tcp', '/proc/net/tcp6'].map((file) => fs.readFileSync(file, 'utf8')));
 }
 
-/**
- * The same, read without blocking the event loop: on a machine with many sockets the tables take
- * tens of milliseconds to read, and a server in this very process must go on meanwhile.
- */
-export async function tcpRowsAsync(family: 'IPv4' | 'IPv6' | 'both' = 'both'): Promise<TcpRow[]> {
-  const files = family === 'IPv4' ? ['/proc/net/tcp'] : family === 'IPv6' ? ['/proc/net/tcp6'] : ['/proc/net/tcp', '/proc/net/tcp6'];
-  return parseTcpRows(await Promise.all(files.map((file) => fs.promises.readFile(file, 'utf8'))));
-}
-
 function parseTcpRows(tables: string[]): TcpRow[] {
   const rows: TcpRow[] = [];
   for (const table of tables) {
